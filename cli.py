@@ -1,0 +1,297 @@
+"""musicae's command line: parses, calls musicae.api, prints.
+
+`python cli.py ...` and the installed `musicae ...` are the same program.
+User errors (musicae.errors.MusicaeError) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from musicae.errors import MusicaeError
+
+POSITIVE = click.IntRange(min=1)
+
+
+class Group(click.Group):
+    """Turns MusicaeError into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MusicaeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def report(summary: dict, as_json: bool) -> None:
+    """Print a command's summary: JSON, or a short human listing."""
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    written = summary.pop("written", [])
+    for key, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in value.items())
+        click.echo(f"{key}: {value}")
+    if written:
+        folder = Path(written[0]).parent
+        click.echo(f"wrote {len(written)} file(s) to {folder}/, e.g. {Path(written[0]).name}")
+
+
+def is_model(arg: str) -> bool:
+    """A trained-model directory or a shipped model's name."""
+    from musicae.artifacts import CONFIG, SHIPPED_DIR
+
+    return (Path(arg) / CONFIG).is_file() or (SHIPPED_DIR / arg / CONFIG).is_file()
+
+
+def split_model(args: tuple[str, ...], inputs: int | None) -> tuple[str, list[str]]:
+    """Separate an optional leading MODEL from input paths.
+
+    inputs: how many inputs the command takes (None: one or more).
+    """
+    from musicae.api import default_model_for
+
+    args = list(args)
+    explicit = len(args) == inputs + 1 if inputs else len(args) > 1 and is_model(args[0])
+    if explicit:
+        return args[0], args[1:]
+    if inputs and len(args) != inputs:
+        raise MusicaeError(f"expected [MODEL] and {inputs} input(s), got {len(args)} argument(s)")
+    if not args:
+        raise MusicaeError("no input given")
+    return default_model_for(args), args
+
+
+def parse_shifts(shifts: tuple[str, ...]) -> dict[str, float]:
+    """``density=+1.5`` -> {"density": 1.5}."""
+    out = {}
+    for item in shifts:
+        name, sep, amount = item.partition("=")
+        try:
+            out[name.strip()] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise MusicaeError(f"--shift {item!r}: expected NAME=AMOUNT, e.g. density=+1.5")
+    return out
+
+
+def parse_settings(settings: tuple[str, ...]) -> dict:
+    """``--set latent_dim=2 --set channels=[16,32]`` -> model size overrides (JSON values)."""
+    out = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise MusicaeError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+device_option = click.option("--device", default="auto", show_default=True,
+                             help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+out_option = click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+                          help="Output folder.")
+music_options = [
+    click.option("--bar", type=click.IntRange(min=0), default=None,
+                 help="Music: which window of a longer MIDI input (default: first with notes)."),
+    click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI."),
+]
+
+
+def with_music_options(f):
+    for option in reversed(music_options):
+        f = option(f)
+    return f
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="musicae")
+def main() -> None:
+    """Autoencoders for music (MIDI) and digits (MNIST): train, sample, interpolate."""
+
+
+@main.command()
+@click.argument("data")
+@click.option("--preset", required=True, help="Model recipe; see `musicae models`.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--steps", type=POSITIVE, default=None, help="Optimiser steps (preset default).")
+@click.option("--batch-size", type=POSITIVE, default=None, help="Batch size (preset default).")
+@click.option("--lr", type=float, default=None, help="Initial learning rate.")
+@click.option("--seed", type=int, default=None, help="Random seed.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override a model size, e.g. --set latent_dim=2 (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@device_option
+@json_option
+def train(data, preset, out, steps, batch_size, lr, seed, settings, resume, quiet, device,
+          as_json):
+    """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk)."""
+    from musicae import api
+
+    summary = api.train(data, preset, out, steps=steps, batch_size=batch_size, device=device,
+                        resume=resume, seed=seed, overrides=parse_settings(settings),
+                        progress=not quiet, lr=lr)
+    report(summary, as_json)
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("-n", "n", type=POSITIVE, default=8, show_default=True, help="How many samples.")
+@out_option
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Sampling temperature for sequence models (0 = argmax).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: from the clock).")
+@click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
+              help="Move samples along an attribute vector, e.g. density=+1.5.")
+@click.option("--meter", default="4/4", show_default=True, help="Music: meter of the samples.")
+@click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@device_option
+@json_option
+def sample(model, n, out, temperature, seed, shift, meter, wav, device, as_json):
+    """Decode N random codes into new examples (MIDI or PNG)."""
+    from musicae import api
+
+    summary = api.sample(model or api.DEFAULT_MODELS["music"], n, out, temperature, seed,
+                         device, shift=parse_shifts(shift), meter=meter, wav=wav)
+    report(summary, as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] A B")
+@out_option
+@click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True,
+              help="Points on the path, endpoints included.")
+@click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp",
+              show_default=True)
+@with_music_options
+@device_option
+@json_option
+def interpolate(args, out, steps, method, bar, wav, device, as_json):
+    """Walk the latent space from input A to input B."""
+    from musicae import api
+
+    model, (a, b) = split_model(args, 2)
+    report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav),
+           as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] INPUT...")
+@out_option
+@click.option("--no-corrupt", is_flag=True,
+              help="Denoise/super-res models: the inputs are already degraded.")
+@click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
+              help="Move the code along an attribute vector before decoding.")
+@with_music_options
+@device_option
+@json_option
+def reconstruct(args, out, no_corrupt, shift, bar, wav, device, as_json):
+    """Encode and decode inputs; writes each input beside its reconstruction."""
+    from musicae import api
+
+    model, inputs = split_model(args, None)
+    report(api.reconstruct(model, inputs, out, device, corrupt_input=not no_corrupt,
+                           shift=parse_shifts(shift), bar=bar, wav=wav), as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] INPUT...")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+              help="Output .npy file.")
+@click.option("--bar", type=click.IntRange(min=0), default=None,
+              help="Music: which window of a longer MIDI input.")
+@device_option
+@json_option
+def encode(args, out, bar, device, as_json):
+    """Save the latent codes (posterior means) of inputs as an (n, latent) .npy array."""
+    from musicae import api
+
+    model, inputs = split_model(args, None)
+    report(api.encode(model, inputs, out, device, bar=bar), as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] Z.npy")
+@out_option
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--meter", default="4/4", show_default=True, help="Music: meter of the output.")
+@click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@device_option
+@json_option
+def decode(args, out, temperature, meter, wav, device, as_json):
+    """Decode codes from a .npy file (as written by `encode`)."""
+    from musicae import api
+
+    if len(args) == 2:
+        model, codes = args
+    elif len(args) == 1:
+        model, codes = api.DEFAULT_MODELS["music"], args[0]
+    else:
+        raise MusicaeError("expected [MODEL] Z.npy")
+    report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav), as_json)
+
+
+@main.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="test",
+              show_default=True)
+@device_option
+@json_option
+def evaluate(model, data, split, device, as_json):
+    """Held-out metrics of MODEL on DATA."""
+    from musicae import api
+
+    report(api.evaluate(model, data, split, device), as_json)
+
+
+@main.command("plot-latent")
+@click.argument("model", required=False, default="mnist_vae_2d")
+@click.option("--data", default="mnist", show_default=True, help="Images whose codes to draw.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="PNG file.")
+@device_option
+@json_option
+def plot_latent(model, data, out, device, as_json):
+    """Picture of an image model's latent space, coloured by digit."""
+    from musicae import api
+
+    report(api.plot_latent(model, data, out, device), as_json)
+
+
+@main.command()
+@json_option
+def models(as_json):
+    """List presets and shipped models."""
+    from musicae import api
+
+    listing = api.models()
+    if as_json:
+        report(listing, True)
+        return
+    click.echo("presets:")
+    for p in listing["presets"]:
+        click.echo(f"  {p['name']:<16} {p['domain']:<6} {p['description']}")
+    click.echo("shipped models:" if listing["shipped"] else "shipped models: none")
+    for m in listing["shipped"]:
+        click.echo(f"  {m['name']:<16} preset {m['preset']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""The public API: every CLI command is one function here.
+
+Functions take plain values (paths, numbers), do the work through the model
+interface and a :class:`~musicae.domains.base.Domain`, write files, and
+return a JSON-serialisable summary that the CLI prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicae import artifacts
+from musicae.artifacts import ModelBundle
+from musicae.domains.base import Domain
+from musicae.errors import MusicaeError
+from musicae.presets import PRESETS, build_model, get_preset
+from musicae.train import Trainer, pick_device, seed_everything
+
+DEFAULT_MODELS = {"music": "folk_mel_2bar", "image": "mnist_conv_vae"}
+MIDI_SUFFIXES = {".mid", ".midi", ".kar", ".smf"}
+
+
+def domain(kind: str) -> Domain:
+    if kind == "image":
+        from musicae.domains.image import ImageDomain
+
+        return ImageDomain()
+    from musicae.domains.music import MusicDomain
+
+    return MusicDomain()
+
+
+def default_model_for(paths: list[str | Path]) -> str:
+    """The shipped model for inputs of this kind (MIDI -> music; anything else -> image)."""
+    music = not paths or Path(paths[0]).suffix.lower() in MIDI_SUFFIXES
+    return DEFAULT_MODELS["music" if music else "image"]
+
+
+def load(model: str | Path, device: str = "auto") -> ModelBundle:
+    return artifacts.load(model, pick_device(device))
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise MusicaeError(f"{name} must be a positive number (got {value})")
+
+
+def train(data: str, preset: str, out: str | Path, steps: int | None = None,
+          batch_size: int | None = None, device: str = "auto", resume: bool = False,
+          seed: int | None = None, overrides: dict | None = None, progress: bool = True,
+          **train_overrides) -> dict:
+    """Train ``preset`` on DATA into the run directory ``out``; returns the final summary."""
+    spec = get_preset(preset)
+    cfg = spec.train
+    changes = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+    _positive("--steps", cfg.steps)
+    _positive("--batch-size", cfg.batch_size)
+    out = Path(out)
+    dev = pick_device(device)
+    seed_everything(cfg.seed)
+    bundle = _start_bundle(spec, out, resume, overrides or {})
+    dom = domain(spec.domain)
+    train_data = dom.training_data(data, spec, "train")
+    valid_data = dom.training_data(data, spec, "valid")
+    trainer = Trainer(bundle.model, cfg, out,
+                      lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
+                                                                              state), dev)
+    if resume:
+        state = bundle.meta.get("training", {})
+        trainer.restore(state.get("step", 0), state.get("wall_seconds", 0.0),
+                        artifacts.load_optimizer_state(out))
+    bundle.meta |= {"data": str(data), "train_examples": len(train_data)}
+    trainer.fit(train_data, valid_data, progress=progress)
+    if not bundle.model.variational:
+        _fit_prior(bundle, train_data.x)
+        artifacts.save_checkpoint(bundle, out, trainer.state())
+    return {"model": str(out), "preset": preset, "steps": trainer.step,
+            "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
+            "train_examples": len(train_data), "valid": trainer.last_eval}
+
+
+def _start_bundle(spec, out: Path, resume: bool, overrides: dict) -> ModelBundle:
+    if resume:
+        if not (out / artifacts.CONFIG).exists():
+            raise MusicaeError(f"{out}: nothing to resume (no {artifacts.CONFIG})")
+        bundle = artifacts.load(out)
+        if bundle.preset.name != spec.name:
+            raise MusicaeError(f"{out}: holds preset {bundle.preset.name!r}, not {spec.name!r}")
+        return bundle
+    if (out / artifacts.CONFIG).exists():
+        raise MusicaeError(f"{out}: already holds a model; use --resume or another --out")
+    return ModelBundle(build_model(spec.name, overrides), spec, overrides)
+
+
+@torch.no_grad()
+def _fit_prior(bundle: ModelBundle, x: torch.Tensor) -> None:
+    """Let a plain autoencoder sample: fit a Gaussian to its training codes."""
+    model = bundle.model.eval()
+    codes = torch.cat([model.encode(c.to(model.device)).mean for c in x.split(512)])
+    model.fit_prior(codes)
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    return torch.Generator().manual_seed(seed if seed is not None else int(time.time()))
+
+
+def sample(model: str, n: int, out: str | Path, temperature: float = 1.0,
+           seed: int | None = None, device: str = "auto", **options) -> dict:
+    """Decode n prior samples into files under ``out``."""
+    _positive("-n", n)
+    if temperature < 0:
+        raise MusicaeError(f"--temperature must be >= 0 (got {temperature})")
+    bundle = load(model, device)
+    dom = domain(bundle.preset.domain)
+    if seed is not None:
+        seed_everything(seed)
+    context = dom.decode_context(bundle, n, **options)
+    z = bundle.model.prior_sample(n, _generator(seed))
+    z = shift_codes(bundle, z, options.pop("shift", None))
+    x = bundle.model.decode(z, temperature=temperature, **context)
+    paths = dom.write_batch(bundle, x, Path(out), "sample", **options)
+    return {"model": str(bundle.path), "written": [str(p) for p in paths]}
+
+
+def shift_codes(bundle: ModelBundle, z: torch.Tensor, shifts: dict[str, float] | None):
+    """Move codes along stored attribute vectors (``--shift density=+1.5``)."""
+    if not shifts:
+        return z
+    vectors = bundle.meta.get("attributes", {})
+    for name, amount in shifts.items():
+        if name not in vectors:
+            known = ", ".join(sorted(vectors)) or "none; make one with `musicae attribute`"
+            raise MusicaeError(f"{bundle.path}: no attribute vector {name!r} (known: {known})")
+        z = z + amount * torch.tensor(vectors[name]["vector"], device=z.device)
+    return z
+
+
+def interpolate(model: str, a: str, b: str, out: str | Path, steps: int = 8,
+                method: str = "slerp", temperature: float = 0.0, device: str = "auto",
+                **options) -> dict:
+    """Decode the path between the codes of inputs a and b (endpoints included)."""
+    bundle = load(model, device)
+    dom = domain(bundle.preset.domain)
+    xa, info_a = dom.read_input(bundle, Path(a), **options)
+    xb, info_b = dom.read_input(bundle, Path(b), **options)
+    path = bundle.model.interpolate(xa.to(bundle.model.device), xb.to(bundle.model.device),
+                                    steps, method, temperature)
+    written = dom.write_path(bundle, path, Path(out), **options)
+    return {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
+            "method": method, "written": [str(p) for p in written]}
+
+
+def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "auto",
+                corrupt_input: bool = True, **options) -> dict:
+    """Encode and decode each input; writes input beside output."""
+    bundle = load(model, device)
+    dom = domain(bundle.preset.domain)
+    written, infos = [], []
+    for path in inputs:
+        x, info = dom.read_input(bundle, Path(path), **options)
+        x = x.to(bundle.model.device)
+        source = _corrupted(bundle, x) if corrupt_input else None
+        posterior = bundle.model.encode(x if source is None else source)
+        z = shift_codes(bundle, posterior.mean, options.pop("shift", None))
+        y = bundle.model.decode(z, temperature=0.0, **bundle.model.decode_context(x))
+        written += dom.write_pair(bundle, x, y, Path(out), Path(path).stem, corrupted=source,
+                                  **options)
+        infos.append({"input": str(path)} | info)
+    return {"model": str(bundle.path), "inputs": infos, "written": [str(p) for p in written]}
+
+
+def _corrupted(bundle: ModelBundle, x: torch.Tensor) -> torch.Tensor | None:
+    """Denoising and super-resolution models show what they undo: the corrupted input."""
+    cfg = getattr(bundle.model, "cfg", None)
+    if getattr(cfg, "corruption", "none") == "none":
+        return None
+    from musicae.models.image import corrupt
+
+    return corrupt(x, cfg)
+
+
+def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
+           **options) -> dict:
+    """Posterior means of the inputs, saved as one (n, latent) .npy array."""
+    bundle = load(model, device)
+    dom = domain(bundle.preset.domain)
+    codes, infos = [], []
+    for path in inputs:
+        x, info = dom.read_input(bundle, Path(path), **options)
+        codes.append(bundle.model.encode(x.to(bundle.model.device)).mean.cpu().numpy())
+        infos.append({"input": str(path)} | info)
+    z = np.concatenate(codes)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    artifacts.atomic_write(out, lambda p: np.save(open(p, "wb"), z))
+    return {"model": str(bundle.path), "inputs": infos, "shape": list(z.shape),
+            "written": [str(out)]}
+
+
+def decode(model: str, codes: str | Path, out: str | Path, temperature: float = 0.0,
+           device: str = "auto", **options) -> dict:
+    """Decode codes from a .npy file of shape (n, latent) into files."""
+    bundle = load(model, device)
+    z = _read_codes(Path(codes), bundle.model.latent_dim)
+    dom = domain(bundle.preset.domain)
+    context = dom.decode_context(bundle, len(z), **options)
+    x = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature=temperature,
+                            **context)
+    paths = dom.write_batch(bundle, x, Path(out), "decoded", **options)
+    return {"model": str(bundle.path), "written": [str(p) for p in paths]}
+
+
+def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise MusicaeError(f"{path}: not a .npy array of codes ({exc})") from None
+    z = np.atleast_2d(z).astype(np.float32)
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise MusicaeError(f"{path}: codes have shape {z.shape}; "
+                           f"this model needs (n, {latent_dim})")
+    return z
+
+
+def evaluate(model: str, data: str, split: str = "test", device: str = "auto") -> dict:
+    """Held-out metrics of a model on DATA's ``split``."""
+    bundle = load(model, device)
+    dom = domain(bundle.preset.domain)
+    held_out = dom.training_data(data, bundle.preset, split)
+    train = dom.training_data(data, bundle.preset, "train") if dom.kind == "image" else None
+    metrics = dom.evaluate(bundle, held_out, train=train)
+    return {"model": str(bundle.path), "preset": bundle.preset.name, "data": str(data),
+            "split": split} | metrics
+
+
+def plot_latent(model: str, data: str, out: str | Path, device: str = "auto") -> dict:
+    """Scatter of held-out codes by digit (and the decoded manifold for 2-D latents)."""
+    from musicae.datasets.images import load_images
+    from musicae.domains.image import plot_latent as draw
+
+    bundle = load(model, device)
+    if bundle.preset.domain != "image":
+        raise MusicaeError(f"{bundle.path}: plot-latent draws image models' codes by digit")
+    images = load_images(data, "test")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    draw(bundle, torch.from_numpy(images.images), images.labels, out)
+    return {"model": str(bundle.path), "written": [str(out)]}
+
+
+def models() -> dict:
+    """Presets and shipped models."""
+    shipped = []
+    if artifacts.SHIPPED_DIR.is_dir():
+        for d in sorted(artifacts.SHIPPED_DIR.iterdir()):
+            if (d / artifacts.CONFIG).is_file():
+                config = artifacts.read_config(d)
+                shipped.append({"name": d.name, "preset": config["preset"],
+                                "metrics": config.get("metrics", {})})
+    presets = [{"name": p.name, "domain": p.domain, "description": p.description}
+               for p in PRESETS.values()]
+    return {"presets": presets, "shipped": shipped, "defaults": DEFAULT_MODELS}

@@ -1,0 +1,166 @@
+"""A trained model is a directory: ``model.safetensors`` + ``config.json``.
+
+config.json names the preset, the overrides of its sizes, the codec settings
+and the training state, so loading rebuilds the model from the preset
+registry and fills in the weights; nothing is unpickled. ``optimizer.safetensors``
+holds Adam's moments for ``--resume``. Every file is written to a temporary
+name and renamed, so an interrupted save never leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from musicae.errors import MusicaeError
+from musicae.models.base import Autoencoder
+from musicae.paths import DATA_DIR
+from musicae.presets import Preset, build_model, get_preset
+
+FORMAT = "musicae-model/1"
+WEIGHTS, CONFIG, OPTIMIZER = "model.safetensors", "config.json", "optimizer.safetensors"
+SHIPPED_DIR = DATA_DIR / "models"
+
+
+@dataclass
+class ModelBundle:
+    """A model with what it was made from: preset, size overrides and saved metadata."""
+
+    model: Autoencoder
+    preset: Preset
+    overrides: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # config.json as read (training state, metrics)
+    path: Path | None = None
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_json(obj: dict) -> Callable[[Path], None]:
+    return lambda p: p.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def save(bundle: ModelBundle, directory: Path, training: dict | None = None,
+         half: bool = False) -> None:
+    """Write weights and config into ``directory`` (created if needed).
+
+    ``half`` stores floating-point weights as float16 (for shipped models).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    config = {
+        "format": FORMAT,
+        "preset": bundle.preset.name,
+        "overrides": bundle.overrides,
+        "training": training if training is not None else bundle.meta.get("training", {}),
+    } | {k: v for k, v in bundle.meta.items() if k not in ("format", "preset", "overrides",
+                                                            "training")}
+    atomic_write(directory / WEIGHTS, lambda p: save_file(tensors, str(p)))
+    atomic_write(directory / CONFIG, _write_json(config))
+    bundle.meta = config
+
+
+def save_checkpoint(bundle: ModelBundle, directory: Path, state: dict) -> None:
+    """A training checkpoint: the model plus Adam's state for ``--resume``."""
+    state = dict(state)
+    optimizer = state.pop("optimizer", None)
+    if optimizer is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors, groups = _flatten_optimizer(optimizer.state_dict())
+        atomic_write(directory / OPTIMIZER,
+                     lambda p: save_file(tensors, str(p), metadata={"groups": json.dumps(groups)}))
+    save(bundle, directory, training=state)
+
+
+def _flatten_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], list]:
+    tensors = {}
+    for index, slots in sd["state"].items():
+        for name, value in slots.items():
+            tensors[f"{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return tensors, sd["param_groups"]
+
+
+def load_optimizer_state(directory: Path) -> dict | None:
+    """Adam's state_dict as saved by ``save_checkpoint`` (None when absent)."""
+    path = Path(directory) / OPTIMIZER
+    if not path.exists():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        groups = json.loads(f.metadata()["groups"])
+    state: dict[int, dict] = {}
+    for key, value in load_file(str(path)).items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": groups}
+
+
+def resolve_model_dir(name_or_path: str | Path) -> Path:
+    """A model directory, or the name of a shipped model under data/models."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    shipped = SHIPPED_DIR / str(name_or_path)
+    if shipped.is_dir():
+        return shipped
+    if path.exists():
+        raise MusicaeError(f"{path}: not a model directory")
+    raise MusicaeError(f"{name_or_path}: no such model directory or shipped model "
+                       f"(see `musicae models`)")
+
+
+def read_config(directory: Path) -> dict:
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        raise MusicaeError(f"{directory}: not a musicae model (no {CONFIG})")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MusicaeError(f"{path}: unreadable model config ({exc.__class__.__name__})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise MusicaeError(f"{path}: not a {FORMAT} config")
+    return config
+
+
+def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelBundle:
+    """Rebuild a saved model from its preset and load its weights (float32, on ``device``)."""
+    directory = resolve_model_dir(name_or_path)
+    config = read_config(directory)
+    preset = get_preset(str(config.get("preset")))
+    overrides = config.get("overrides") or {}
+    model = build_model(preset.name, overrides)
+    weights = directory / WEIGHTS
+    if not weights.is_file():
+        raise MusicaeError(f"{directory}: model has no {WEIGHTS}")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise MusicaeError(f"{weights}: unreadable weights ({exc})") from None
+    reference = model.state_dict()
+    tensors = {k: v.to(reference[k].dtype) if k in reference else v for k, v in tensors.items()}
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise MusicaeError(f"{weights}: weights do not fit preset {preset.name!r} ({first})") \
+            from None
+    model.to(device).eval()
+    return ModelBundle(model, preset, overrides, config, directory)

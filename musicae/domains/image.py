@@ -1,0 +1,136 @@
+"""Digits in, PNGs out: the image face of musicae."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from musicae.artifacts import ModelBundle
+from musicae.datasets.images import grid, load_images, read_image, write_png
+from musicae.domains.base import Domain
+from musicae.models.image import corrupt, downscale, upscale
+from musicae.train import TensorData, mean_loss_terms
+
+# The bundled digits have one held-out split; it serves as "valid" and "test".
+_SPLIT = {"train": "train", "valid": "test", "test": "test", "all": "all"}
+
+
+def psnr(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
+    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
+class ImageDomain(Domain):
+    kind = "image"
+
+    def training_data(self, data: str, preset, split: str, **options) -> TensorData:
+        images = load_images(data, _SPLIT[split])
+        return TensorData(torch.from_numpy(images.images))
+
+    def read_input(self, bundle: ModelBundle, path: Path, **options) -> tuple[Tensor, dict]:
+        return torch.from_numpy(read_image(path))[None], {}
+
+    def write_batch(self, bundle, x, out, stem, **options) -> list[Path]:
+        out.mkdir(parents=True, exist_ok=True)
+        images = x.detach().cpu().numpy()
+        paths = []
+        for i, img in enumerate(images):
+            paths.append(out / f"{stem}_{i:03d}.png")
+            write_png(img, paths[-1])
+        paths.insert(0, out / f"{stem}_grid.png")
+        write_png(grid(images, columns=math.ceil(math.sqrt(len(images)))), paths[0])
+        return paths
+
+    def write_path(self, bundle, x, out, **options) -> list[Path]:
+        paths = self.write_batch(bundle, x, out, "step", **options)
+        strip = out / "interpolation.png"
+        write_png(grid(x.detach().cpu().numpy(), columns=len(x)), strip)
+        paths[0].unlink()  # the strip replaces the square grid
+        return [strip] + paths[1:]
+
+    def write_pair(self, bundle, inputs, outputs, out, stem, **options) -> list[Path]:
+        """input | corrupted input (denoise/superres models) | reconstruction, one row each."""
+        out.mkdir(parents=True, exist_ok=True)
+        columns = [inputs]
+        if options.get("corrupted") is not None:
+            columns.append(options["corrupted"])
+        columns.append(outputs)
+        stacked = torch.stack(columns, dim=1).flatten(0, 1).cpu().numpy()
+        path = out / f"{stem}_reconstruction.png"
+        write_png(grid(stacked, columns=len(columns)), path)
+        return [path]
+
+    @torch.no_grad()
+    def evaluate(self, bundle: ModelBundle, data: TensorData, **options) -> dict:
+        """Loss terms, MSE against PCA at the same code size, and PSNR against baselines."""
+        torch.manual_seed(0)  # the corruption noise is part of the measurement
+        model, cfg = bundle.model, bundle.model.cfg
+        x = data.x
+        metrics = {"examples": len(x)} | mean_loss_terms(model, x)
+        metrics["psnr"] = psnr(metrics["mse"])
+        if cfg.corruption == "none" and model.latent_dim < x[0].numel():
+            train = options.get("train")
+            if train is not None:
+                metrics["pca_mse"] = pca_mse(train.x, x, model.latent_dim)
+        if cfg.corruption == "noise":
+            noisy = corrupt(x, cfg)
+            metrics["psnr_input"] = psnr(float(((noisy - x) ** 2).mean()))
+        if cfg.corruption == "downscale":
+            bicubic = upscale(downscale(x, cfg.scale), cfg.scale, mode="bicubic")
+            metrics["psnr_bicubic"] = psnr(float(((bicubic - x) ** 2).mean()))
+        return metrics
+
+
+def pca_mse(train: Tensor, test: Tensor, k: int) -> float:
+    """Held-out per-pixel MSE of the best rank-k linear code fitted on train (PCA)."""
+    a = train.flatten(1).double()
+    mean = a.mean(dim=0)
+    _, _, vt = torch.linalg.svd(a - mean, full_matrices=False)
+    basis = vt[:k]  # (k, pixels)
+    b = test.flatten(1).double() - mean
+    recon = (b @ basis.T) @ basis
+    return float(((recon - b) ** 2).mean())
+
+
+@torch.no_grad()
+def plot_latent(bundle: ModelBundle, images: Tensor, labels: np.ndarray, path: Path) -> Path:
+    """Held-out codes coloured by digit; for a 2-D latent also the decoded manifold.
+
+    Codes of more than two dimensions are projected on their two principal axes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model = bundle.model
+    codes = torch.cat([model.encode(c.to(model.device)).mean.cpu() for c in images.split(256)])
+    two_d = codes.shape[1] == 2
+    if not two_d:
+        centred = codes - codes.mean(0)
+        codes = centred @ torch.linalg.svd(centred, full_matrices=False)[2][:2].T
+    fig, axes = plt.subplots(1, 2 if two_d else 1, figsize=(13 if two_d else 7, 6))
+    ax = axes[0] if two_d else axes
+    scatter = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=6)
+    ax.legend(*scatter.legend_elements(), title="digit", loc="best", fontsize=7)
+    ax.set_title("held-out codes" + ("" if two_d else " (first two principal axes)"))
+    if two_d:
+        axes[1].imshow(_manifold(model, codes), cmap="gray")
+        axes[1].set_title("decoded over the latent plane (5th-95th percentile of codes)")
+        axes[1].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _manifold(model, codes: Tensor, n: int = 15) -> np.ndarray:
+    lo, hi = np.percentile(codes.numpy(), [5, 95], axis=0)
+    xs, ys = np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n)
+    z = torch.tensor([[x, y] for y in ys for x in xs], dtype=torch.float32)
+    decoded = model.decode(z.to(model.device)).cpu().numpy()
+    return grid(decoded, columns=n, pad=0)

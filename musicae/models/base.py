@@ -1,0 +1,190 @@
+"""The one autoencoder interface, and everything written once on top of it.
+
+Every model, image or music, is an :class:`Autoencoder`: it maps an input
+batch to a :class:`Posterior` over latent codes (``encode``) and latent codes
+back to inputs (``decode``). Reconstruction, sampling and interpolation are
+defined here once, from those two methods alone.
+
+Loss terms are in nats per example: the reconstruction term is summed over
+pixels or time steps of one example, the KL term over latent dimensions, and
+both are then averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from musicae.errors import MusicaeError
+
+
+@dataclass
+class Posterior:
+    """A diagonal Gaussian over codes; ``logvar`` is None for a plain autoencoder.
+
+    mean, logvar: (batch, latent)
+    """
+
+    mean: Tensor
+    logvar: Tensor | None = None
+
+    def sample(self) -> Tensor:
+        """A reparameterised draw (the mean itself when there is no variance)."""
+        if self.logvar is None:
+            return self.mean
+        return self.mean + torch.randn_like(self.mean) * torch.exp(0.5 * self.logvar)
+
+    def kl(self) -> Tensor:
+        """KL(q(z|x) || N(0, I)) per example and latent dimension, in nats: (batch, latent)."""
+        if self.logvar is None:
+            return torch.zeros_like(self.mean)
+        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar)
+
+
+def kl_penalty(posterior: Posterior, beta: float, free_bits: float) -> tuple[Tensor, Tensor]:
+    """The KL term of the objective: the one home of beta and free bits.
+
+    As in MusicVAE, the first ``free_bits`` bits of KL per example cost nothing,
+    so the encoder can carry that much information before it is penalised.
+    Returns ``(kl, penalty)``: the mean KL per example in nats, and ``beta``
+    times the part of it above the free budget, averaged over the batch.
+    """
+    kl = posterior.kl().sum(dim=-1)  # (batch,)
+    free_nats = free_bits * math.log(2.0)
+    penalty = beta * torch.clamp(kl - free_nats, min=0.0).mean()
+    return kl.mean(), penalty
+
+
+def beta_schedule(step: int, max_beta: float, rate: float) -> float:
+    """MusicVAE's KL annealing: beta rises as ``(1 - rate**step) * max_beta``.
+
+    ``rate = 0`` means no annealing (``max_beta`` from the first step).
+    """
+    return (1.0 - rate**step) * max_beta
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between rows of ``a`` and ``b`` (latent, ) at fractions t (steps,).
+
+    Falls back to a straight line where the two codes are (anti)parallel.
+    """
+    a_n, b_n = a / a.norm(), b / b.norm()
+    omega = torch.arccos(torch.clamp((a_n * b_n).sum(), -1.0, 1.0))
+    if omega.abs() < 1e-4 or (math.pi - omega.abs()) < 1e-4:
+        return lerp(a, b, t)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Straight-line interpolation: (steps, latent)."""
+    t = t[:, None]
+    return (1 - t) * a + t * b
+
+
+INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
+
+
+class Autoencoder(nn.Module, abc.ABC):
+    """Base of every musicae model.
+
+    Subclasses pass ``latent_dim`` and ``variational`` up and implement ``encode``,
+    ``decode`` and ``loss``. A model whose inputs need extra context to be
+    decoded (the meter layout of a melody, say) returns it from
+    ``decode_context``; the generic helpers pass it through.
+    """
+
+    def __init__(self, latent_dim: int, variational: bool) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.variational = variational
+        # Plain autoencoders sample from a Gaussian fitted to training codes
+        # (see fit_prior); VAEs use N(0, I) and leave these untouched.
+        self.register_buffer("prior_fitted", torch.tensor(False))
+        self.register_buffer("prior_mean", torch.zeros(latent_dim))
+        self.register_buffer("prior_scale_tril", torch.eye(latent_dim))
+
+    @abc.abstractmethod
+    def encode(self, x: Tensor) -> Posterior:
+        """Posterior over codes for a batch of inputs."""
+
+    @abc.abstractmethod
+    def decode(self, z: Tensor, temperature: float = 1.0, **context) -> Tensor:
+        """Inputs for a batch of codes z: (batch, latent)."""
+
+    @abc.abstractmethod
+    def loss(self, x: Tensor, beta: float = 1.0, free_bits: float = 0.0) -> dict[str, Tensor]:
+        """Named loss terms in nats per example: ``loss`` (to minimise), ``recon``, ``kl``, ...."""
+
+    def decode_context(self, x: Tensor) -> dict:
+        """Keyword arguments ``decode`` needs to decode codes of ``x`` like ``x``."""
+        return {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, temperature: float = 0.0) -> Tensor:
+        """Decode the posterior mean of each input."""
+        return self.decode(self.encode(x).mean, temperature=temperature, **self.decode_context(x))
+
+    @torch.no_grad()
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n codes from the prior: (n, latent)."""
+        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        if self.variational:
+            return eps
+        if not self.prior_fitted:
+            raise MusicaeError(
+                "this plain autoencoder has no fitted code distribution to sample from; "
+                "train it with musicae (which fits one) or use a VAE preset"
+            )
+        return self.prior_mean + eps @ self.prior_scale_tril.T
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None, **context
+    ) -> Tensor:
+        """n new inputs decoded from prior codes."""
+        return self.decode(self.prior_sample(n, generator), temperature=temperature, **context)
+
+    @torch.no_grad()
+    def interpolate(
+        self, a: Tensor, b: Tensor, steps: int = 8, method: str = "slerp", temperature: float = 0.0
+    ) -> Tensor:
+        """Decode ``steps`` codes on the path between the posterior means of a and b.
+
+        a, b: single inputs (batch of 1); both endpoints are included.
+        """
+        if steps < 2:
+            raise MusicaeError(f"--steps must be at least 2 (got {steps})")
+        if method not in INTERPOLATIONS:
+            raise MusicaeError(f"unknown interpolation method {method!r}; use slerp or lerp")
+        za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
+        t = torch.linspace(0.0, 1.0, steps, device=za.device)
+        z = INTERPOLATIONS[method](za, zb, t)  # (steps, latent)
+        context = {k: _repeat(v, steps) for k, v in self.decode_context(a).items()}
+        return self.decode(z, temperature=temperature, **context)
+
+    @torch.no_grad()
+    def fit_prior(self, codes: Tensor) -> None:
+        """Fit the Gaussian that a plain autoencoder samples from: codes (n, latent)."""
+        mean = codes.mean(dim=0)
+        centred = codes - mean
+        cov = centred.T @ centred / max(len(codes) - 1, 1)
+        cov = cov + 1e-5 * torch.eye(cov.shape[0], device=cov.device)
+        self.prior_mean.copy_(mean)
+        self.prior_scale_tril.copy_(torch.linalg.cholesky(cov))
+        self.prior_fitted.fill_(True)
+
+
+def _repeat(value, n: int):
+    """Repeat a batch-of-one tensor n times along the batch axis (other values pass)."""
+    if isinstance(value, Tensor):
+        return value.expand(n, *value.shape[1:])
+    return value

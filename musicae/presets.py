@@ -1,0 +1,83 @@
+"""Named presets: each name builds the same model (and says how to train it).
+
+The registry maps a name to a :class:`Preset`, a frozen description; nothing
+mutates it. ``build_model(name, overrides)`` makes a fresh model, with any
+size overridden by name (``{"latent_dim": 2}``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from musicae.errors import MusicaeError
+from musicae.models.base import Autoencoder
+from musicae.models.image import ImageAutoencoder, ImageConfig
+from musicae.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model recipe.
+
+    domain: "image" or "music" (which inputs and outputs the model speaks).
+    model_config: the model's config dataclass; ``factory`` builds from it.
+    codec: the codec settings name for music presets (see musicae.representations).
+    """
+
+    name: str
+    domain: str
+    description: str
+    model_config: object
+    factory: Callable[[object], Autoencoder]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    codec: str | None = None
+
+
+def _image(name: str, description: str, steps: int = 3000, **cfg) -> Preset:
+    train = TrainConfig(steps=steps, batch_size=64, lr=1e-3, lr_decay=0.9995, eval_every=500)
+    return Preset(name, "image", description, ImageConfig(**cfg), ImageAutoencoder, train)
+
+
+_PRESETS: list[Preset] = [
+    _image("mnist_ae", "dense autoencoder, 32-d code", arch="dense", latent_dim=32,
+           variational=False),
+    _image("mnist_conv_ae", "the lesson's conv autoencoder: conv/max-pool, 4x4x8 code",
+           arch="pool", channels=(16, 8, 8), variational=False),
+    _image("mnist_denoise", "conv denoising autoencoder (input + N(0.5, 0.5) noise, clipped)",
+           arch="pool", channels=(32, 32), variational=False, corruption="noise"),
+    _image("mnist_superres", "conv super-resolution autoencoder (input downscaled 2x)",
+           arch="pool", channels=(64, 32), variational=False, corruption="downscale", scale=2),
+    _image("mnist_vae_2d", "dense VAE with a 2-D latent (for the latent-space pictures)",
+           arch="dense", latent_dim=2, hidden=(512, 256), variational=True),
+    _image("mnist_conv_vae", "conv VAE, 16-d latent (the lesson's assignment)",
+           arch="conv", latent_dim=16, channels=(32, 64), variational=True),
+]
+
+PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        known = ", ".join(sorted(PRESETS))
+        raise MusicaeError(f"unknown preset {name!r}; known presets: {known}")
+    return PRESETS[name]
+
+
+def model_config(name: str, overrides: dict | None = None):
+    """The preset's model config with ``overrides`` (field name -> value) applied."""
+    cfg = get_preset(name).model_config
+    overrides = dict(overrides or {})
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    unknown = set(overrides) - set(fields)
+    if unknown:
+        raise MusicaeError(f"preset {name!r} has no setting(s) {sorted(unknown)}")
+    for key, value in overrides.items():
+        if isinstance(getattr(cfg, key), tuple):
+            overrides[key] = tuple(value)
+    return dataclasses.replace(cfg, **overrides)
+
+
+def build_model(name: str, overrides: dict | None = None) -> Autoencoder:
+    return get_preset(name).factory(model_config(name, overrides))

@@ -1,0 +1,181 @@
+"""One trainer for every model.
+
+The trainer knows a model only through ``model.loss(x, beta, free_bits)``,
+which returns named terms with ``loss`` to minimise. It owns the optimiser
+(Adam with MusicVAE's exponential learning-rate decay), gradient clipping,
+the KL (beta) schedule, periodic evaluation on held-out data, atomic
+checkpoints, resume and the metrics log (``metrics.jsonl`` in the run
+directory).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from musicae.errors import MusicaeError
+from musicae.models.base import Autoencoder, beta_schedule
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; presets give defaults, CLI flags override them."""
+
+    steps: int = 2000  # optimiser steps in total (a resumed run continues to this count)
+    batch_size: int = 64
+    lr: float = 1e-3  # initial Adam learning rate ...
+    lr_decay: float = 0.9999  # ... decaying as (lr - min_lr) * lr_decay**step + min_lr
+    min_lr: float = 1e-5
+    grad_clip: float = 1.0  # max global gradient norm
+    max_beta: float = 1.0  # KL weight reached by annealing
+    beta_rate: float = 0.0  # annealing rate: beta = (1 - beta_rate**step) * max_beta
+    free_bits: float = 0.0  # KL bits per example that cost nothing
+    eval_every: int = 500  # evaluate on held-out data (and checkpoint) every N steps
+    eval_batches: int = 8  # held-out batches per evaluation
+    seed: int = 0
+
+    def lr_at(self, step: int) -> float:
+        return (self.lr - self.min_lr) * self.lr_decay**step + self.min_lr
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` is CUDA when available, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MusicaeError(f"--device {name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TensorData:
+    """Training examples held as one tensor, with an optional per-batch augmentation.
+
+    x: (examples, ...) on the CPU; ``augment(batch, generator)`` may transform a batch.
+    """
+
+    x: Tensor
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+        """Endless shuffled batches (reshuffled every epoch)."""
+        batch_size = min(batch_size, len(self.x))
+        while True:
+            order = torch.randperm(len(self.x), generator=generator)
+            for i in range(0, len(order) - batch_size + 1, batch_size):
+                batch = self.x[order[i : i + batch_size]]
+                yield self.augment(batch, generator) if self.augment else batch
+
+
+class Trainer:
+    """Trains ``model`` on ``train``, evaluates on ``valid``, writes into ``run_dir``.
+
+    ``save`` is called as ``save(model, run_dir, state)`` to write a checkpoint
+    (musicae.artifacts.save_checkpoint); it keeps the trainer free of formats.
+    """
+
+    def __init__(self, model: Autoencoder, cfg: TrainConfig, run_dir: Path,
+                 save: Callable[..., None], device: torch.device) -> None:
+        self.model = model.to(device)
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.save = save
+        self.device = device
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.step = 0
+        self.wall_seconds = 0.0
+        self.last_eval: dict[str, float] = {}
+
+    def fit(self, train: TensorData, valid: TensorData | None, progress: bool = True) -> dict:
+        """Train until ``cfg.steps``; returns the last held-out evaluation."""
+        cfg = self.cfg
+        generator = torch.Generator().manual_seed(cfg.seed + self.step)
+        batches = train.batches(cfg.batch_size, generator)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, unit="step",
+                   dynamic_ncols=True)
+        while self.step < cfg.steps:
+            start = time.perf_counter()
+            terms = self.train_step(next(batches))
+            self.wall_seconds += time.perf_counter() - start
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['loss']:.3f}", kl=f"{terms.get('kl', 0.0):.2f}")
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                self.evaluate_and_checkpoint(terms, valid)
+        bar.close()
+        return self.last_eval
+
+    def train_step(self, x: Tensor) -> dict[str, float]:
+        cfg = self.cfg
+        self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr_at(self.step)
+        beta = beta_schedule(self.step, cfg.max_beta, cfg.beta_rate)
+        terms = self.model.loss(x.to(self.device), beta=beta, free_bits=cfg.free_bits)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in terms.items()} | {"beta": beta}
+
+    def evaluate(self, valid: TensorData) -> dict[str, float]:
+        """Loss terms (beta = 1) over up to ``eval_batches`` held-out batches."""
+        return mean_loss_terms(self.model, valid.x, self.cfg.batch_size, self.cfg.eval_batches)
+
+    def evaluate_and_checkpoint(self, terms: dict[str, float], valid: TensorData | None) -> None:
+        record = {"step": self.step, "wall_seconds": round(self.wall_seconds, 2),
+                  "lr": self.cfg.lr_at(self.step)}
+        record |= {f"train_{k}": v for k, v in terms.items()}
+        if valid is not None and len(valid):
+            self.last_eval = self.evaluate(valid)
+            record |= {f"valid_{k}": v for k, v in self.last_eval.items()}
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.save(self.model, self.run_dir, self.state())
+
+    def state(self) -> dict:
+        """What a checkpoint records about training (JSON-serialisable)."""
+        return {"step": self.step, "wall_seconds": round(self.wall_seconds, 2),
+                "config": asdict(self.cfg), "valid": self.last_eval,
+                "device": str(self.device), "torch": torch.__version__,
+                "optimizer": self.optimizer}
+
+    def restore(self, step: int, wall_seconds: float, optimizer_state: dict | None) -> None:
+        """Continue from a checkpoint (``--resume``)."""
+        self.step = step
+        self.wall_seconds = wall_seconds
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+
+
+@torch.no_grad()
+def mean_loss_terms(model: Autoencoder, x: Tensor, batch_size: int = 256,
+                    max_batches: int | None = None) -> dict[str, float]:
+    """Each loss term (beta = 1, no free bits) averaged over the examples of x."""
+    model.eval()
+    sums: dict[str, float] = {}
+    chunks = torch.split(x, batch_size)[:max_batches]
+    for chunk in chunks:
+        for k, v in model.loss(chunk.to(model.device), beta=1.0).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
+    n = sum(len(c) for c in chunks)
+    return {k: v / n for k, v in sums.items()}
