@@ -136,18 +136,22 @@ def main() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a model size, e.g. --set latent_dim=2 (repeatable).")
+@click.option("--transpose", type=click.IntRange(0, 12), default=0, show_default=True,
+              help="Music: shift training windows by up to K semitones (augmentation).")
+@click.option("--bf16", is_flag=True, default=None,
+              help="bfloat16 autocast: faster on recent CPUs (AVX512-BF16) and GPUs.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @json_option
-def train(data, preset, out, steps, batch_size, lr, seed, settings, resume, quiet, device,
-          as_json):
+def train(data, preset, out, steps, batch_size, lr, seed, settings, transpose, bf16, resume,
+          quiet, device, as_json):
     """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk)."""
     from musicae import api
 
     summary = api.train(data, preset, out, steps=steps, batch_size=batch_size, device=device,
                         resume=resume, seed=seed, overrides=parse_settings(settings),
-                        progress=not quiet, lr=lr)
+                        progress=not quiet, transpose=transpose, lr=lr, bf16=bf16)
     report(summary, as_json)
 
 

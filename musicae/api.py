@@ -53,8 +53,12 @@ def _positive(name: str, value: int) -> None:
 def train(data: str, preset: str, out: str | Path, steps: int | None = None,
           batch_size: int | None = None, device: str = "auto", resume: bool = False,
           seed: int | None = None, overrides: dict | None = None, progress: bool = True,
-          **train_overrides) -> dict:
-    """Train ``preset`` on DATA into the run directory ``out``; returns the final summary."""
+          transpose: int = 0, **train_overrides) -> dict:
+    """Train ``preset`` on DATA into the run directory ``out``; returns the final summary.
+
+    transpose: music only, shift training windows by up to this many semitones.
+    train_overrides: other TrainConfig fields (lr, bf16, ...); None leaves the default.
+    """
     spec = get_preset(preset)
     cfg = spec.train
     changes = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
@@ -66,7 +70,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     seed_everything(cfg.seed)
     bundle = _start_bundle(spec, out, resume, overrides or {})
     dom = domain(spec.domain)
-    train_data = dom.training_data(data, spec, "train")
+    train_data = dom.training_data(data, spec, "train", transpose_semitones=transpose)
     valid_data = dom.training_data(data, spec, "valid")
     trainer = Trainer(bundle.model, cfg, out,
                       lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
@@ -75,7 +79,8 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
         state = bundle.meta.get("training", {})
         trainer.restore(state.get("step", 0), state.get("wall_seconds", 0.0),
                         artifacts.load_optimizer_state(out))
-    bundle.meta |= {"data": str(data), "train_examples": len(train_data)}
+    bundle.meta |= {"data": str(data), "train_examples": len(train_data),
+                    "transpose": transpose}
     trainer.fit(train_data, valid_data, progress=progress)
     if not bundle.model.variational:
         _fit_prior(bundle, train_data.x)

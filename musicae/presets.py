@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder
 from musicae.models.image import ImageAutoencoder, ImageConfig
+from musicae.models.sequence import SequenceConfig, SequenceVAE
 from musicae.train import TrainConfig
 
 
@@ -53,6 +54,37 @@ _PRESETS: list[Preset] = [
            arch="dense", latent_dim=2, hidden=(512, 256), variational=True),
     _image("mnist_conv_vae", "conv VAE, 16-d latent (the lesson's assignment)",
            arch="conv", latent_dim=16, channels=(32, 64), variational=True),
+]
+
+
+def _music(name: str, description: str, codec: str, steps: int, batch_size: int = 128,
+           free_bits: float = 0.0, **cfg) -> Preset:
+    """MusicVAE's recipe, with learning-rate decay and KL annealing sped up for short runs."""
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=1e-3, lr_decay=0.9995,
+                        min_lr=1e-5, max_beta=0.2, beta_rate=0.999, free_bits=free_bits,
+                        eval_every=250, eval_batches=8)
+    return Preset(name, "music", description, SequenceConfig(**cfg), SequenceVAE, train, codec)
+
+
+_PRESETS += [
+    _music("mel_2bar_small", "2-bar melody VAE: BiLSTM 512 encoder, 256-d z, 2x256 decoder",
+           "melody_2bar", steps=4000),
+    _music("mel_2bar_big", "2-bar melody VAE: encoder 2048, 512-d z, 3x2048 decoder (GPU)",
+           "melody_2bar", steps=50000, batch_size=512, enc_size=2048, latent_dim=512,
+           dec_size=2048, dec_layers=3),
+    _music("mel_16bar_hier", "16-bar melody VAE: 2-layer BiLSTM encoder, conductor over bars",
+           "melody_16bar", steps=3000, batch_size=64, free_bits=256, bars=16, enc_size=512,
+           enc_layers=2, latent_dim=512, dec_size=256, dec_layers=2, conductor_size=256,
+           conductor_layers=2),
+    _music("mel_16bar_flat", "16-bar melody VAE with a flat decoder (baseline for hier)",
+           "melody_16bar", steps=3000, batch_size=64, free_bits=256, bars=16, enc_size=512,
+           enc_layers=2, latent_dim=512, dec_size=512, dec_layers=2),
+    _music("drums_2bar", "2-bar drum VAE: 9 drum classes as one 512-way categorical per step",
+           "drums_2bar", steps=4000, kind="drums", depth=512, enc_size=512, latent_dim=256,
+           dec_size=256),
+    _music("pianoroll_2bar", "2-bar polyphonic VAE: off/onset/hold per pitch 21-108",
+           "pianoroll_2bar", steps=4000, kind="pianoroll", depth=88, enc_size=512,
+           latent_dim=256, dec_size=512),
 ]
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}

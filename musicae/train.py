@@ -42,6 +42,7 @@ class TrainConfig:
     eval_every: int = 500  # evaluate on held-out data (and checkpoint) every N steps
     eval_batches: int = 8  # held-out batches per evaluation
     seed: int = 0
+    bf16: bool = False  # bfloat16 autocast (about 2.5x faster LSTMs on CPUs with AVX512-BF16)
 
     def lr_at(self, step: int) -> float:
         return (self.lr - self.min_lr) * self.lr_decay**step + self.min_lr
@@ -129,7 +130,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr_at(self.step)
         beta = beta_schedule(self.step, cfg.max_beta, cfg.beta_rate)
-        terms = self.model.loss(x.to(self.device), beta=beta, free_bits=cfg.free_bits)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            terms = self.model.loss(x.to(self.device), beta=beta, free_bits=cfg.free_bits,
+                                    step=self.step)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)

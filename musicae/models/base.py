@@ -117,8 +117,12 @@ class Autoencoder(nn.Module, abc.ABC):
         """Inputs for a batch of codes z: (batch, latent)."""
 
     @abc.abstractmethod
-    def loss(self, x: Tensor, beta: float = 1.0, free_bits: float = 0.0) -> dict[str, Tensor]:
-        """Named loss terms in nats per example: ``loss`` (to minimise), ``recon``, ``kl``, ...."""
+    def loss(self, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
+             step: int = 0) -> dict[str, Tensor]:
+        """Named loss terms in nats per example: ``loss`` (to minimise), ``recon``, ``kl``, ....
+
+        ``step`` is the training step, for models with schedules of their own.
+        """
 
     def decode_context(self, x: Tensor) -> dict:
         """Keyword arguments ``decode`` needs to decode codes of ``x`` like ``x``."""

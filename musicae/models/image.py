@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 
 SIDE = 28
@@ -23,7 +24,7 @@ PIXELS = SIDE * SIDE
 
 @dataclass(frozen=True)
 class ImageConfig:
-    """Sizes of an image autoencoder; presets in ``musicae.models.presets`` fill these."""
+    """Sizes of an image autoencoder; presets in ``musicae.presets`` fill these."""
 
     arch: str = "conv"  # "dense", "conv" (stride-2 convs into a dense code) or "pool" (the
     # lesson's conv/max-pool stack whose code is the feature map itself)
@@ -34,7 +35,38 @@ class ImageConfig:
     corruption: str = "none"  # "none", "noise" (denoising) or "downscale" (super-resolution)
     noise_mean: float = 0.5  # Gaussian noise added to inputs for "noise" ...
     noise_std: float = 0.5  # ... then clipped to [0, 1]
-    scale: int = 2  # downscaling factor for "downscale" (2 or 4)
+    scale: int = 2  # downscaling factor for "downscale" (2, 4 or 7: it must divide 28)
+
+    def __post_init__(self) -> None:
+        """Reject sizes no model can be built from; they arrive from ``--set`` and config.json."""
+        problems = []
+        if self.arch not in ARCHS:
+            problems.append(f"arch must be one of {', '.join(ARCHS)} (got {self.arch!r})")
+        if self.corruption not in CORRUPTIONS:
+            problems.append(f"corruption must be one of {', '.join(CORRUPTIONS)} "
+                            f"(got {self.corruption!r})")
+        if not _positive_int(self.latent_dim):
+            problems.append(f"latent_dim must be a positive integer (got {self.latent_dim!r})")
+        for name in ("hidden", "channels"):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, tuple) or not all(_positive_int(s) for s in sizes):
+                problems.append(f"{name} must be a list of positive integers (got {sizes!r})")
+        if self.arch in ("conv", "pool") and not self.channels:
+            problems.append("channels must name at least one convolution width")
+        if self.scale not in (2, 4, 7):
+            problems.append(f"scale must be 2, 4 or 7 (got {self.scale!r})")
+        if self.arch == "pool" and self.variational:
+            problems.append("the 'pool' architecture is a plain autoencoder (variational=false)")
+        if problems:
+            raise MusicaeError("bad image model settings: " + "; ".join(problems))
+
+
+ARCHS = ("dense", "conv", "pool")
+CORRUPTIONS = ("none", "noise", "downscale")
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def corrupt(x: Tensor, cfg: ImageConfig, generator: torch.Generator | None = None) -> Tensor:
@@ -114,6 +146,8 @@ def _conv_decoder(cfg: ImageConfig) -> nn.Module:
         layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
         if c_out != 1:
             layers.append(nn.ReLU())
+    # Three or more stages overshoot 28 (28 -> 4 -> 32); crop back to the image.
+    layers.append(_CenterCrop(SIDE))
     return nn.Sequential(*layers)
 
 
@@ -164,18 +198,14 @@ class ImageAutoencoder(Autoencoder):
     def __init__(self, cfg: ImageConfig) -> None:
         latent = pool_code_size(cfg) if cfg.arch == "pool" else cfg.latent_dim
         super().__init__(latent, cfg.variational)
-        if cfg.arch == "pool" and cfg.variational:
-            raise ValueError("the 'pool' architecture is a plain autoencoder")
-        self.cfg = cfg
+        self.cfg = cfg  # validated when it was made (ImageConfig.__post_init__)
         out = 2 * latent if cfg.variational else latent
         if cfg.arch == "dense":
             self.encoder, self.decoder = _dense_encoder(cfg, out), _dense_decoder(cfg)
         elif cfg.arch == "conv":
             self.encoder, self.decoder = _conv_encoder(cfg, out), _conv_decoder(cfg)
-        elif cfg.arch == "pool":
-            self.encoder, self.decoder = _pool_encoder(cfg), _pool_decoder(cfg)
         else:
-            raise ValueError(f"unknown image architecture {cfg.arch!r}")
+            self.encoder, self.decoder = _pool_encoder(cfg), _pool_decoder(cfg)
 
     def encode(self, x: Tensor) -> Posterior:
         h = self.encoder(x)  # (B, latent) or (B, 2 * latent)
@@ -191,13 +221,22 @@ class ImageAutoencoder(Autoencoder):
         """Pixel probabilities (the mean image; temperature is unused for images)."""
         return torch.sigmoid(self.decode_logits(z))
 
-    def loss(self, x: Tensor, beta: float = 1.0, free_bits: float = 0.0) -> dict[str, Tensor]:
+    def loss(self, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
+             step: int = 0) -> dict[str, Tensor]:
+        """Named terms for clean images x: (batch, 1, 28, 28).
+
+        ``recon`` decodes a code drawn from the posterior, so ``elbo`` is an unbiased
+        one-sample estimate (decoding the mean would flatter it by several nats).
+        ``mse`` is per pixel; out of training it scores the posterior mean's decoding,
+        the reconstruction a user sees.
+        """
         posterior = self.encode(corrupt(x, self.cfg))
-        z = posterior.sample() if self.training else posterior.mean
-        logits = self.decode_logits(z)
+        logits = self.decode_logits(posterior.sample())  # (B, 1, 28, 28)
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         recon = recon.flatten(1).sum(dim=1).mean()  # nats per image
         kl, penalty = kl_penalty(posterior, beta, free_bits)
+        if self.variational and not self.training:
+            logits = self.decode_logits(posterior.mean)
         mse = F.mse_loss(torch.sigmoid(logits), x)
         return {"loss": recon + penalty, "recon": recon, "kl": kl, "elbo": -(recon + kl),
                 "mse": mse}
