@@ -280,6 +280,26 @@ def plot_latent(model, data, out, device, as_json):
 
 
 @main.command()
+@click.option("-o", "--out", default="out", show_default=True, type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@device_option
+@json_option
+def demo(out, seed, device, as_json):
+    """The main job on the shipped models: 8 new melodies, an interpolation, digits."""
+    from musicae import api
+
+    written = api.demo(out, seed, device)
+    if as_json:
+        report(written, True)
+        return
+    for name, paths in written.items():
+        click.echo(f"{name:<14} {Path(paths[0]).parent}/  ({len(paths)} files, "
+                   f"start with {Path(paths[0]).name})")
+    click.echo(f"Open {out}/melodies/samples.png and play {out}/melodies/*.mid; "
+               f"{out}/interpolation/interpolation.mid plays the whole path.")
+
+
+@main.command()
 @json_option
 def models(as_json):
     """List presets and shipped models."""

@@ -271,3 +271,25 @@ def models() -> dict:
     presets = [{"name": p.name, "domain": p.domain, "description": p.description}
                for p in PRESETS.values()]
     return {"presets": presets, "shipped": shipped, "defaults": DEFAULT_MODELS}
+
+
+DEMO_TUNES = ("folk", "test")  # interpolation endpoints: the first two tunes of this split
+
+
+def demo(out: str | Path = "out", seed: int = 0, device: str = "auto") -> dict:
+    """The main job on shipped models: new melodies, a melodic interpolation, new digits."""
+    from musicae.datasets.midi import resolve_data, split_files
+
+    out = Path(out)
+    tunes = split_files(resolve_data(DEMO_TUNES[0]))[DEMO_TUNES[1]][:2]
+    if len(tunes) < 2:
+        raise MusicaeError("the bundled folk corpus has fewer than two test tunes")
+    done = {
+        "melodies": sample(DEFAULT_MODELS["music"], 8, out / "melodies", temperature=0.5,
+                           seed=seed, device=device),
+        "interpolation": interpolate(DEFAULT_MODELS["music"], str(tunes[0]), str(tunes[1]),
+                                     out / "interpolation", steps=8, device=device),
+        "digits": sample(DEFAULT_MODELS["image"], 64, out / "digits", seed=seed, device=device),
+        "latent": plot_latent("mnist_vae_2d", "mnist", out / "latent_2d.png", device=device),
+    }
+    return {name: result["written"] for name, result in done.items()}
