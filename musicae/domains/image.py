@@ -59,7 +59,7 @@ class ImageDomain(Domain):
         if options.get("corrupted") is not None:
             columns.append(options["corrupted"])
         columns.append(outputs)
-        stacked = torch.stack(columns, dim=1).flatten(0, 1).cpu().numpy()
+        stacked = torch.stack(columns, dim=1).flatten(0, 1).detach().cpu().numpy()
         path = out / f"{stem}_reconstruction.png"
         write_png(grid(stacked, columns=len(columns)), path)
         return [path]
