@@ -1,0 +1,48 @@
+"""Fixtures every test module may use: the command line, in-process and as a real process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner, Result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    """Every test starts from the same random state."""
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run ``musicae ARGS...`` in this process: ``cli("models", "--json")``.
+
+    The result keeps stdout and stderr apart (``result.stdout``, ``result.stderr``);
+    an exception that escaped the command is in ``result.exception``.
+    """
+    from cli import main
+
+    runner = CliRunner()
+
+    def run(*args: object) -> Result:
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=True)
+
+    return run
+
+
+@pytest.fixture
+def cli_process() -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``python cli.py ARGS...`` as its own process, as a user would."""
+
+    def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(ROOT / "cli.py"), *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+    return run

@@ -1,0 +1,156 @@
+"""Saved image models: safetensors + JSON directories, resume, and refusal of damaged ones."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from musicae import api, artifacts
+from musicae.artifacts import ModelBundle
+from musicae.datasets.images import load_images
+from musicae.errors import MusicaeError
+from musicae.presets import build_model, get_preset
+
+TINY_VAE = {"channels": [8, 8]}
+
+
+@pytest.fixture(scope="module")
+def digits() -> torch.Tensor:
+    """16 held-out bundled digits: (16, 1, 28, 28)."""
+    return torch.from_numpy(load_images("mnist", "test").images[:16])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A tiny conv VAE trained for a few steps on the bundled digits."""
+    out = tmp_path_factory.mktemp("run") / "vae"
+    api.train("mnist", "mnist_conv_vae", out, steps=10, device="cpu", overrides=TINY_VAE,
+              progress=False)
+    return out
+
+
+def _copy(model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(model_dir, tmp_path / "copy"))
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("mnist_conv_vae", TINY_VAE), ("mnist_ae", {"hidden": [32], "latent_dim": 4}),
+    ("mnist_superres", {"channels": [8, 8]}),
+])
+def test_save_then_load_gives_identical_outputs(name, overrides, digits, tmp_path):
+    model = build_model(name, overrides).eval()
+    model.fit_prior(torch.randn(100, model.latent_dim))
+    artifacts.save(ModelBundle(model, get_preset(name), overrides), tmp_path)
+    loaded = artifacts.load(tmp_path)
+    assert loaded.preset.name == name and loaded.overrides == overrides
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model.encode(digits).mean, model.encode(digits).mean,
+                                   atol=0, rtol=0)
+        torch.testing.assert_close(loaded.model.reconstruct(digits), model.reconstruct(digits),
+                                   atol=0, rtol=0)
+    draw = [m.sample(4, generator=torch.Generator().manual_seed(0)) for m in (model, loaded.model)]
+    torch.testing.assert_close(draw[0], draw[1], atol=0, rtol=0)
+
+
+def test_half_precision_save_loads_as_float32(digits, tmp_path):
+    model = build_model("mnist_conv_vae", TINY_VAE).eval()
+    artifacts.save(ModelBundle(model, get_preset("mnist_conv_vae"), TINY_VAE), tmp_path,
+                   half=True)
+    loaded = artifacts.load(tmp_path).model
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    torch.testing.assert_close(loaded.reconstruct(digits), model.reconstruct(digits),
+                               atol=2e-3, rtol=0)
+
+
+def test_model_directory_holds_no_pickle(trained, monkeypatch):
+    names = {p.name for p in trained.iterdir()}
+    assert names == {"model.safetensors", "optimizer.safetensors", "config.json",
+                     "metrics.jsonl"}
+    for path in trained.glob("*.safetensors"):
+        raw = path.read_bytes()
+        header_size = struct.unpack("<Q", raw[:8])[0]  # safetensors: u64 size, JSON header
+        json.loads(raw[8 : 8 + header_size])
+    config = json.loads((trained / "config.json").read_text())
+    assert config["preset"] == "mnist_conv_vae" and config["overrides"] == TINY_VAE
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading a model must not unpickle")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    assert artifacts.load(trained).model.latent_dim == 16
+    assert artifacts.load_optimizer_state(trained)["state"]
+
+
+def test_resume_continues_the_step_count(trained, tmp_path, digits):
+    run = _copy(trained, tmp_path)
+    summary = api.train("mnist", "mnist_conv_vae", run, steps=25, device="cpu", resume=True,
+                        progress=False)
+    assert summary["steps"] == 25
+    assert json.loads((run / "config.json").read_text())["training"]["step"] == 25
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 25]
+    before = artifacts.load(trained).model.reconstruct(digits)
+    assert not torch.allclose(artifacts.load(run).model.reconstruct(digits), before)
+
+
+def test_resume_needs_a_run_and_fresh_runs_do_not_overwrite(trained, tmp_path):
+    with pytest.raises(MusicaeError, match="nothing to resume"):
+        api.train("mnist", "mnist_conv_vae", tmp_path / "empty", steps=2, resume=True,
+                  progress=False)
+    with pytest.raises(MusicaeError, match="already holds a model"):
+        api.train("mnist", "mnist_conv_vae", trained, steps=2, progress=False)
+    with pytest.raises(MusicaeError, match="holds preset"):
+        api.train("mnist", "mnist_ae", trained, steps=2, resume=True, progress=False)
+
+
+def _tamper(config: dict) -> dict[str, str | None]:
+    """Damaged config.json texts (None: the file is missing)."""
+    return {
+        "missing": None,
+        "not json": "{ not json",
+        "a list": "[1, 2]",
+        "no format": json.dumps({k: v for k, v in config.items() if k != "format"}),
+        "unknown preset": json.dumps(config | {"preset": "mnist_nope"}),
+        "unknown setting": json.dumps(config | {"overrides": {"depth": 3}}),
+        "impossible setting": json.dumps(config | {"overrides": {"channels": [8, 0]}}),
+        "sizes do not fit weights": json.dumps(config | {"overrides": {"channels": [8, 16]}}),
+        "other preset": json.dumps(config | {"preset": "mnist_ae", "overrides": {}}),
+    }
+
+
+@pytest.mark.parametrize("case", list(_tamper({})))
+def test_damaged_config_is_a_user_error(case, trained, tmp_path):
+    run = _copy(trained, tmp_path)
+    text = _tamper(json.loads((run / "config.json").read_text()))[case]
+    if text is None:
+        (run / "config.json").unlink()
+    else:
+        (run / "config.json").write_text(text)
+    with pytest.raises(MusicaeError):
+        artifacts.load(run)
+
+
+def test_missing_or_corrupt_weights_are_user_errors(trained, tmp_path):
+    run = _copy(trained, tmp_path)
+    (run / "model.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(MusicaeError, match="unreadable weights"):
+        artifacts.load(run)
+    (run / "model.safetensors").unlink()
+    with pytest.raises(MusicaeError, match="no model.safetensors"):
+        artifacts.load(run)
+
+
+def test_unknown_model_names_are_user_errors(tmp_path):
+    with pytest.raises(MusicaeError, match="no such model"):
+        artifacts.load(tmp_path / "nowhere")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(MusicaeError, match="not a model directory"):
+        artifacts.load(tmp_path / "file.txt")
