@@ -1,0 +1,337 @@
+"""Standard MIDI files ⇄ quantised note events.
+
+Reading goes through mido and quantises in *ticks*, not seconds: the step grid
+is tied to the beat, so tempo changes move no note off the grid, and nothing is
+allocated in proportion to a file's length (pretty_midi builds a tick-to-time
+table as long as the file, which a note a million bars away turns into
+gigabytes). Writing goes through pretty_midi.
+
+A :class:`Piece` holds notes as one structured numpy array (``NOTE_DTYPE``)
+plus the time-signature segments in steps. Files that cannot be used raise
+:class:`UnusableMidi`, whose ``reason`` is a short key a dataset report counts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import mido
+import numpy as np
+import pretty_midi
+
+from musicae.errors import MusicaeError
+from musicae.representations.constants import (
+    DEFAULT_METER,
+    DEFAULT_PROGRAM,
+    DEFAULT_QPM,
+    DEFAULT_VELOCITY,
+    DRUM_CHANNEL,
+    STEPS_PER_QUARTER,
+)
+
+MAX_FILE_BYTES = 16 * 2**20  # larger .mid files are almost surely not music
+MIN_QPM, MAX_QPM = 10.0, 1000.0  # tempos outside this range mark a broken file
+MAX_PIECE_QUARTERS = 50_000  # about seven hours at 120 qpm; beyond: broken delta times
+MIDI_HEADER = b"MThd"
+SMPTE_DIVISION = 0x8000  # a header division with this bit set counts frames, not beats
+WRITE_TICKS_PER_STEP = 120  # resolution of written files, in ticks per grid step
+
+NOTE_DTYPE = np.dtype(
+    [
+        ("start", np.int64),  # first step the note sounds
+        ("end", np.int64),  # first step it no longer sounds (> start)
+        ("pitch", np.int16),  # MIDI pitch 0..127
+        ("velocity", np.int16),  # 1..127
+        ("program", np.int16),  # General MIDI program 0..127
+        ("is_drum", np.bool_),  # played on the drum channel
+        ("instrument", np.int32),  # which (track, channel, program) it came from
+    ]
+)
+
+
+class UnusableMidi(MusicaeError):
+    """A file (or piece) that yields nothing usable; ``reason`` is a short countable key."""
+
+    def __init__(self, path: str | os.PathLike | None, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        where = f"{path}: " if path is not None else ""
+        super().__init__(f"{where}{reason}{f' ({detail})' if detail else ''}")
+
+
+@dataclass(frozen=True)
+class Meter:
+    """A time-signature segment that starts at step ``start`` and runs to the next one."""
+
+    start: int
+    numerator: int
+    denominator: int
+    steps_per_bar: int  # 0 when a bar is not a whole number of steps
+
+    @property
+    def name(self) -> str:
+        """The signature as written, e.g. ``"6/8"``."""
+        return f"{self.numerator}/{self.denominator}"
+
+
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """A quantised piece: notes on a step grid and its time-signature segments.
+
+    notes: (n,) of ``NOTE_DTYPE``, sorted by start then pitch.
+    meters: sorted by start; the first starts at step 0.
+    """
+
+    notes: np.ndarray
+    meters: tuple[Meter, ...]
+    qpm: float = DEFAULT_QPM
+    steps_per_quarter: int = STEPS_PER_QUARTER
+
+    def meter_spans(self) -> list[tuple[Meter, float]]:
+        """Each meter with the step where it ends (``inf`` for the last one)."""
+        ends = [m.start for m in self.meters[1:]] + [float("inf")]
+        return list(zip(self.meters, ends, strict=True))
+
+
+def steps_per_bar(numerator: int, denominator: int, steps_per_quarter: int) -> int:
+    """Steps in one bar of ``numerator/denominator`` (4/4 → 16, 6/8 → 12 at 4 per quarter).
+
+    Returns 0 when the bar is not a whole, positive number of steps (e.g. 3/32).
+    """
+    if numerator <= 0 or denominator <= 0:
+        return 0
+    steps, rest = divmod(numerator * 4 * steps_per_quarter, denominator)
+    return steps if rest == 0 else 0
+
+
+def make_notes(
+    start: np.ndarray | list[int],
+    end: np.ndarray | list[int],
+    pitch: np.ndarray | list[int],
+    velocity: int | np.ndarray = DEFAULT_VELOCITY,
+    program: int | np.ndarray = DEFAULT_PROGRAM,
+    is_drum: bool | np.ndarray = False,
+    instrument: int | np.ndarray = 0,
+) -> np.ndarray:
+    """A ``NOTE_DTYPE`` array from per-note arrays (scalars broadcast), sorted by start, pitch."""
+    start = np.asarray(start, dtype=np.int64)
+    notes = np.zeros(start.shape[0], dtype=NOTE_DTYPE)
+    for field, value in (
+        ("start", start),
+        ("end", end),
+        ("pitch", pitch),
+        ("velocity", velocity),
+        ("program", program),
+        ("is_drum", is_drum),
+        ("instrument", instrument),
+    ):
+        notes[field] = value
+    return np.sort(notes, order=["start", "pitch"], kind="stable")
+
+
+def meter_piece(notes: np.ndarray, meter: tuple[int, int], qpm: float, spq: int) -> Piece:
+    """A piece with a single time signature from step 0."""
+    spb = steps_per_bar(meter[0], meter[1], spq)
+    return Piece(notes, (Meter(0, meter[0], meter[1], spb),), qpm, spq)
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def read_midi(path: str | os.PathLike, steps_per_quarter: int = STEPS_PER_QUARTER) -> Piece:
+    """Read a standard MIDI file (type 0 or 1) and quantise it to the step grid.
+
+    Note starts and ends are rounded to the nearest step; a note shorter than
+    half a step lasts one step. Drums are the notes on channel 10.
+
+    Raises
+    ------
+    UnusableMidi
+        For an empty, oversized, non-MIDI, corrupt or truncated file, SMPTE
+        timing, an absurd tempo or length, or a file without notes.
+    """
+    return parse_midi(read_midi_bytes(path), path, steps_per_quarter)
+
+
+def parse_midi(
+    data: bytes, path: str | os.PathLike | None = None, steps_per_quarter: int = STEPS_PER_QUARTER
+) -> Piece:
+    """:func:`read_midi` on bytes already read; ``path`` only names the file in errors."""
+    if not data:
+        raise UnusableMidi(path, "empty file")
+    if not data.startswith(MIDI_HEADER):
+        raise UnusableMidi(path, "not a MIDI file")
+    midi = _parse(path, data)
+    events = _scan_tracks(midi)
+    return _quantise(path, events, midi.ticks_per_beat, steps_per_quarter)
+
+
+def read_midi_bytes(path: str | os.PathLike) -> bytes:
+    """A file's bytes, refusing files over ``MAX_FILE_BYTES`` before reading them."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise UnusableMidi(path, "file too large", f"{size} bytes")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
+    return data
+
+
+def _parse(path: str | os.PathLike | None, data: bytes) -> mido.MidiFile:
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data))
+    except Exception as exc:  # mido raises EOFError, OSError, ValueError, KeyError, ...
+        raise UnusableMidi(path, "corrupt or truncated MIDI", str(exc)[:80]) from exc
+    if midi.type == 2:
+        raise UnusableMidi(path, "MIDI type 2 unsupported")
+    if not 0 < midi.ticks_per_beat < SMPTE_DIVISION:
+        raise UnusableMidi(path, "SMPTE timing unsupported")
+    return midi
+
+
+@dataclass
+class _Events:
+    """Raw events in ticks, gathered from every track."""
+
+    notes: list[tuple[int, int, int, int, int, bool, tuple[int, int, int]]]
+    tempos: list[tuple[int, int]]  # (tick, microseconds per quarter)
+    meters: list[tuple[int, int, int]]  # (tick, numerator, denominator)
+
+
+def _scan_tracks(midi: mido.MidiFile) -> _Events:
+    events = _Events([], [], [])
+    for index, track in enumerate(midi.tracks):
+        _scan_track(index, track, events)
+    return events
+
+
+def _scan_track(index: int, track: mido.MidiTrack, events: _Events) -> None:
+    """Pair note-ons with note-offs (first in, first out per channel and pitch)."""
+    tick = 0
+    programs = [DEFAULT_PROGRAM] * 16
+    sounding: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for msg in track:
+        tick += msg.time
+        kind = msg.type
+        if kind == "note_on" and msg.velocity > 0:
+            key = (msg.channel, msg.note)
+            sounding.setdefault(key, []).append((tick, msg.velocity, programs[msg.channel]))
+        elif kind == "note_off" or kind == "note_on":
+            starts = sounding.get((msg.channel, msg.note))
+            if starts:
+                _add_note(events, index, msg.channel, msg.note, starts.pop(0), tick)
+        elif kind == "program_change":
+            programs[msg.channel] = msg.program
+        elif kind == "set_tempo":
+            events.tempos.append((tick, msg.tempo))
+        elif kind == "time_signature":
+            events.meters.append((tick, msg.numerator, msg.denominator))
+    for (channel, pitch), starts in sounding.items():  # never released: end with the track
+        for start in starts:
+            _add_note(events, index, channel, pitch, start, tick)
+
+
+def _add_note(
+    events: _Events, track: int, channel: int, pitch: int, start: tuple[int, int, int], end: int
+) -> None:
+    tick, velocity, program = start
+    if end > tick:
+        key = (track, channel, program)
+        events.notes.append((tick, end, pitch, velocity, program, channel == DRUM_CHANNEL, key))
+
+
+def _quantise(path: str | os.PathLike | None, events: _Events, tpb: int, spq: int) -> Piece:
+    if not events.notes:
+        raise UnusableMidi(path, "no notes")
+    columns = list(zip(*events.notes, strict=True))
+    start_ticks = np.asarray(columns[0], dtype=np.int64)
+    end_ticks = np.asarray(columns[1], dtype=np.int64)
+    last_tick = int(end_ticks.max())
+    if last_tick > MAX_PIECE_QUARTERS * tpb:
+        raise UnusableMidi(path, "absurd length", f"a note at quarter {last_tick // tpb}")
+    qpm = _tempo(path, events.tempos, last_tick)
+    start = _to_steps(start_ticks, tpb, spq)
+    end = np.maximum(_to_steps(end_ticks, tpb, spq), start + 1)
+    instrument_ids = {key: i for i, key in enumerate(dict.fromkeys(columns[6]))}
+    notes = make_notes(
+        start, end, columns[2], columns[3], columns[4], columns[5],
+        [instrument_ids[key] for key in columns[6]],
+    )  # fmt: skip
+    meters = _meters(events.meters, tpb, spq, last_tick)
+    return Piece(notes, meters, qpm, spq)
+
+
+def _to_steps(ticks: np.ndarray, tpb: int, spq: int) -> np.ndarray:
+    """Nearest step to each tick (halves round up), in exact integer arithmetic."""
+    return (ticks * (2 * spq) + tpb) // (2 * tpb)
+
+
+def _tempo(path: str | os.PathLike | None, tempos: list[tuple[int, int]], last_tick: int) -> float:
+    """The first tempo in quarters per minute; any tempo out of range marks the file broken."""
+    tempos = sorted(t for t in tempos if t[0] <= last_tick)
+    for _, micros in tempos:
+        qpm = 60e6 / micros if micros > 0 else float("inf")
+        if not MIN_QPM <= qpm <= MAX_QPM:
+            raise UnusableMidi(path, "absurd tempo", f"{qpm:.4g} qpm")
+    return 60e6 / tempos[0][1] if tempos else DEFAULT_QPM
+
+
+def _meters(raw: list[tuple[int, int, int]], tpb: int, spq: int, last_tick: int) -> tuple:
+    """Time-signature segments in steps: one per change, the first at step 0."""
+    by_step: dict[int, tuple[int, int]] = {0: DEFAULT_METER}
+    for tick, numerator, denominator in sorted(raw, key=lambda m: m[0]):
+        if tick <= last_tick:
+            by_step[int(_to_steps(np.int64(tick), tpb, spq))] = (numerator, denominator)
+    meters: list[Meter] = []
+    for step, (numerator, denominator) in sorted(by_step.items()):
+        if meters and (meters[-1].numerator, meters[-1].denominator) == (numerator, denominator):
+            continue
+        spb = steps_per_bar(numerator, denominator, spq)
+        meters.append(Meter(step, numerator, denominator, spb))
+    return tuple(meters)
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def write_midi(piece: Piece, path: str | os.PathLike) -> None:
+    """Write a piece as a type-1 MIDI file with its tempo, time signatures and programs.
+
+    One track per instrument id; drums go to channel 10. The file has the
+    piece's single tempo ``qpm``, so its steps keep their place on the beat.
+    """
+    resolution = piece.steps_per_quarter * WRITE_TICKS_PER_STEP
+    midi = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=piece.qpm)
+    seconds_per_step = 60.0 / (piece.qpm * piece.steps_per_quarter)
+    for meter in piece.meters:
+        change = pretty_midi.TimeSignature(
+            meter.numerator, meter.denominator, meter.start * seconds_per_step
+        )
+        midi.time_signature_changes.append(change)
+    for instrument_id in dict.fromkeys(piece.notes["instrument"].tolist()):
+        notes = piece.notes[piece.notes["instrument"] == instrument_id]
+        midi.instruments.append(_instrument(notes, seconds_per_step))
+    try:
+        midi.write(str(path))
+    except OSError as exc:
+        raise MusicaeError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def _instrument(notes: np.ndarray, seconds_per_step: float) -> pretty_midi.Instrument:
+    """A pretty_midi instrument from notes that share one instrument id."""
+    instrument = pretty_midi.Instrument(
+        program=int(notes["program"][0]), is_drum=bool(notes["is_drum"][0])
+    )
+    for note in notes:
+        instrument.notes.append(
+            pretty_midi.Note(
+                velocity=int(note["velocity"]),
+                pitch=int(note["pitch"]),
+                start=int(note["start"]) * seconds_per_step,
+                end=int(note["end"]) * seconds_per_step,
+            )
+        )
+    return instrument

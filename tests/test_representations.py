@@ -1,0 +1,338 @@
+"""MIDI ⇄ notes ⇄ melody, drum and piano-roll windows: round trips, meters, slots."""
+
+from __future__ import annotations
+
+import mido
+import numpy as np
+import pytest
+from fixtures.midi_factory import (
+    TICKS_PER_STEP,
+    note_messages,
+    tune_notes,
+    write_parts,
+    write_raw,
+    write_tune,
+)
+
+from musicae.errors import MusicaeError
+from musicae.representations import (
+    CODECS,
+    CodecConfig,
+    UnusableMidi,
+    decode_window,
+    encode_piece,
+    from_slots,
+    make_notes,
+    piece_windows,
+    read_midi,
+    to_slots,
+    transpose,
+    write_midi,
+    write_window_midi,
+)
+from musicae.representations.constants import (
+    DRUM_CLASS_PITCHES,
+    DRUMS_DEPTH,
+    MELODY_DEPTH,
+    NO_EVENT,
+    NOTE_OFF,
+    PIANOROLL_HOLD,
+    PIANOROLL_OFF,
+    PIANOROLL_ONSET,
+)
+from musicae.representations.drums import (
+    decode_drums,
+    encode_drums,
+    index_to_multihot,
+    multihot_to_index,
+)
+from musicae.representations.melody import decode_melody, encode_melody, fit_range, skyline
+from musicae.representations.notes import Meter, Piece, steps_per_bar
+from musicae.representations.pianoroll import decode_pianoroll, encode_pianoroll
+
+MELODY = CODECS["melody_2bar"]
+DRUMS = CODECS["drums_2bar"]
+PIANOROLL = CODECS["pianoroll_2bar"]
+FIELDS = ["start", "end", "pitch"]
+
+
+def triples(notes: np.ndarray) -> list[tuple[int, int, int]]:
+    return [(int(n["start"]), int(n["end"]), int(n["pitch"])) for n in notes]
+
+
+# --- MIDI ⇄ notes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("meter", "steps"),
+    [((4, 4), 16), ((3, 4), 12), ((6, 8), 12), ((2, 4), 8), ((12, 8), 24), ((2, 2), 16),
+     ((7, 8), 14), ((3, 32), 0)],
+)  # fmt: skip
+def test_steps_per_bar_follow_the_time_signature(meter, steps):
+    assert steps_per_bar(*meter, 4) == steps
+
+
+@pytest.mark.parametrize(("meter", "steps"), [((3, 4), 12), ((6, 8), 12), ((2, 4), 8)])
+def test_read_midi_keeps_meter_and_steps(tmp_path, meter, steps):
+    path = write_tune(tmp_path / "t.mid", bars=3, meter=meter)
+    piece = read_midi(path)
+    assert [(m.start, m.name, m.steps_per_bar) for m in piece.meters] == [
+        (0, f"{meter[0]}/{meter[1]}", steps)
+    ]
+    assert triples(piece.notes)[:2] == [(0, 2, 60), (2, 4, 63)]
+    assert piece.qpm == pytest.approx(120.0)
+
+
+def test_type0_file_with_drums_programs_and_tempo_changes(tmp_path):
+    """Ticks, not seconds, set the grid: a tempo change moves no note off its beat."""
+    track = [
+        mido.MetaMessage("set_tempo", tempo=500_000, time=0),
+        mido.Message("program_change", program=40, channel=0, time=0),
+        *note_messages(67, 0, 4 * TICKS_PER_STEP),
+        mido.MetaMessage("set_tempo", tempo=300_000, time=0),
+        *note_messages(36, 0, TICKS_PER_STEP, channel=9),
+        *note_messages(69, 0, 2 * TICKS_PER_STEP),
+    ]
+    piece = read_midi(write_raw(tmp_path / "t0.mid", [track], midi_type=0))
+    assert triples(piece.notes) == [(0, 4, 67), (4, 5, 36), (5, 7, 69)]
+    assert piece.notes["is_drum"].tolist() == [False, True, False]
+    assert piece.notes["program"][[0, 2]].tolist() == [40, 40]
+    assert piece.qpm == pytest.approx(120.0)
+
+
+def test_meter_changes_become_segments(tmp_path):
+    notes = tune_notes(2, 16) + [(p, s + 32, e + 32) for p, s, e in tune_notes(2, 12)]
+    path = write_parts(tmp_path / "m.mid", [(0, False, notes)], ((0, 4, 4), (32, 3, 4)))
+    meters = read_midi(path).meters
+    assert [(m.start, m.name, m.steps_per_bar) for m in meters] == [(0, "4/4", 16), (32, "3/4", 12)]
+
+
+def test_piece_survives_write_and_read(tmp_path):
+    notes = make_notes(
+        [0, 0, 4, 9, 30], [4, 2, 8, 10, 34], [60, 36, 62, 42, 61],
+        velocity=[100, 90, 70, 60, 50], program=[24, 0, 24, 0, 24],
+        is_drum=[False, True, False, True, False], instrument=[0, 1, 0, 1, 0],
+    )  # fmt: skip
+    piece = Piece(notes, (Meter(0, 6, 8, 12), Meter(24, 2, 4, 8)), qpm=96.0)
+    write_midi(piece, tmp_path / "p.mid")
+    back = read_midi(tmp_path / "p.mid")
+    keys = ["start", "end", "pitch", "velocity", "program", "is_drum"]
+    assert back.notes[keys].tolist() == piece.notes[keys].tolist()
+    assert back.meters == piece.meters
+    assert back.qpm == pytest.approx(96.0)
+
+
+# --- melody ----------------------------------------------------------------------
+
+
+def test_melody_tokens_are_musicvae_tokens():
+    notes = make_notes([0, 2, 4], [2, 3, 8], [60, 62, 64])
+    tokens = encode_melody(notes, 0, 8)
+    assert tokens.tolist() == [41, NO_EVENT, 43, NOTE_OFF, 45, 0, 0, 0]
+    assert triples(decode_melody(tokens)) == triples(notes)
+    assert encode_melody(make_notes([0], [1], [108]), 0, 1).tolist() == [MELODY_DEPTH - 1]
+
+
+def test_melody_round_trip_on_a_window_cut_mid_note():
+    notes = make_notes([0, 3, 10], [3, 10, 20], [70, 72, 74])
+    tokens = encode_melody(notes, 5, 10)  # starts inside the second note
+    assert tokens.tolist() == [0, 0, 0, 0, 0, 55, 0, 0, 0, 0]
+    assert np.array_equal(encode_melody(decode_melody(tokens), 0, 10), tokens)
+
+
+def test_skyline_keeps_the_highest_note_where_notes_overlap():
+    chord_then_line = make_notes(
+        [0, 0, 0, 8, 9, 12, 15], [8, 8, 8, 16, 11, 16, 17], [60, 64, 67, 72, 60, 74, 73]
+    )
+    line = skyline(chord_then_line)
+    # 60 under 72 is dropped; 74 cuts 72; 73 starts one step before 74 ends: legato
+    assert triples(line) == [(0, 8, 67), (8, 12, 72), (12, 15, 74), (15, 17, 73)]
+
+
+def test_out_of_range_melody_is_shifted_or_dropped():
+    notes = make_notes([0, 2], [2, 4], [15, 60])
+    shifted = fit_range(notes, 21, 108, shift=True)
+    assert shifted["pitch"].tolist() == [27, 60]
+    assert fit_range(notes, 21, 108, shift=False) is None
+
+
+def test_melodies_come_from_each_pitched_instrument_and_filter_programs(tmp_path):
+    path = write_parts(
+        tmp_path / "band.mid",
+        [(0, False, tune_notes(2, 16, 60)), (33, False, tune_notes(2, 16, 40, seed=1)),
+         (0, True, [(36, s, s + 1) for s in range(0, 32, 4)])],
+    )  # fmt: skip
+    piece = read_midi(path)
+    assert len(encode_piece(piece, MELODY)) == 2  # piano and bass; drums never
+    bass_only = CodecConfig("melody", bars=2, programs=(33,))
+    (window,) = encode_piece(piece, bass_only)
+    assert decode_melody(window.tokens)["pitch"].min() >= 40
+
+
+def test_a_bar_of_silence_ends_a_melody(tmp_path):
+    notes = tune_notes(2, 16) + [(p, s + 48, e + 48) for p, s, e in tune_notes(2, 16)]
+    piece = read_midi(write_parts(tmp_path / "gap.mid", [(0, False, notes)]))
+    windows = encode_piece(piece, MELODY)
+    assert len(windows) == 2  # bars 0-1 and 3-4; nothing across the silent bar 2
+    assert all((w.tokens[:16] != NO_EVENT).any() and (w.tokens[16:] != 0).any() for w in windows)
+
+
+# --- drums -----------------------------------------------------------------------
+
+
+def test_drum_index_is_the_bitmask_of_classes():
+    every = np.arange(DRUMS_DEPTH)
+    assert np.array_equal(multihot_to_index(index_to_multihot(every)), every)
+    hits = np.zeros(9, dtype=bool)
+    hits[[0, 2]] = True  # bass drum and closed hi-hat
+    assert multihot_to_index(hits) == 5
+
+
+def test_drums_round_trip_and_map_general_midi_pitches():
+    canonical = [pitches[0] for pitches in DRUM_CLASS_PITCHES]
+    starts = np.array([0, 0, 4, 8, 8, 12])
+    pitches = [canonical[i] for i in (0, 1, 2, 0, 8, 7)]
+    pattern = make_notes(starts, starts + 1, pitches, is_drum=True)
+    hits = encode_drums(pattern, 0, 16)
+    assert triples(decode_drums(hits)) == triples(pattern)
+    variants = make_notes([0, 1, 2], [3, 3, 3], [35, 40, 20], is_drum=True)  # 20: unmapped
+    assert np.flatnonzero(multihot_to_index(encode_drums(variants, 0, 3))).tolist() == [0, 1]
+    assert multihot_to_index(encode_drums(variants, 0, 3)).tolist() == [1, 2, 0]
+
+
+def test_drum_windows_from_a_drum_track(tmp_path):
+    kit = [(36, s, s + 1) for s in range(0, 64, 4)] + [(38, s, s + 1) for s in range(2, 64, 8)]
+    piece = read_midi(write_parts(tmp_path / "d.mid", [(0, True, kit)]))
+    found = piece_windows(piece, DRUMS)
+    assert found.tokens.shape == (1, 32)  # four bars, every 2-bar window identical
+    mask = np.ones(32, dtype=bool)
+    back = decode_window(found.tokens[0], mask, DRUMS)
+    assert triples(back.notes) == sorted(t[1:] + t[:1] for t in [(p, s, e) for p, s, e in kit
+                                                                  if s < 32])  # fmt: skip
+    with pytest.raises(UnusableMidi, match="no drums"):
+        piece_windows(read_midi(write_tune(tmp_path / "t.mid")), DRUMS)
+
+
+# --- pianoroll -------------------------------------------------------------------
+
+
+def test_pianoroll_keeps_repeated_notes_and_chords():
+    notes = make_notes([0, 2, 0, 4, 4], [2, 4, 6, 8, 5], [60, 60, 64, 67, 72])
+    roll = encode_pianoroll(notes, 0, 8)
+    assert roll[:, 60 - 21].tolist() == [1, 2, 1, 2, 0, 0, 0, 0]
+    assert set(np.unique(roll)) == {PIANOROLL_OFF, PIANOROLL_ONSET, PIANOROLL_HOLD}
+    assert triples(decode_pianoroll(roll)) == triples(notes)
+
+
+def test_pianoroll_note_held_into_a_window_starts_at_its_first_step():
+    roll = encode_pianoroll(make_notes([0], [10], [50]), 4, 4)
+    assert roll[:, 50 - 21].tolist() == [PIANOROLL_HOLD] * 4
+    assert triples(decode_pianoroll(roll)) == [(0, 4, 50)]
+
+
+def test_pianoroll_windows_round_trip_through_midi(tmp_path):
+    chords = [(p, s, s + 4) for s in range(0, 32, 4) for p in (60, 64, 67 + s % 8)]
+    piece = read_midi(write_parts(tmp_path / "c.mid", [(0, False, chords)], ((0, 2, 4),)))
+    found = piece_windows(piece, PIANOROLL)
+    assert found.tokens.shape[1:] == (32, 88) and found.tokens.dtype == np.uint8
+    mask = np.tile(np.arange(16) < 8, 2)
+    write_window_midi(found.tokens[0], mask, PIANOROLL, tmp_path / "w.mid", meter=(2, 4))
+    again = piece_windows(read_midi(tmp_path / "w.mid"), PIANOROLL)
+    assert np.array_equal(again.tokens[0], found.tokens[0])
+
+
+# --- windows, slots, meters ------------------------------------------------------
+
+
+def test_slots_round_trip_and_pad_with_zeros():
+    tokens = np.arange(1, 25)  # two bars of 3/4
+    slotted, mask = to_slots(tokens, 12, 16)
+    assert slotted.shape == (32,) and mask.sum() == 24
+    assert slotted[12:16].tolist() == [0, 0, 0, 0]
+    assert np.array_equal(from_slots(slotted, mask), tokens)
+    roll = np.ones((24, 88), dtype=np.uint8)
+    assert np.array_equal(from_slots(*to_slots(roll, 12, 16)), roll)
+    with pytest.raises(ValueError):
+        to_slots(np.zeros(48), 24, 16)
+
+
+@pytest.mark.parametrize(("meter", "steps"), [((3, 4), 12), ((6, 8), 12), ((2, 4), 8)])
+def test_windows_in_other_meters(tmp_path, meter, steps):
+    piece = read_midi(write_tune(tmp_path / "t.mid", bars=4, meter=meter))
+    found = piece_windows(piece, MELODY)
+    assert found.steps_per_bar.tolist() == [steps] * len(found.tokens)
+    assert found.meter[0].tolist() == list(meter)
+    assert found.tokens.shape[1] == 32
+    assert not found.tokens[:, steps:16].any()  # the padding of bar one
+
+
+def test_no_window_straddles_a_meter_change(tmp_path):
+    first = tune_notes(3, 16, seed=1)
+    second = [(p, s + 48, e + 48) for p, s, e in tune_notes(3, 12, seed=2)]
+    path = write_parts(tmp_path / "c.mid", [(0, False, first + second)], ((0, 4, 4), (48, 3, 4)))
+    piece = read_midi(path)
+    windows = encode_piece(piece, MELODY)
+    assert [w.steps_per_bar for w in windows] == [16, 16, 12, 12]
+    line = piece.notes
+    expected = [encode_melody(line, 0, 32), encode_melody(line, 16, 32),
+                encode_melody(line, 48, 24), encode_melody(line, 60, 24)]  # fmt: skip
+    assert all(np.array_equal(w.tokens, e) for w, e in zip(windows, expected, strict=True))
+
+
+def test_meter_longer_than_the_slot_is_skipped_with_its_reason(tmp_path):
+    piece = read_midi(write_tune(tmp_path / "t.mid", bars=4, meter=(12, 8)))
+    with pytest.raises(UnusableMidi, match="meter 12/8 longer than the bar slot"):
+        piece_windows(piece, MELODY)
+    wide = CodecConfig("melody", bars=2, slot=24)
+    assert piece_windows(piece, wide).tokens.shape[1:] == (48,)
+
+
+def test_duplicates_removed_and_cap_spreads_windows(tmp_path):
+    bar = tune_notes(1, 16)
+    repeated = [(p, s + 16 * b, e + 16 * b) for b in range(6) for p, s, e in bar]
+    piece = read_midi(write_parts(tmp_path / "r.mid", [(0, False, repeated)]))
+    assert len(encode_piece(piece, MELODY)) == 5
+    assert len(piece_windows(piece, MELODY).tokens) == 1
+    varied = read_midi(write_tune(tmp_path / "v.mid", bars=12, seed=5))
+    capped = CodecConfig("melody", bars=2, max_windows_per_file=3)
+    assert len(piece_windows(varied, capped).tokens) == 3
+
+
+def test_decoded_6_8_window_writes_and_reads_back(tmp_path):
+    piece = read_midi(write_tune(tmp_path / "t.mid", bars=2, meter=(6, 8), seed=3))
+    found = piece_windows(piece, MELODY)
+    mask = np.tile(np.arange(16) < 12, 2)
+    out = tmp_path / "w.mid"
+    write_window_midi(found.tokens[0], mask, MELODY, out, meter=(6, 8), program=73)
+    back = read_midi(out)
+    assert back.meters[0].name == "6/8" and set(back.notes["program"]) == {73}
+    assert np.array_equal(piece_windows(back, MELODY).tokens, found.tokens)
+    with pytest.raises(MusicaeError, match="does not have bars of 12"):
+        decode_window(found.tokens[0], mask, MELODY, meter=(4, 4))
+
+
+# --- augmentation and settings ----------------------------------------------------
+
+
+def test_transpose_moves_pitches_and_leaves_windows_that_would_leave_the_range():
+    tokens = np.array([[41, 0, 1, 43], [89, 0, 0, 0]], dtype=np.int16)
+    moved = transpose(tokens, 2, "melody")
+    assert moved.tolist() == [[43, 0, 1, 45], [89, 0, 0, 0]]
+    per_row = transpose(tokens, np.array([-1, -3]), "melody")
+    assert per_row.tolist() == [[40, 0, 1, 42], [86, 0, 0, 0]]
+    roll = np.zeros((2, 4, 88), dtype=np.uint8)
+    roll[0, 0, 10], roll[1, 0, 87] = 1, 2
+    shifted = transpose(roll, 3, "pianoroll")
+    assert shifted[0, 0, 13] == 1 and shifted[1, 0, 87] == 2
+    assert np.array_equal(transpose(tokens, 5, "drums"), tokens)
+
+
+def test_codec_settings_validate_and_key_the_cache():
+    assert {c.kind for c in CODECS.values()} == {"melody", "drums", "pianoroll"}
+    assert (MELODY.depth, DRUMS.depth, PIANOROLL.pitches) == (90, 512, 88)
+    assert MELODY.key() == CodecConfig("melody", bars=2).key() != CODECS["melody_16bar"].key()
+    assert CodecConfig.from_dict(CodecConfig("melody", 2, programs=[1]).to_dict()).programs == (1,)
+    with pytest.raises(MusicaeError, match="kind must be one of"):
+        CodecConfig("chords", bars=2)
+    with pytest.raises(MusicaeError, match="bars must be at least 1"):
+        CodecConfig("melody", bars=0)
