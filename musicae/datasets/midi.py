@@ -1,0 +1,333 @@
+"""Folders of MIDI files → cached training windows, with a report of what was skipped and why.
+
+``load_windows`` is what training reads: the windows of one split as numpy
+arrays (torch enters later). ``prepare`` runs the same pipeline over the
+whole folder and returns only the report (``musicae prepare``). Both go
+through the cache (``midi_cache``): a second run reads it, and a new file is
+the only one parsed. Parsing runs in worker processes (``midi_worker``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import musicae
+from musicae.datasets.midi_cache import FileResult, MidiCache, default_cache_dir
+from musicae.datasets.midi_report import PrepareReport, build_report
+from musicae.datasets.midi_worker import (
+    FILE_TIME_LIMIT_S,
+    Task,
+    default_workers,
+    pitch_span,
+    run_tasks,
+)
+from musicae.errors import MusicaeError
+from musicae.representations.codec import piece_windows, transpose
+from musicae.representations.config import CodecConfig
+from musicae.representations.notes import read_midi
+
+FOLK = "folk"  # name of the bundled corpus
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+SPLITS = ("train", "valid", "test")
+SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}  # for folders without split subfolders
+ALL = "all"
+
+__all__ = [
+    "PrepareReport",
+    "Windows",
+    "load_windows",
+    "prepare",
+    "resolve_data",
+    "split_files",
+    "transpose",
+    "windows_from_file",
+]
+
+
+@dataclass
+class Windows:
+    """The windows of a split, ready for a model.
+
+    tokens: (n, bars * slot) int16 for melody (0..89) and drums (0..511);
+        (n, bars * slot, pitches) uint8 of OFF/ONSET/HOLD for pianoroll
+    mask: (n, bars * slot) bool, True on real steps (see ``representations.slots``)
+    steps_per_bar: (n,) int16; meter: (n, 2) int16 (numerator, denominator)
+    file_index: (n,) int32 index into ``files``
+    """
+
+    tokens: np.ndarray
+    mask: np.ndarray
+    steps_per_bar: np.ndarray
+    meter: np.ndarray
+    file_index: np.ndarray
+    files: list[Path]
+    cfg: CodecConfig
+    report: PrepareReport
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def bundled_folk() -> Path:
+    """Where the bundled folk corpus lives: ``<repo>/data/folk``."""
+    return Path(musicae.__file__).resolve().parent.parent / "data" / FOLK
+
+
+def resolve_data(data: str | os.PathLike) -> Path:
+    """A folder of MIDI files from a path or the name ``folk``."""
+    if str(data) == FOLK and not Path(data).exists():
+        folder = bundled_folk()
+        if not folder.is_dir():
+            raise MusicaeError(f"{FOLK}: bundled corpus not found at {folder}")
+        return folder
+    folder = Path(data).expanduser()
+    if not folder.exists():
+        raise MusicaeError(f"{data}: no such folder")
+    if not folder.is_dir():
+        raise MusicaeError(f"{data}: not a folder")
+    return folder
+
+
+def list_midi(root: Path) -> list[Path]:
+    """Every MIDI file under ``root`` (hidden folders skipped), sorted by relative path."""
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found += [Path(folder, n) for n in names if n.lower().endswith(MIDI_SUFFIXES)]
+    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+
+
+def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
+    """Files of each split: ``train``/``valid``/``test`` subfolders if there are any,
+    else a fixed split by a hash of each relative path (90/5/5); ``all`` holds every file.
+    """
+    root = Path(root)
+    files = list_midi(root)
+    splits: dict[str, list[Path]] = {name: [] for name in SPLITS}
+    by_folder = any((root / name).is_dir() for name in SPLITS)
+    for path in files:
+        relative = path.relative_to(root)
+        if by_folder:
+            if relative.parts[0] in splits and len(relative.parts) > 1:
+                splits[relative.parts[0]].append(path)
+        else:
+            splits[_hash_split(relative.as_posix())].append(path)
+    splits[ALL] = files
+    return splits
+
+
+def _hash_split(relative: str) -> str:
+    """The split of a file, fixed by its relative path."""
+    bucket = int(hashlib.blake2b(relative.encode(), digest_size=8).hexdigest(), 16) % 100
+    for name in SPLITS:
+        if bucket < SPLIT_PERCENT[name]:
+            return name
+        bucket -= SPLIT_PERCENT[name]
+    return SPLITS[-1]
+
+
+def prepare(
+    data: str | os.PathLike,
+    cfg: CodecConfig,
+    workers: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    time_limit: float | None = FILE_TIME_LIMIT_S,
+) -> PrepareReport:
+    """Prepare (and cache) every file of a folder; the report of what it yields.
+
+    Raises
+    ------
+    MusicaeError
+        ``"<folder>: no usable windows (N files: reasons)"`` when nothing is usable.
+    """
+    return load_windows(data, cfg, ALL, workers, cache_dir, progress, time_limit).report
+
+
+def load_windows(
+    data: str | os.PathLike,
+    cfg: CodecConfig,
+    split: str = "train",
+    workers: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    time_limit: float | None = FILE_TIME_LIMIT_S,
+    allow_empty: bool = False,
+) -> Windows:
+    """The windows of one split of a folder, from the cache where it can.
+
+    Parameters
+    ----------
+    data : str or os.PathLike
+        A folder of MIDI files, or ``"folk"``.
+    split : str
+        ``"train"``, ``"valid"``, ``"test"`` or ``"all"``.
+    workers : int, optional
+        Worker processes; all cores by default.
+    cache_dir : str or os.PathLike, optional
+        Cache directory; by default ``$MUSICAE_CACHE`` or the user cache.
+    time_limit : float, optional
+        Seconds one file may take before it is skipped.
+    allow_empty : bool
+        Return an empty split instead of raising (e.g. a small folder's ``valid``).
+    """
+    root = resolve_data(data)
+    splits = split_files(root)
+    if split not in splits:
+        raise MusicaeError(f"{split}: unknown split (one of {', '.join(splits)})")
+    files = splits[split]
+    windows = _build(root, split, files, cfg, workers, cache_dir, progress, time_limit)
+    if not len(windows) and not allow_empty:
+        raise MusicaeError(_nothing_usable(root, split, windows.report))
+    return windows
+
+
+def _nothing_usable(root: Path, split: str, report: PrepareReport) -> str:
+    where = str(root) if split == ALL else f"{root} [{split}]"
+    if not report.files_seen:
+        return f"{where}: no usable windows (no MIDI files: {', '.join(MIDI_SUFFIXES)})"
+    reasons = ", ".join(f"{count} {reason}" for reason, count in report.skipped.items())
+    return f"{where}: no usable windows ({report.files_seen} files: {reasons})"
+
+
+def _build(
+    root: Path,
+    split: str,
+    files: list[Path],
+    cfg: CodecConfig,
+    workers: int | None,
+    cache_dir: str | os.PathLike | None,
+    progress: bool,
+    time_limit: float | None,
+) -> Windows:
+    """Cached results where the cache has them, workers for the rest, then one array set."""
+    started = time.perf_counter()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = MidiCache(cache_dir, cfg)
+    stats = [_stat(path) for path in files]
+    results, digests = _from_cache(cache, root, split, files, stats)
+    todo = [i for i, result in enumerate(results) if result is None]
+    tasks = [Task(str(files[i]), cfg, str(cache_dir), time_limit) for i in todo]
+    for i, result in zip(
+        todo, run_tasks(tasks, workers or default_workers(), progress), strict=True
+    ):
+        results[i] = result
+    arrays = _concatenate(results, cfg)
+    if todo or digests != [r.digest for r in results]:
+        cache.save_set(root, split, results, arrays)
+        _save_manifest(cache, root, files, stats, results)
+    report = build_report(
+        root, split, cfg, files, results, arrays["meter"], time.perf_counter() - started
+    )
+    return _windows(arrays, results, files, cfg, report)
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    """(size, mtime_ns), or None when the file cannot be stat'ed."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
+
+
+def _from_cache(
+    cache: MidiCache, root: Path, split: str, files: list[Path], stats: list
+) -> tuple[list[FileResult | None], list[str | None]]:
+    """Results of files whose content is known (by size and mtime) and cached; None elsewhere.
+
+    Also returns the digests the split's cached set was made from, to tell
+    whether anything changed.
+    """
+    manifest = cache.load_manifest(root)
+    stored_digests, known = cache.load_set(root, split)
+    if not known and split != ALL:
+        known = cache.load_set(root, ALL)[1]
+    results: list[FileResult | None] = []
+    for path, stat in zip(files, stats, strict=True):
+        entry = manifest.get(path.relative_to(root).as_posix())
+        digest = entry[2] if entry and stat and tuple(entry[:2]) == stat else None
+        found = (known.get(digest) or cache.load_entry(digest)) if digest else None
+        results.append(found)
+    return results, stored_digests
+
+
+def _save_manifest(
+    cache: MidiCache, root: Path, files: list[Path], stats: list, results: list[FileResult]
+) -> None:
+    """Remember each file's digest by its size and mtime, for the next run."""
+    manifest = cache.load_manifest(root)
+    for path, stat, result in zip(files, stats, results, strict=True):
+        if stat is not None and result.digest is not None:
+            manifest[path.relative_to(root).as_posix()] = [*stat, result.digest]
+    cache.save_manifest(root, manifest)
+
+
+def _concatenate(results: list[FileResult], cfg: CodecConfig) -> dict[str, np.ndarray]:
+    """Every file's windows stacked in file order, with the file index of each."""
+    used = [r for r in results if r.windows]
+    counts = [r.windows for r in results]
+    if used:
+        tokens = np.concatenate([r.tokens for r in used])
+        spb = np.concatenate([r.steps_per_bar for r in used])
+        meter = np.concatenate([r.meter for r in used])
+    else:
+        pitch_axis = (cfg.pitches,) if cfg.kind == "pianoroll" else ()
+        dtype = np.uint8 if cfg.kind == "pianoroll" else np.int16
+        tokens = np.zeros((0, cfg.steps, *pitch_axis), dtype=dtype)
+        spb, meter = np.zeros(0, np.int16), np.zeros((0, 2), np.int16)
+    file_index = np.repeat(np.arange(len(results), dtype=np.int32), counts)
+    return {"tokens": tokens, "steps_per_bar": spb, "meter": meter, "file_index": file_index}
+
+
+def window_mask(steps_per_bar: np.ndarray, cfg: CodecConfig) -> np.ndarray:
+    """Masks of windows from their bar lengths: (n,) → (n, bars * slot) bool."""
+    bar = np.arange(cfg.slot)[None, :] < steps_per_bar[:, None]  # (n, slot)
+    return np.tile(bar, (1, cfg.bars))
+
+
+def _windows(
+    arrays: dict[str, np.ndarray],
+    results: list[FileResult],
+    files: list[Path],
+    cfg: CodecConfig,
+    report: PrepareReport,
+) -> Windows:
+    return Windows(
+        tokens=arrays["tokens"],
+        mask=window_mask(arrays["steps_per_bar"], cfg),
+        steps_per_bar=arrays["steps_per_bar"],
+        meter=arrays["meter"],
+        file_index=arrays["file_index"],
+        files=list(files),
+        cfg=cfg,
+        report=report,
+    )
+
+
+def windows_from_file(path: str | os.PathLike, cfg: CodecConfig) -> Windows:
+    """The windows of one MIDI file (for ``reconstruct`` and ``interpolate``), uncached.
+
+    Raises
+    ------
+    MusicaeError
+        ``"<file>: <reason>"`` for a missing or non-MIDI file, no notes of the
+        codec's kind, fewer bars than a window, and so on.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MusicaeError(f"{path}: no such file")
+    started = time.perf_counter()
+    found = piece_windows(read_midi(path, cfg.steps_per_quarter), cfg, path)
+    result = FileResult.of_windows("", found, pitch_span(found.tokens, cfg))
+    result.processed = True
+    arrays = _concatenate([result], cfg)
+    seconds = time.perf_counter() - started
+    report = build_report(path.parent, ALL, cfg, [path], [result], arrays["meter"], seconds)
+    return _windows(arrays, [result], [path], cfg, report)

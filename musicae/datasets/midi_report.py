@@ -1,0 +1,138 @@
+"""What preparing a MIDI folder yielded: files used and skipped (and why), windows, meters.
+
+``PrepareReport.to_dict()`` is what ``musicae prepare --json`` prints;
+``summary()`` is the human version.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicae.datasets.midi_cache import FileResult
+from musicae.representations.config import CodecConfig
+
+EXAMPLES_PER_REASON = 3  # skipped files named per reason
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+@dataclass
+class PrepareReport:
+    """Statistics of one prepared folder (or split)."""
+
+    data: str
+    split: str
+    codec: dict
+    files_seen: int
+    files_used: int
+    windows: int
+    skipped: dict[str, int]  # reason → files
+    skipped_examples: dict[str, list[str]]  # reason → a few of those files
+    windows_by_meter: dict[str, int]  # "6/8" → windows
+    bars_skipped_by_meter: dict[str, int]  # e.g. "meter 12/8 longer than the bar slot" → bars
+    pitch_range: tuple[int, int] | None  # lowest, highest MIDI pitch in the windows
+    files_parsed: int  # read and encoded in this run
+    files_cached: int  # found in the cache
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON values (the ``--json`` output)."""
+        values = asdict(self)
+        values["pitch_range"] = list(self.pitch_range) if self.pitch_range else None
+        return values
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        kind = f"{self.codec['kind']}, {self.codec['bars']} bars"
+        lines = [
+            f"{self.data} [{self.split}] ({kind}): {self.files_seen} files seen, "
+            f"{self.files_used} used, {sum(self.skipped.values())} skipped; "
+            f"{self.windows} windows in {self.seconds:.2f} s "
+            f"({self.files_parsed} files parsed, {self.files_cached} from cache)"
+        ]
+        if self.windows_by_meter:
+            lines.append("  windows by meter: " + _counts(self.windows_by_meter))
+        if self.pitch_range:
+            low, high = self.pitch_range
+            lines.append(f"  pitch range: {low}..{high} ({pitch_name(low)}..{pitch_name(high)})")
+        for reason, count in sorted(self.skipped.items(), key=lambda item: -item[1]):
+            example = self.skipped_examples.get(reason, [""])[0]
+            lines.append(f"  skipped {count}: {reason}" + (f" (e.g. {example})" if example else ""))
+        for reason, bars in self.bars_skipped_by_meter.items():
+            lines.append(f"  bars left out: {bars} ({reason})")
+        return "\n".join(lines)
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name of a MIDI pitch (60 → C4)."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
+def build_report(
+    data: Path,
+    split: str,
+    cfg: CodecConfig,
+    files: list[Path],
+    results: list[FileResult],
+    meter: np.ndarray,
+    seconds: float,
+) -> PrepareReport:
+    """Add up per-file results; ``meter`` is (windows, 2), the meter of every window."""
+    skipped: Counter = Counter()
+    examples: dict[str, list[str]] = {}
+    bars_skipped: Counter = Counter()
+    for path, result in zip(files, results, strict=True):
+        bars_skipped.update(result.bars_skipped)
+        if result.reason is not None:
+            skipped[result.reason] += 1
+            named = examples.setdefault(result.reason, [])
+            if len(named) < EXAMPLES_PER_REASON:
+                named.append(
+                    _relative(path, data) + (f": {result.detail}" if result.detail else "")
+                )
+    return PrepareReport(
+        data=str(data),
+        split=split,
+        codec=cfg.to_dict(),
+        files_seen=len(files),
+        files_used=sum(1 for r in results if r.windows),
+        windows=len(meter),
+        skipped=dict(skipped.most_common()),
+        skipped_examples=examples,
+        windows_by_meter=_meter_counts(meter),
+        bars_skipped_by_meter=dict(bars_skipped.most_common()),
+        pitch_range=_pitch_range(results),
+        files_parsed=sum(1 for r in results if r.processed),
+        files_cached=sum(1 for r in results if not r.processed),
+        seconds=round(seconds, 4),
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _meter_counts(meter: np.ndarray) -> dict[str, int]:
+    """Windows per time signature, most common first: (n, 2) → {"4/4": k, ...}."""
+    if len(meter) == 0:
+        return {}
+    kinds, counts = np.unique(meter, axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {f"{kinds[i][0]}/{kinds[i][1]}": int(counts[i]) for i in order}
+
+
+def _pitch_range(results: list[FileResult]) -> tuple[int, int] | None:
+    spans = [r.pitch for r in results if r.pitch]
+    if not spans:
+        return None
+    return (min(low for low, _ in spans), max(high for _, high in spans))

@@ -1,0 +1,166 @@
+"""Turning files into windows, one file at a time, in worker processes.
+
+A worker reads a file's bytes, looks its digest up in the cache, and only on
+a miss parses and encodes it, under a time limit, then writes the entry.
+Nothing but the small window arrays travels back to the parent, so memory
+stays bounded by the windows, never by MIDI objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from musicae.datasets.midi_cache import FileResult, MidiCache, content_digest
+from musicae.errors import MusicaeError
+from musicae.representations.codec import piece_windows
+from musicae.representations.config import CodecConfig
+from musicae.representations.constants import FIRST_PITCH_TOKEN
+from musicae.representations.notes import UnusableMidi, parse_midi, read_midi_bytes
+
+FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
+TIME_LIMIT_REASON = "time limit"
+INTERNAL_ERROR = "internal error"  # a bug met on a file; its traceback is not the user's
+# forkserver: workers fork from a clean server, not from a parent that may hold torch threads
+START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+TASKS_PER_CHUNK = 32  # most files sent to a worker at once
+CHUNKS_PER_WORKER = 4  # keep workers busy while the slowest chunk finishes
+
+
+class _FileTimeout(BaseException):
+    """Raised inside a worker when a file runs past its time limit.
+
+    A BaseException, so that no ``except Exception`` on the way (mido's errors
+    are caught that way) mistakes it for a broken file.
+    """
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to turn into windows."""
+
+    path: str
+    cfg: CodecConfig
+    cache_dir: str | None  # None: do not read or write the cache
+    time_limit: float | None  # seconds; None: no limit
+
+
+def default_workers() -> int:
+    """All the cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise ``_FileTimeout`` in the body after ``seconds`` (POSIX main thread; else no limit)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not seconds or not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@functools.lru_cache(maxsize=4)
+def _cache(cache_dir: str, cfg: CodecConfig) -> MidiCache:
+    return MidiCache(Path(cache_dir), cfg)
+
+
+def process_file(task: Task) -> FileResult:
+    """A file's windows, from the cache when its content was seen before."""
+    try:
+        data = read_midi_bytes(task.path)
+    except UnusableMidi as exc:
+        return FileResult(None, exc.reason, processed=True)
+    digest = content_digest(data)
+    cache = _cache(task.cache_dir, task.cfg) if task.cache_dir else None
+    cached = cache.load_entry(digest) if cache else None
+    if cached is not None:
+        return cached
+    result = _encode(data, digest, task)
+    if cache and _cacheable(result):
+        cache.save_entry(result)
+    return result
+
+
+def _cacheable(result: FileResult) -> bool:
+    """Whether a result is the file's own: a timeout or a crash may not recur."""
+    return result.reason not in (TIME_LIMIT_REASON, INTERNAL_ERROR)
+
+
+def _encode(data: bytes, digest: str, task: Task) -> FileResult:
+    """Parse and encode under the time limit; every failure becomes a reason."""
+    try:
+        with time_limit(task.time_limit):
+            piece = parse_midi(data, task.path, task.cfg.steps_per_quarter)
+            windows = piece_windows(piece, task.cfg, task.path)
+    except UnusableMidi as exc:
+        return FileResult(digest, exc.reason, processed=True)
+    except _FileTimeout:
+        return FileResult(digest, TIME_LIMIT_REASON, processed=True)
+    except Exception as exc:  # a file must never stop a whole folder; the report names it
+        return FileResult(digest, INTERNAL_ERROR, processed=True, detail=repr(exc)[:200])
+    result = FileResult.of_windows(digest, windows, pitch_span(windows.tokens, task.cfg))
+    result.processed = True
+    return result
+
+
+def pitch_span(tokens: np.ndarray, cfg: CodecConfig) -> tuple[int, int] | None:
+    """Lowest and highest pitch in windows (None for drums).
+
+    tokens: (n, steps) melody or (n, steps, pitches) pianoroll.
+    """
+    if cfg.kind == "melody":
+        pitches = tokens[tokens >= FIRST_PITCH_TOKEN]
+        offset = cfg.min_pitch - FIRST_PITCH_TOKEN
+        return (int(pitches.min()) + offset, int(pitches.max()) + offset)
+    if cfg.kind == "pianoroll":
+        rows = np.flatnonzero(tokens.any(axis=(0, 1)))
+        return (int(rows[0]) + cfg.min_pitch, int(rows[-1]) + cfg.min_pitch)
+    return None
+
+
+def run_tasks(tasks: list[Task], workers: int, progress: bool) -> list[FileResult]:
+    """Results of every task, in order; in ``workers`` processes when that pays."""
+    quiet = not (progress and tasks)
+    with tqdm(total=len(tasks), unit="file", desc="prepare", disable=quiet) as bar:
+        if workers <= 1 or len(tasks) <= 1:
+            return [_advance(bar, process_file(task)) for task in tasks]
+        chunk = max(1, min(TASKS_PER_CHUNK, len(tasks) // (workers * CHUNKS_PER_WORKER)))
+        context = multiprocessing.get_context(START_METHOD)
+        try:
+            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+                return [_advance(bar, r) for r in pool.map(process_file, tasks, chunksize=chunk)]
+        except BrokenProcessPool as exc:
+            raise MusicaeError(
+                "a worker process died while preparing MIDI (out of memory?); "
+                "try again with fewer workers"
+            ) from exc
+
+
+def _advance(bar: tqdm, result: FileResult) -> FileResult:
+    bar.update()
+    return result

@@ -1,0 +1,291 @@
+"""Folders of MIDI → windows: bad files reported, caching, splits, single files."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+from fixtures.midi_factory import (
+    TICKS_PER_BEAT,
+    note_messages,
+    tune_notes,
+    write_parts,
+    write_raw,
+    write_tune,
+)
+
+from musicae.datasets import midi_cache
+from musicae.datasets.midi import (
+    bundled_folk,
+    load_windows,
+    prepare,
+    resolve_data,
+    split_files,
+    windows_from_file,
+)
+from musicae.datasets.midi_worker import Task, process_file
+from musicae.errors import MusicaeError
+from musicae.representations import CODECS, read_midi
+from musicae.representations.codec import piece_windows
+
+MELODY = CODECS["melody_2bar"]
+MEGA_DELAYS = 10  # ten delta times of 200M ticks: a note about a million bars away
+MEGA_DELAY = 200_000_000
+GOOD_METERS = [(4, 4), (3, 4), (6, 8), (2, 4)]
+
+
+# --- broken files, one maker per kind --------------------------------------------
+
+
+def _corrupt(path: Path) -> None:
+    path.write_bytes(b"MThd" + bytes(range(7, 200)))
+
+
+def _truncated(path: Path) -> None:
+    whole = write_tune(path, bars=8).read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+
+
+def _not_midi(path: Path) -> None:
+    path.write_text("X:1\nT:an ABC tune saved with the wrong name\nK:G\nGABc|\n")
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _no_notes(path: Path) -> None:
+    write_raw(path, [[mido.MetaMessage("set_tempo", tempo=500_000, time=0)]])
+
+
+def _drums_only(path: Path) -> None:
+    write_parts(path, [(0, True, [(36, s, s + 1) for s in range(0, 64, 2)])])
+
+
+def _absurd_tempo(path: Path) -> None:
+    tempo = mido.MetaMessage("set_tempo", tempo=1, time=0)  # 60 million qpm
+    write_raw(path, [[tempo, *[m for i in range(16) for m in note_messages(60 + i, 0, 240)]]])
+
+
+def _note_a_million_bars_away(path: Path) -> None:
+    write_raw(path, [[*note_messages(60, 0, 240), *_far_away(), *note_messages(62, 0, 240)]])
+
+
+def _far_away() -> list[mido.MetaMessage]:
+    return [mido.MetaMessage("text", text="...", time=MEGA_DELAY) for _ in range(MEGA_DELAYS)]
+
+
+def _smpte(path: Path) -> None:
+    data = bytearray(write_tune(path).read_bytes())
+    data[12:14] = bytes([0xE7, 0x28])  # 25 frames per second, 40 ticks per frame
+    path.write_bytes(bytes(data))
+
+
+BROKEN = {
+    "corrupt or truncated MIDI": [_corrupt, _truncated],
+    "not a MIDI file": [_not_midi],
+    "empty file": [_empty],
+    "no notes": [_no_notes],
+    "drums only": [_drums_only],
+    "absurd tempo": [_absurd_tempo],
+    "absurd length": [_note_a_million_bars_away],
+    "SMPTE timing unsupported": [_smpte],
+}
+
+
+def write_good(folder: Path, count: int) -> list[Path]:
+    """Tunes in every meter the folk corpus has, different in content."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        write_tune(folder / f"good_{i:02d}.mid", 4, GOOD_METERS[i % 4], seed=i)
+        for i in range(count)
+    ]
+
+
+def write_broken(folder: Path, count: int) -> dict[str, int]:
+    """``count`` broken files cycling through every kind; reason → files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    makers = [(reason, make) for reason, kinds in BROKEN.items() for make in kinds]
+    expected: dict[str, int] = {}
+    for i in range(count):
+        reason, make = makers[i % len(makers)]
+        make(folder / f"broken_{i:02d}.mid")
+        expected[reason] = expected.get(reason, 0) + 1
+    return expected
+
+
+# --- bad files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "make"), [(r, m) for r, makers in BROKEN.items() for m in makers]
+)
+def test_each_kind_of_bad_file_is_skipped_with_its_reason(tmp_path, reason, make):
+    make(tmp_path / "bad.mid")
+    result = process_file(Task(str(tmp_path / "bad.mid"), MELODY, None, 10.0))
+    assert result.reason == reason and result.windows == 0
+
+
+def test_a_note_a_million_bars_away_allocates_nothing_of_that_size(tmp_path):
+    _note_a_million_bars_away(tmp_path / "far.mid")
+    tracemalloc.start()
+    with pytest.raises(MusicaeError, match="absurd length"):
+        read_midi(tmp_path / "far.mid")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_a_far_note_within_limits_yields_windows_only_where_music_is(tmp_path):
+    far_bars = 5_000  # 20,000 quarters: allowed, but no window may cover the silence
+    notes = tune_notes(2, 16) + [(62, far_bars * 16, far_bars * 16 + 4)]
+    piece = read_midi(write_parts(tmp_path / "far.mid", [(0, False, notes)]))
+    tracemalloc.start()
+    found = piece_windows(piece, CODECS["pianoroll_2bar"])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(found.tokens) == 1 and peak < 2**20
+
+
+def test_a_file_over_its_time_limit_is_skipped(tmp_path):
+    notes = [(60 + i % 24, i, i + 1) for i in range(20_000)]
+    path = write_parts(tmp_path / "long.mid", [(0, False, notes)])
+    result = process_file(Task(str(path), MELODY, str(tmp_path / "cache"), 0.001))
+    assert result.reason == "time limit"
+    assert not list((tmp_path / "cache").rglob("*.npz"))  # a timeout is not remembered
+
+
+def test_twenty_broken_files_among_good_ones(tmp_path):
+    good = write_good(tmp_path / "data", 10)
+    expected = write_broken(tmp_path / "data", 20)
+    report = prepare(tmp_path / "data", MELODY, workers=2, cache_dir=tmp_path / "c")
+    assert report.files_seen == 30 and report.files_used == len(good)
+    assert report.skipped == expected and sum(report.skipped.values()) == 20
+    assert {"4/4", "3/4", "6/8", "2/4"} <= set(report.windows_by_meter)
+    assert report.windows == sum(report.windows_by_meter.values())
+    assert report.to_dict()["skipped"] == expected
+    corrupt = expected["corrupt or truncated MIDI"]
+    assert f"skipped {corrupt}: corrupt or truncated MIDI" in report.summary()
+
+
+def test_a_folder_of_only_broken_files_is_one_line_error(tmp_path):
+    write_broken(tmp_path / "bad", 9)
+    with pytest.raises(MusicaeError) as caught:
+        prepare(tmp_path / "bad", MELODY, workers=1, cache_dir=tmp_path / "c", progress=False)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'bad'}: no usable windows")
+    assert "9 files" in message and "empty file" in message
+
+
+def test_a_folder_without_midi_files_says_so(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing here")
+    with pytest.raises(MusicaeError, match="no MIDI files"):
+        prepare(tmp_path, MELODY, workers=1, cache_dir=tmp_path / "c", progress=False)
+
+
+# --- cache -------------------------------------------------------------------------
+
+
+def test_second_run_reads_the_cache_and_a_new_file_is_the_only_one_parsed(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    write_good(data, 6)
+    write_broken(data, 2)
+    first = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
+    assert first.report.files_parsed == 8
+    second = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
+    assert (second.report.files_parsed, second.report.files_cached) == (0, 8)
+    assert np.array_equal(first.tokens, second.tokens)
+    assert second.report.skipped == first.report.skipped
+    write_tune(data / "new.mid", 4, (3, 4), seed=42)
+    third = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
+    assert (third.report.files_parsed, third.report.files_cached) == (1, 8)
+    assert third.report.files_used == 7
+    write_tune(data / "good_00.mid", 6, (4, 4), seed=99)  # same name, new content
+    fourth = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
+    assert fourth.report.files_parsed == 1
+
+
+def test_cache_is_keyed_by_codec_settings(tmp_path):
+    write_good(tmp_path / "data", 3)
+    prepare(tmp_path / "data", MELODY, workers=1, cache_dir=tmp_path / "c", progress=False)
+    other = prepare(
+        tmp_path / "data", CODECS["pianoroll_2bar"], workers=1, cache_dir=tmp_path / "c",
+        progress=False,
+    )  # fmt: skip
+    assert other.files_parsed == 3
+
+
+def test_cache_directory_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(midi_cache.CACHE_ENV, raising=False)
+    monkeypatch.setenv(midi_cache.XDG_ENV, str(tmp_path / "xdg"))
+    assert midi_cache.default_cache_dir() == tmp_path / "xdg" / "musicae"
+    monkeypatch.delenv(midi_cache.XDG_ENV)
+    assert midi_cache.default_cache_dir() == Path.home() / ".cache" / "musicae"
+    monkeypatch.setenv(midi_cache.CACHE_ENV, str(tmp_path / "mine"))
+    assert midi_cache.default_cache_dir() == tmp_path / "mine"
+    write_good(tmp_path / "data", 2)
+    prepare(tmp_path / "data", MELODY, workers=1, progress=False)
+    assert list((tmp_path / "mine" / "midi").rglob("*.npz"))
+
+
+# --- splits, arrays, names ---------------------------------------------------------
+
+
+def test_folders_without_splits_are_split_by_path_hash(tmp_path):
+    for i in range(200):
+        (tmp_path / f"t{i:03d}.mid").write_bytes(b"")
+    splits = split_files(tmp_path)
+    assert len(splits["all"]) == 200
+    assert sorted(splits["train"] + splits["valid"] + splits["test"]) == splits["all"]
+    assert 160 <= len(splits["train"]) <= 195 and splits["valid"] and splits["test"]
+    assert split_files(tmp_path) == splits
+
+
+def test_split_subfolders_are_used_as_they_are(tmp_path):
+    for split in ("train", "valid", "test"):
+        write_good(tmp_path / split, 1)
+    splits = split_files(tmp_path)
+    assert [p.parent.name for p in splits["valid"]] == ["valid"]
+    assert len(splits["all"]) == 3
+
+
+def test_windows_arrays_line_up(tmp_path):
+    files = write_good(tmp_path, 4)
+    found = load_windows(tmp_path, MELODY, "all", workers=1, cache_dir=tmp_path / "c",
+                         progress=False)  # fmt: skip
+    n = len(found)
+    assert found.tokens.shape == (n, 32) and found.tokens.dtype == np.int16
+    assert found.mask.shape == (n, 32) and found.mask.dtype == bool
+    assert np.array_equal(found.mask[:, :16].sum(axis=1), found.steps_per_bar)
+    assert not found.tokens[~found.mask].any()
+    assert found.files == files and set(found.file_index.tolist()) == {0, 1, 2, 3}
+    assert found.meter[found.file_index == 2][0].tolist() == [6, 8]
+
+
+def test_data_names_resolve(tmp_path):
+    assert resolve_data(tmp_path) == tmp_path
+    assert bundled_folk() == Path(__file__).resolve().parents[1] / "data" / "folk"
+    with pytest.raises(MusicaeError, match="nowhere: no such folder"):
+        resolve_data(tmp_path / "nowhere")
+    if bundled_folk().is_dir():
+        assert resolve_data("folk") == bundled_folk()
+
+
+def test_single_files_give_windows_or_say_why(tmp_path):
+    found = windows_from_file(write_tune(tmp_path / "t.mid", 3, (3, 4)), MELODY)
+    assert len(found) == 2 and found.meter[0].tolist() == [3, 4]
+    short = write_tune(tmp_path / "short.mid", 1)
+    with pytest.raises(MusicaeError, match="short.mid: shorter than 2 bars"):
+        windows_from_file(short, MELODY)
+    _not_midi(tmp_path / "text.mid")
+    with pytest.raises(MusicaeError, match="text.mid: not a MIDI file"):
+        windows_from_file(tmp_path / "text.mid", MELODY)
+    with pytest.raises(MusicaeError, match="missing.mid: no such file"):
+        windows_from_file(tmp_path / "missing.mid", MELODY)
+
+
+def test_ticks_per_beat_of_written_fixtures():
+    assert TICKS_PER_BEAT == 480
