@@ -253,6 +253,22 @@ def decode(args, out, temperature, meter, wav, device, as_json):
 
 
 @main.command()
+@click.argument("data")
+@click.option("--preset", required=True, help="Music preset whose windows to make.")
+@click.option("--workers", type=POSITIVE, default=None, help="Processes (default: all cores).")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Cache folder (default: $MUSICAE_CACHE or ~/.cache/musicae).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def prepare(data, preset, workers, cache, quiet, as_json):
+    """Statistics of what a MIDI folder yields (and cache its windows)."""
+    from musicae import api
+
+    result = api.prepare(data, preset, workers, cache, progress=not quiet)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+
+
+@main.command()
 @click.argument("model")
 @click.argument("data")
 @click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="test",
@@ -295,7 +311,7 @@ def demo(out, seed, device, as_json):
     for name, paths in written.items():
         click.echo(f"{name:<14} {Path(paths[0]).parent}/  ({len(paths)} files, "
                    f"start with {Path(paths[0]).name})")
-    click.echo(f"Open {out}/melodies/samples.png and play {out}/melodies/*.mid; "
+    click.echo(f"Open {out}/melodies/pianoroll.png and play {out}/melodies/*.mid; "
                f"{out}/interpolation/interpolation.mid plays the whole path.")
 
 

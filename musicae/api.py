@@ -115,6 +115,7 @@ def _generator(seed: int | None) -> torch.Generator:
     return torch.Generator().manual_seed(seed if seed is not None else int(time.time()))
 
 
+@torch.no_grad()
 def sample(model: str, n: int, out: str | Path, temperature: float = 1.0,
            seed: int | None = None, device: str = "auto", **options) -> dict:
     """Decode n prior samples into files under ``out``."""
@@ -146,6 +147,7 @@ def shift_codes(bundle: ModelBundle, z: torch.Tensor, shifts: dict[str, float] |
     return z
 
 
+@torch.no_grad()
 def interpolate(model: str, a: str, b: str, out: str | Path, steps: int = 8,
                 method: str = "slerp", temperature: float = 0.0, device: str = "auto",
                 **options) -> dict:
@@ -161,6 +163,7 @@ def interpolate(model: str, a: str, b: str, out: str | Path, steps: int = 8,
             "method": method, "written": [str(p) for p in written]}
 
 
+@torch.no_grad()
 def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "auto",
                 corrupt_input: bool = True, **options) -> dict:
     """Encode and decode each input; writes input beside output."""
@@ -190,6 +193,7 @@ def _corrupted(bundle: ModelBundle, x: torch.Tensor) -> torch.Tensor | None:
     return corrupt(x, cfg)
 
 
+@torch.no_grad()
 def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
            **options) -> dict:
     """Posterior means of the inputs, saved as one (n, latent) .npy array."""
@@ -208,6 +212,7 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
             "written": [str(out)]}
 
 
+@torch.no_grad()
 def decode(model: str, codes: str | Path, out: str | Path, temperature: float = 0.0,
            device: str = "auto", **options) -> dict:
     """Decode codes from a .npy file of shape (n, latent) into files."""
@@ -233,6 +238,19 @@ def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
     return z
 
 
+def prepare(data: str, preset: str, workers: int | None = None, cache: str | None = None,
+            progress: bool = True):
+    """Turn a MIDI folder into cached windows for ``preset``; returns the PrepareReport."""
+    from musicae.datasets.midi import prepare as prepare_windows
+    from musicae.representations.codec import CODECS
+
+    spec = get_preset(preset)
+    if spec.domain != "music":
+        raise MusicaeError(f"prepare is for music presets; {preset!r} trains on images")
+    return prepare_windows(data, CODECS[spec.codec], workers, cache, progress)
+
+
+@torch.no_grad()
 def evaluate(model: str, data: str, split: str = "test", device: str = "auto") -> dict:
     """Held-out metrics of a model on DATA's ``split``."""
     bundle = load(model, device)
@@ -244,6 +262,7 @@ def evaluate(model: str, data: str, split: str = "test", device: str = "auto") -
             "split": split} | metrics
 
 
+@torch.no_grad()
 def plot_latent(model: str, data: str, out: str | Path, device: str = "auto") -> dict:
     """Scatter of held-out codes by digit (and the decoded manifold for 2-D latents)."""
     from musicae.datasets.images import load_images

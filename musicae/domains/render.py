@@ -23,7 +23,8 @@ def pianoroll_sheet(midis: list[Path], path: Path, titles: list[str] | None = No
     n = len(midis)
     columns = columns or min(n, 4)
     rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.2 * rows), squeeze=False)
+    size = (12, 3) if n == 1 else (3.2 * columns, 2.2 * rows)  # one long roll: a whole path
+    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")
