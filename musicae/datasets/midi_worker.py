@@ -12,6 +12,7 @@ import functools
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -33,8 +34,10 @@ from musicae.representations.notes import UnusableMidi, parse_midi, read_midi_by
 FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
 TIME_LIMIT_REASON = "time limit"
 INTERNAL_ERROR = "internal error"  # a bug met on a file; its traceback is not the user's
-# forkserver: workers fork from a clean server, not from a parent that may hold torch threads
-START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+# Workers are forked on Linux (as torch's DataLoader does): they start at once
+# and never re-import the caller's main script. They use numpy and mido only,
+# so threads the parent may hold (torch's) do not matter to them.
+START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 TASKS_PER_CHUNK = 32  # most files sent to a worker at once
 CHUNKS_PER_WORKER = 4  # keep workers busy while the slowest chunk finishes
 
