@@ -26,6 +26,7 @@ from musicae.representations import (
     piece_windows,
     read_midi,
     to_slots,
+    to_slots_batch,
     transpose,
     write_midi,
     write_window_midi,
@@ -252,6 +253,8 @@ def test_slots_round_trip_and_pad_with_zeros():
     assert np.array_equal(from_slots(slotted, mask), tokens)
     roll = np.ones((24, 88), dtype=np.uint8)
     assert np.array_equal(from_slots(*to_slots(roll, 12, 16)), roll)
+    batch = np.stack([tokens, tokens + 100])
+    assert np.array_equal(to_slots_batch(batch, 12, 16)[1], to_slots(tokens + 100, 12, 16)[0])
     with pytest.raises(ValueError):
         to_slots(np.zeros(48), 24, 16)
 

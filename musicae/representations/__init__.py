@@ -8,10 +8,12 @@ fixed-length windows laid out in bar ``slots`` and back.
 from musicae.representations.codec import (
     CODECS,
     FileWindows,
+    SpanTokens,
     Window,
     decode_window,
     default_meter,
     encode_piece,
+    encode_spans,
     piece_windows,
     transpose,
     write_window_midi,
@@ -26,13 +28,14 @@ from musicae.representations.notes import (
     read_midi,
     write_midi,
 )
-from musicae.representations.slots import from_slots, to_slots
+from musicae.representations.slots import from_slots, to_slots, to_slots_batch
 
 __all__ = [
     "CODECS",
     "NOTE_DTYPE",
     "CodecConfig",
     "FileWindows",
+    "SpanTokens",
     "Meter",
     "Piece",
     "UnusableMidi",
@@ -40,11 +43,13 @@ __all__ = [
     "decode_window",
     "default_meter",
     "encode_piece",
+    "encode_spans",
     "from_slots",
     "make_notes",
     "piece_windows",
     "read_midi",
     "to_slots",
+    "to_slots_batch",
     "transpose",
     "write_midi",
     "write_window_midi",

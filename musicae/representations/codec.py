@@ -25,16 +25,16 @@ from musicae.representations.constants import (
 )
 from musicae.representations.kinds import KIND_OPS, Kind, no_source_reason
 from musicae.representations.notes import (
+    Meter,
     Piece,
     UnusableMidi,
     meter_piece,
     steps_per_bar,
     write_midi,
 )
-from musicae.representations.slots import from_slots, steps_per_bar_of, to_slots
+from musicae.representations.slots import from_slots, steps_per_bar_of, to_slots_batch
 from musicae.representations.windows import (
     Diagnostics,
-    Span,
     bar_spans,
     split_runs,
     spread,
@@ -102,29 +102,52 @@ def piece_windows(
     windows, diag = _encode(piece, cfg)
     if not windows:
         raise UnusableMidi(path, diag.reason(cfg.bars))
-    slotted = [to_slots(w.tokens, w.steps_per_bar, cfg.slot)[0] for w in windows]
-    spb = np.array([w.steps_per_bar for w in windows], dtype=np.int16)
-    keys = [
-        w.steps_per_bar.to_bytes(2, "little") + s.tobytes()
-        for w, s in zip(windows, slotted, strict=True)
-    ]
+    keys = [w.steps_per_bar.to_bytes(2, "little") + w.tokens.tobytes() for w in windows]
     keep = unique_rows(keys)
-    keep = keep[spread(len(keep), cfg.max_windows_per_file)]
+    kept = [windows[i] for i in keep[spread(len(keep), cfg.max_windows_per_file)]]
+    spb = np.array([w.steps_per_bar for w in kept], dtype=np.int16)
     return FileWindows(
-        tokens=np.stack([slotted[i] for i in keep]),
-        steps_per_bar=spb[keep],
-        meter=np.array([windows[i].meter for i in keep], dtype=np.int16).reshape(-1, 2),
+        tokens=_slotted(kept, spb, cfg),
+        steps_per_bar=spb,
+        meter=np.array([w.meter for w in kept], dtype=np.int16),
         bars_skipped=dict(diag.meter_skips),
     )
 
 
-def _encode(piece: Piece, cfg: CodecConfig) -> tuple[list[Window], Diagnostics]:
+def _slotted(windows: list[Window], spb: np.ndarray, cfg: CodecConfig) -> np.ndarray:
+    """Windows in bar slots, one meter at a time: (n, bars * slot[, pitches])."""
+    first = windows[0].tokens
+    out = np.zeros((len(windows), cfg.steps, *first.shape[1:]), dtype=first.dtype)
+    for bar_steps in np.unique(spb):
+        rows = np.flatnonzero(spb == bar_steps)
+        same = np.stack([windows[i].tokens for i in rows])
+        out[rows] = to_slots_batch(same, int(bar_steps), cfg.slot)
+    return out
+
+
+@dataclass(frozen=True)
+class SpanTokens:
+    """A whole run of notes in one meter, encoded: what windows are cut from.
+
+    tokens: (bars * meter.steps_per_bar[, pitches]) starting at step ``start``.
+    """
+
+    start: int
+    meter: Meter
+    tokens: np.ndarray
+
+
+def encode_spans(piece: Piece, cfg: CodecConfig) -> list[SpanTokens]:
+    """Every run of the piece (ended by gaps and meter changes) as one token sequence."""
+    return _spans(piece, cfg, Diagnostics())
+
+
+def _spans(piece: Piece, cfg: CodecConfig, diag: Diagnostics) -> list[SpanTokens]:
     kind = KIND_OPS[cfg.kind]
-    diag = Diagnostics()
     sources = kind.sources(piece, cfg)
     if not sources:
         diag.no_source = no_source_reason(piece, cfg)
-    windows: list[Window] = []
+    spans = []
     for notes in sources:
         for run in split_runs(notes, piece, cfg.gap_bars):
             fitted = kind.fit(run, cfg)
@@ -133,23 +156,34 @@ def _encode(piece: Piece, cfg: CodecConfig) -> tuple[list[Window], Diagnostics]:
                 continue
             first, last = int(run["start"].min()), int(run["end"].max())
             for span in bar_spans(first, last, piece, cfg.slot, diag):
-                windows += _span_windows(fitted, span, kind, cfg, diag)
+                steps = span.bars * span.meter.steps_per_bar
+                tokens = kind.encode(fitted, span.start, steps, cfg)  # (steps[, pitches])
+                spans.append(SpanTokens(span.start, span.meter, tokens))
+    return spans
+
+
+def _encode(piece: Piece, cfg: CodecConfig) -> tuple[list[Window], Diagnostics]:
+    diag = Diagnostics()
+    kind = KIND_OPS[cfg.kind]
+    windows: list[Window] = []
+    for span in _spans(piece, cfg, diag):
+        windows += _span_windows(span, kind, cfg, diag)
     return windows, diag
 
 
 def _span_windows(
-    notes: np.ndarray, span: Span, kind: Kind, cfg: CodecConfig, diag: Diagnostics
+    span: SpanTokens, kind: Kind, cfg: CodecConfig, diag: Diagnostics
 ) -> list[Window]:
     """Windows every ``hop_bars`` across one span, those with too few notes left out."""
-    if span.bars < cfg.bars:
+    spb = span.meter.steps_per_bar
+    bars = len(span.tokens) // spb
+    if bars < cfg.bars:
         diag.short_runs += 1
         return []
-    spb = span.meter.steps_per_bar
     meter = (span.meter.numerator, span.meter.denominator)
-    tokens = kind.encode(notes, span.start, span.bars * spb, cfg)  # (span steps, ...)
     windows = []
-    for bar in window_starts(span.bars, cfg.bars, cfg.hop_bars):
-        window = tokens[bar * spb : (bar + cfg.bars) * spb]
+    for bar in window_starts(bars, cfg.bars, cfg.hop_bars):
+        window = span.tokens[bar * spb : (bar + cfg.bars) * spb]
         if kind.onsets(window) >= cfg.min_notes:
             windows.append(Window(window, spb, meter))
         else:

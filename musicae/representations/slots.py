@@ -47,6 +47,20 @@ def to_slots(tokens: np.ndarray, steps_per_bar: int, slot: int) -> tuple[np.ndar
     return slotted, mask
 
 
+def to_slots_batch(tokens: np.ndarray, steps_per_bar: int, slot: int) -> np.ndarray:
+    """:func:`to_slots` for windows of one meter at once.
+
+    tokens: (n, bars * steps_per_bar, ...) → (n, bars * slot, ...), zeros on padding.
+    """
+    n, steps = tokens.shape[:2]
+    bars = steps // steps_per_bar
+    if bars * steps_per_bar != steps or not 0 < steps_per_bar <= slot:
+        raise ValueError(f"{steps} steps are not whole bars of {steps_per_bar} within {slot}")
+    by_bar = tokens.reshape(n, bars, steps_per_bar, *tokens.shape[2:])
+    padding = [(0, 0), (0, 0), (0, slot - steps_per_bar)] + [(0, 0)] * (tokens.ndim - 2)
+    return np.pad(by_bar, padding).reshape(n, bars * slot, *tokens.shape[2:])
+
+
 def from_slots(tokens_slotted: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The real steps of a slotted window: (bars * slot, ...) → (bars * steps_per_bar, ...)."""
     return tokens_slotted[mask]

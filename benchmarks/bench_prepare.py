@@ -1,0 +1,156 @@
+"""Preprocessing throughput on a MIDI folder (default: the bundled folk corpus).
+
+Three measurements, each in a fresh process so that its peak memory is its own:
+
+- ``parse``: ``pretty_midi.PrettyMIDI(path)`` on every file, one process, nothing else;
+- ``cold``: the full pipeline (``musicae.datasets.midi.prepare``) with an empty
+  cache and its parallel workers;
+- ``cached``: the same call again on the cache the cold run filled.
+
+Prints files/s, windows/s and peak resident memory (parent, and the largest
+worker) per measurement, medians over ``--repeats``, and the two ratios the
+pipeline is held to: cold time / bare parse time (goal <= 1) and cold time /
+cached time (goal >= 20).
+
+Usage::
+
+    python benchmarks/bench_prepare.py [DATA] [--codec melody_2bar] [--repeats 3] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PHASES = ("parse", "cold", "cached")
+KIB = 1024  # ru_maxrss is in KiB on Linux
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its largest finished child, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB / 1e6
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * KIB / 1e6
+    return {"peak_rss_mb": round(own, 1), "worker_peak_rss_mb": round(child, 1)}
+
+
+def bare_parse(data: Path) -> dict:
+    """pretty_midi alone over every file (failures counted, not raised)."""
+    import pretty_midi
+
+    from musicae.datasets.midi import list_midi
+
+    files = list_midi(data)
+    started = time.perf_counter()
+    failed = 0
+    for path in files:
+        try:
+            pretty_midi.PrettyMIDI(str(path))
+        except Exception:  # a broken file costs its parse attempt, like in the pipeline
+            failed += 1
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "files": len(files), "windows": 0, "failed": failed}
+
+
+def pipeline(data: Path, codec: str, cache: Path, workers: int | None) -> dict:
+    """One ``prepare`` call; timed inside, so interpreter start-up is not counted."""
+    from musicae.datasets.midi import prepare
+    from musicae.representations.codec import CODECS
+
+    started = time.perf_counter()
+    report = prepare(data, CODECS[codec], workers=workers, cache_dir=cache, progress=False)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "files": report.files_seen,
+        "windows": report.windows,
+        "files_used": report.files_used,
+        "files_parsed": report.files_parsed,
+    }
+
+
+def run_phase(args: argparse.Namespace) -> None:
+    """Child-process entry: measure one phase and print it as JSON."""
+    data = Path(args.data)
+    if args.phase == "parse":
+        result = bare_parse(data)
+    else:
+        result = pipeline(data, args.codec, Path(args.cache), args.workers)
+    print(json.dumps({**result, **peak_rss_mb()}))
+
+
+def measure(phase: str, args: argparse.Namespace, cache: Path) -> dict:
+    """Run one phase in a fresh interpreter and read its JSON line."""
+    command = [sys.executable, __file__, str(args.data), "--phase", phase, "--codec", args.codec,
+               "--cache", str(cache)]  # fmt: skip
+    if args.workers:
+        command += ["--workers", str(args.workers)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_row(runs: list[dict]) -> dict:
+    """The run with the median time (its memory and counts go with it)."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return ordered[len(ordered) // 2] | {"all_seconds": [round(r["seconds"], 3) for r in runs]}
+
+
+def describe(name: str, row: dict) -> str:
+    seconds = row["seconds"]
+    files_s = row["files"] / seconds
+    windows_s = row["windows"] / seconds if row["windows"] else 0.0
+    return (
+        f"{name:<34} {seconds:8.3f} s  {files_s:9.0f} files/s  {windows_s:10.0f} windows/s  "
+        f"peak RSS {row['peak_rss_mb']:6.1f} MB (largest worker {row['worker_peak_rss_mb']:.1f} MB)"
+        f"  runs {row['all_seconds']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", default=None, help="MIDI folder (default: folk)")
+    parser.add_argument("--codec", default="melody_2bar")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None, help="default: all cores")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.data is None:
+        from musicae.datasets.midi import resolve_data
+
+        args.data = resolve_data("folk")
+    if args.phase:
+        run_phase(args)
+        return
+    report(args)
+
+
+def report(args: argparse.Namespace) -> None:
+    """Measure every phase ``repeats`` times and print the table and ratios."""
+    runs: dict[str, list[dict]] = {phase: [] for phase in PHASES}
+    for _ in range(args.repeats):
+        runs["parse"].append(measure("parse", args, Path(tempfile.gettempdir())))
+        with tempfile.TemporaryDirectory(prefix="musicae-bench-") as cache:
+            runs["cold"].append(measure("cold", args, Path(cache)))
+            runs["cached"].append(measure("cached", args, Path(cache)))
+    rows = {phase: median_row(found) for phase, found in runs.items()}
+    cold = rows["cold"]
+    print(f"data: {args.data}  codec: {args.codec}  files: {cold['files']}  "
+          f"used: {cold['files_used']}  windows: {cold['windows']}  "
+          f"workers: {args.workers or 'all cores'}  repeats: {args.repeats} (medians)")  # fmt: skip
+    print(describe("pretty_midi parse (1 process)", rows["parse"]))
+    print(describe("pipeline, cold cache (workers)", cold))
+    print(describe("pipeline, cached second run", rows["cached"]))
+    parse_ratio = cold["seconds"] / rows["parse"]["seconds"]
+    cache_ratio = cold["seconds"] / rows["cached"]["seconds"]
+    print(f"cold pipeline / bare parse: {parse_ratio:.2f}x (goal <= 1)")
+    print(f"cold / cached: {cache_ratio:.1f}x faster (goal >= 20)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The bundled folk corpus: every tune round-trips, and nearly every tune yields windows.
+
+Skipped (with the reason) where ``data/folk`` has not been built.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musicae.datasets.midi import bundled_folk, list_midi, prepare
+from musicae.representations import CODECS, Piece, encode_spans, read_midi, write_midi
+from musicae.representations.kinds import KIND_OPS
+
+FOLK = bundled_folk()
+MELODY = CODECS["melody_2bar"]
+COVERAGE = 0.95  # share of tunes that must yield at least one 2-bar window
+WORKERS = 2
+CHUNK = 64
+START = "fork" if sys.platform.startswith("linux") else "spawn"
+
+pytestmark = pytest.mark.skipif(
+    not FOLK.is_dir(), reason=f"bundled folk corpus not built ({FOLK} missing)"
+)
+
+
+def melody_of(piece: Piece) -> list[tuple[int, str, bytes]]:
+    """Every melody span of a piece: (first step, meter, tokens)."""
+    return [(s.start, s.meter.name, s.tokens.tobytes()) for s in encode_spans(piece, MELODY)]
+
+
+def round_trip_problem(path: Path, scratch: Path) -> str | None:
+    """MIDI → melody → MIDI → melody; what differs, or None."""
+    piece = read_midi(path)
+    spans = encode_spans(piece, MELODY)
+    notes = []
+    for span in spans:
+        decoded = KIND_OPS["melody"].decode(span.tokens, MELODY)
+        decoded["start"] += span.start
+        decoded["end"] += span.start
+        notes.append(decoded)
+    if not notes:
+        return f"{path.name}: no melody"
+    rebuilt = Piece(np.concatenate(notes), piece.meters, piece.qpm, piece.steps_per_quarter)
+    out = scratch / path.name
+    write_midi(rebuilt, out)
+    if melody_of(read_midi(out)) != melody_of(piece):
+        return f"{path.name}: melody changed"
+    return None
+
+
+def _check_chunk(paths: list[Path]) -> list[str]:
+    with tempfile.TemporaryDirectory() as scratch:
+        found = (round_trip_problem(p, Path(scratch)) for p in paths)
+        return [problem for problem in found if problem]
+
+
+def test_every_tune_round_trips_midi_melody_midi_melody():
+    files = list_midi(FOLK)
+    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    context = multiprocessing.get_context(START)
+    with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
+        problems = [p for found in pool.map(_check_chunk, chunks) for p in found]
+    assert problems == [], f"{len(problems)} of {len(files)} tunes: {problems[:5]}"
+
+
+def test_nearly_every_tune_yields_a_window_in_its_own_meter(tmp_path):
+    report = prepare(FOLK, MELODY, cache_dir=tmp_path, progress=False)
+    assert report.files_used / report.files_seen >= COVERAGE, report.summary()
+    assert {"4/4", "3/4", "6/8"} <= set(report.windows_by_meter), report.summary()
