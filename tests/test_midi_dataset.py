@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from musicae.datasets.midi import (
 )
 from musicae.datasets.midi_worker import Task, process_file
 from musicae.errors import MusicaeError
-from musicae.representations import CODECS, read_midi
+from musicae.representations import CODECS, notes, read_midi
 from musicae.representations.codec import piece_windows
 
 MELODY = CODECS["melody_2bar"]
@@ -129,6 +130,13 @@ def test_each_kind_of_bad_file_is_skipped_with_its_reason(tmp_path, reason, make
     assert result.reason == reason and result.windows == 0
 
 
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(notes, "MAX_FILE_BYTES", 100)
+    path = write_tune(tmp_path / "big.mid", bars=8)
+    result = process_file(Task(str(path), MELODY, None, 10.0))
+    assert result.reason == "file too large" and result.digest is None
+
+
 def test_a_note_a_million_bars_away_allocates_nothing_of_that_size(tmp_path):
     _note_a_million_bars_away(tmp_path / "far.mid")
     tracemalloc.start()
@@ -169,6 +177,24 @@ def test_twenty_broken_files_among_good_ones(tmp_path):
     assert report.to_dict()["skipped"] == expected
     corrupt = expected["corrupt or truncated MIDI"]
     assert f"skipped {corrupt}: corrupt or truncated MIDI" in report.summary()
+
+
+def test_prepare_command_reports_json_and_fails_on_nothing_usable(tmp_path, cli):
+    write_good(tmp_path / "mixed", 4)
+    expected = write_broken(tmp_path / "mixed", 20)
+    cache = tmp_path / "cache"
+    done = cli("prepare", tmp_path / "mixed", "--preset", "mel_2bar_small", "--json",
+               "--cache", cache, "--workers", 1, "--quiet")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    found = json.loads(done.stdout)
+    assert (found["files_seen"], found["files_used"], found["skipped"]) == (24, 4, expected)
+    assert found["windows"] > 0
+    write_broken(tmp_path / "bad", 3)
+    failed = cli("prepare", tmp_path / "bad", "--preset", "mel_2bar_small", "--cache", cache,
+                 "--quiet")  # fmt: skip
+    assert failed.exit_code != 0
+    assert "no usable windows (3 files:" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
 
 
 def test_a_folder_of_only_broken_files_is_one_line_error(tmp_path):

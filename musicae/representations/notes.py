@@ -31,7 +31,7 @@ from musicae.representations.constants import (
     STEPS_PER_QUARTER,
 )
 
-MAX_FILE_BYTES = 16 * 2**20  # larger .mid files are almost surely not music
+MAX_FILE_BYTES = 4 * 2**20  # bigger .mid files are rare and cost ~100x their size to parse
 MIN_QPM, MAX_QPM = 10.0, 1000.0  # tempos outside this range mark a broken file
 MAX_PIECE_QUARTERS = 50_000  # about seven hours at 120 qpm; beyond: broken delta times
 MIDI_HEADER = b"MThd"
