@@ -15,8 +15,15 @@ import numpy as np
 import pytest
 
 from musicae.datasets.midi import bundled_folk, list_midi, prepare
-from musicae.representations import CODECS, Piece, encode_spans, read_midi, write_midi
-from musicae.representations.kinds import KIND_OPS
+from musicae.representations import (
+    CODECS,
+    Piece,
+    encode_piece,
+    encode_runs,
+    read_midi,
+    write_midi,
+)
+from musicae.representations.melody import decode_melody
 
 FOLK = bundled_folk()
 MELODY = CODECS["melody_2bar"]
@@ -30,28 +37,35 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def melody_of(piece: Piece) -> list[tuple[int, str, bytes]]:
-    """Every melody span of a piece: (first step, meter, tokens)."""
-    return [(s.start, s.meter.name, s.tokens.tobytes()) for s in encode_spans(piece, MELODY)]
+def melody_of(piece: Piece) -> list[tuple[int, bytes]]:
+    """Every melody of a piece (runs ended by a bar of silence): (first step, tokens)."""
+    return [(start, tokens.tobytes()) for start, tokens in encode_runs(piece, MELODY)]
+
+
+def windows_of(piece: Piece) -> list[tuple[int, bytes]]:
+    """Every 2-bar window of a piece: (steps per bar, tokens)."""
+    return [(w.steps_per_bar, w.tokens.tobytes()) for w in encode_piece(piece, MELODY)]
 
 
 def round_trip_problem(path: Path, scratch: Path) -> str | None:
-    """MIDI → melody → MIDI → melody; what differs, or None."""
+    """MIDI → melody → MIDI → melody (and its windows); what differs, or None."""
     piece = read_midi(path)
-    spans = encode_spans(piece, MELODY)
     notes = []
-    for span in spans:
-        decoded = KIND_OPS["melody"].decode(span.tokens, MELODY)
-        decoded["start"] += span.start
-        decoded["end"] += span.start
+    for start, tokens in encode_runs(piece, MELODY):
+        decoded = decode_melody(tokens)
+        decoded["start"] += start
+        decoded["end"] += start
         notes.append(decoded)
     if not notes:
         return f"{path.name}: no melody"
     rebuilt = Piece(np.concatenate(notes), piece.meters, piece.qpm, piece.steps_per_quarter)
     out = scratch / path.name
     write_midi(rebuilt, out)
-    if melody_of(read_midi(out)) != melody_of(piece):
+    again = read_midi(out)
+    if melody_of(again) != melody_of(piece):
         return f"{path.name}: melody changed"
+    if windows_of(again) != windows_of(piece):
+        return f"{path.name}: windows changed"
     return None
 
 

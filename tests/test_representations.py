@@ -21,6 +21,7 @@ from musicae.representations import (
     UnusableMidi,
     decode_window,
     encode_piece,
+    encode_runs,
     from_slots,
     make_notes,
     piece_windows,
@@ -50,6 +51,7 @@ from musicae.representations.drums import (
 from musicae.representations.melody import decode_melody, encode_melody, fit_range, skyline
 from musicae.representations.notes import Meter, Piece, steps_per_bar
 from musicae.representations.pianoroll import decode_pianoroll, encode_pianoroll
+from musicae.representations.windows import bar_unit
 
 MELODY = CODECS["melody_2bar"]
 DRUMS = CODECS["drums_2bar"]
@@ -282,12 +284,37 @@ def test_no_window_straddles_a_meter_change(tmp_path):
     assert all(np.array_equal(w.tokens, e) for w, e in zip(windows, expected, strict=True))
 
 
-def test_meter_longer_than_the_slot_is_skipped_with_its_reason(tmp_path):
-    piece = read_midi(write_tune(tmp_path / "t.mid", bars=4, meter=(12, 8)))
-    with pytest.raises(UnusableMidi, match="meter 12/8 longer than the bar slot"):
-        piece_windows(piece, MELODY)
-    wide = CodecConfig("melody", bars=2, slot=24)
-    assert piece_windows(piece, wide).tokens.shape[1:] == (48,)
+@pytest.mark.parametrize(
+    ("meter", "unit"),
+    [((4, 4), (4, 4)), ((12, 8), (6, 8)), ((4, 2), (2, 2)), ((3, 2), (1, 2)), ((6, 4), (3, 4)),
+     ((9, 8), (3, 8)), ((6, 2), (2, 2)), ((4, 1), (1, 1)), ((1, 1), (1, 1)), ((3, 32), None)],
+)  # fmt: skip
+def test_long_bars_are_cut_into_equal_groups_of_beats(meter, unit):
+    steps = steps_per_bar(*meter, 4)
+    assert bar_unit(Meter(0, *meter, steps), 16) == unit
+    assert bar_unit(Meter(0, 1, 1, 16), 8) is None  # one beat longer than the slot
+
+
+def test_long_bars_give_windows_of_their_parts_and_the_rest_says_why(tmp_path):
+    piece = read_midi(write_tune(tmp_path / "t.mid", bars=2, meter=(12, 8)))
+    found = piece_windows(piece, MELODY)
+    assert found.windows_by_meter == {"12/8": len(found.tokens)}
+    assert found.meter.tolist()[0] == [6, 8] and found.steps_per_bar[0] == 12
+    assert len(encode_piece(piece, MELODY)) == 3  # four half-bars, hop of one
+    whole = read_midi(write_tune(tmp_path / "w.mid", bars=4, meter=(1, 1)))
+    with pytest.raises(UnusableMidi, match="meter 1/1 does not fit the bar slot"):
+        piece_windows(whole, CodecConfig("melody", bars=2, slot=8))
+    assert piece_windows(whole, MELODY).tokens.shape[1:] == (32,)
+
+
+def test_runs_keep_notes_tied_across_a_meter_change(tmp_path):
+    notes = [(60, 0, 8), (62, 8, 40), (64, 40, 44), (65, 44, 56)]  # 62 crosses step 32
+    path = write_parts(tmp_path / "tie.mid", [(0, False, notes)], ((0, 4, 4), (32, 3, 4)))
+    piece = read_midi(path)
+    ((start, tokens),) = encode_runs(piece, MELODY)
+    assert start == 0 and triples(decode_melody(tokens)) == [(s, e, p) for p, s, e in notes]
+    windows = encode_piece(piece, MELODY)
+    assert [w.meter for w in windows] == [(4, 4), (3, 4)]  # one on each side, none across
 
 
 def test_duplicates_removed_and_cap_spreads_windows(tmp_path):

@@ -222,9 +222,7 @@ def _build(
     if todo or digests != [r.digest for r in results]:
         cache.save_set(root, split, results, arrays)
         _save_manifest(cache, root, files, stats, results)
-    report = build_report(
-        root, split, cfg, files, results, arrays["meter"], time.perf_counter() - started
-    )
+    report = build_report(root, split, cfg, files, results, time.perf_counter() - started)
     return _windows(arrays, results, files, cfg, report)
 
 
@@ -329,5 +327,5 @@ def windows_from_file(path: str | os.PathLike, cfg: CodecConfig) -> Windows:
     result.processed = True
     arrays = _concatenate([result], cfg)
     seconds = time.perf_counter() - started
-    report = build_report(path.parent, ALL, cfg, [path], [result], arrays["meter"], seconds)
+    report = build_report(path.parent, ALL, cfg, [path], [result], seconds)
     return _windows(arrays, [result], [path], cfg, report)

@@ -64,6 +64,7 @@ class FileResult:
     steps_per_bar: np.ndarray | None = None
     meter: np.ndarray | None = None
     bars_skipped: dict[str, int] = field(default_factory=dict)
+    windows_by_meter: dict[str, int] = field(default_factory=dict)  # the file's meters
     pitch: tuple[int, int] | None = None  # lowest and highest pitch in its windows
     processed: bool = False  # parsed in this run rather than found in the cache
     detail: str = ""  # more on an internal error, shown in reports (not cached)
@@ -73,7 +74,7 @@ class FileResult:
         """A usable file's result."""
         return cls(
             digest, None, windows.tokens, windows.steps_per_bar, windows.meter,
-            windows.bars_skipped, pitch,
+            windows.bars_skipped, windows.windows_by_meter, pitch,
         )  # fmt: skip
 
     @property
@@ -84,7 +85,12 @@ class FileResult:
     def record(self) -> dict:
         """The JSON part: everything but the arrays."""
         pitch = list(self.pitch) if self.pitch else None
-        return {"reason": self.reason, "bars_skipped": self.bars_skipped, "pitch": pitch}
+        return {
+            "reason": self.reason,
+            "bars_skipped": self.bars_skipped,
+            "windows_by_meter": self.windows_by_meter,
+            "pitch": pitch,
+        }
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
@@ -208,5 +214,6 @@ def _result(digest: str, record: dict, arrays: dict[str, np.ndarray]) -> FileRes
         steps_per_bar=arrays["steps_per_bar"] if usable else None,
         meter=arrays["meter"] if usable else None,
         bars_skipped=record["bars_skipped"],
+        windows_by_meter=record["windows_by_meter"],
         pitch=pitch,
     )

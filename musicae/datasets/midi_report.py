@@ -10,8 +10,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from musicae.datasets.midi_cache import FileResult
 from musicae.representations.config import CodecConfig
 
@@ -31,7 +29,7 @@ class PrepareReport:
     windows: int
     skipped: dict[str, int]  # reason → files
     skipped_examples: dict[str, list[str]]  # reason → a few of those files
-    windows_by_meter: dict[str, int]  # "6/8" → windows
+    windows_by_meter: dict[str, int]  # the files' time signature ("6/8") → windows
     bars_skipped_by_meter: dict[str, int]  # e.g. "meter 12/8 longer than the bar slot" → bars
     pitch_range: tuple[int, int] | None  # lowest, highest MIDI pitch in the windows
     files_parsed: int  # read and encoded in this run
@@ -81,15 +79,16 @@ def build_report(
     cfg: CodecConfig,
     files: list[Path],
     results: list[FileResult],
-    meter: np.ndarray,
     seconds: float,
 ) -> PrepareReport:
-    """Add up per-file results; ``meter`` is (windows, 2), the meter of every window."""
+    """Add up per-file results."""
     skipped: Counter = Counter()
     examples: dict[str, list[str]] = {}
     bars_skipped: Counter = Counter()
+    by_meter: Counter = Counter()
     for path, result in zip(files, results, strict=True):
         bars_skipped.update(result.bars_skipped)
+        by_meter.update(result.windows_by_meter)
         if result.reason is not None:
             skipped[result.reason] += 1
             named = examples.setdefault(result.reason, [])
@@ -103,10 +102,10 @@ def build_report(
         codec=cfg.to_dict(),
         files_seen=len(files),
         files_used=sum(1 for r in results if r.windows),
-        windows=len(meter),
+        windows=sum(r.windows for r in results),
         skipped=dict(skipped.most_common()),
         skipped_examples=examples,
-        windows_by_meter=_meter_counts(meter),
+        windows_by_meter=dict(by_meter.most_common()),
         bars_skipped_by_meter=dict(bars_skipped.most_common()),
         pitch_range=_pitch_range(results),
         files_parsed=sum(1 for r in results if r.processed),
@@ -120,15 +119,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
-
-
-def _meter_counts(meter: np.ndarray) -> dict[str, int]:
-    """Windows per time signature, most common first: (n, 2) → {"4/4": k, ...}."""
-    if len(meter) == 0:
-        return {}
-    kinds, counts = np.unique(meter, axis=0, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    return {f"{kinds[i][0]}/{kinds[i][1]}": int(counts[i]) for i in order}
 
 
 def _pitch_range(results: list[FileResult]) -> tuple[int, int] | None:

@@ -10,6 +10,8 @@ names the settings the presets use.
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -54,11 +56,16 @@ CODECS = MappingProxyType(
 
 @dataclass(frozen=True)
 class Window:
-    """One window's real steps: tokens (bars * steps_per_bar[, pitches]) in one meter."""
+    """One window's real steps: tokens (bars * steps_per_bar[, pitches]) in one meter.
+
+    ``meter`` is the time signature of a window bar; ``source`` names the
+    piece's own, which differs where a long bar was cut into parts (4/2 → 2/2).
+    """
 
     tokens: np.ndarray
     steps_per_bar: int
     meter: tuple[int, int]
+    source: str
 
     def __iter__(self):
         """Unpacks as ``tokens, steps_per_bar``."""
@@ -70,13 +77,15 @@ class FileWindows:
     """The windows of one piece as a dataset stores them.
 
     tokens: (n, bars * slot) int16, or (n, bars * slot, pitches) uint8 for pianoroll
-    steps_per_bar: (n,) int16; meter: (n, 2) int16 (numerator, denominator)
+    steps_per_bar: (n,) int16; meter: (n, 2) int16 (numerator, denominator) of a window bar
+    windows_by_meter: the piece's time signature → windows
     bars_skipped: reason → bars left out for their meter
     """
 
     tokens: np.ndarray
     steps_per_bar: np.ndarray
     meter: np.ndarray
+    windows_by_meter: dict[str, int]
     bars_skipped: dict[str, int]
 
 
@@ -110,6 +119,7 @@ def piece_windows(
         tokens=_slotted(kept, spb, cfg),
         steps_per_bar=spb,
         meter=np.array([w.meter for w in kept], dtype=np.int16),
+        windows_by_meter=dict(Counter(w.source for w in kept).most_common()),
         bars_skipped=dict(diag.meter_skips),
     )
 
@@ -129,11 +139,14 @@ def _slotted(windows: list[Window], spb: np.ndarray, cfg: CodecConfig) -> np.nda
 class SpanTokens:
     """A whole run of notes in one meter, encoded: what windows are cut from.
 
-    tokens: (bars * meter.steps_per_bar[, pitches]) starting at step ``start``.
+    tokens: (bars * steps_per_bar[, pitches]) starting at step ``start``, where
+    a bar is one of ``unit`` (the meter's bar, or an equal part of a long one).
     """
 
     start: int
     meter: Meter
+    unit: tuple[int, int]
+    steps_per_bar: int
     tokens: np.ndarray
 
 
@@ -142,23 +155,44 @@ def encode_spans(piece: Piece, cfg: CodecConfig) -> list[SpanTokens]:
     return _spans(piece, cfg, Diagnostics())
 
 
-def _spans(piece: Piece, cfg: CodecConfig, diag: Diagnostics) -> list[SpanTokens]:
+def encode_runs(piece: Piece, cfg: CodecConfig) -> list[tuple[int, np.ndarray]]:
+    """Every run (a melody or part ended by a gap) as one token sequence, meters aside.
+
+    Returns (first step, tokens) pairs; tokens cover the first note's start to
+    the last note's end: (steps[, pitches]). Windows are cut from these.
+    """
+    kind = KIND_OPS[cfg.kind]
+    runs = []
+    for run in _fitted_runs(piece, cfg, Diagnostics()):
+        first, last = int(run["start"].min()), int(run["end"].max())
+        runs.append((first, kind.encode(run, first, last - first, cfg)))
+    return runs
+
+
+def _fitted_runs(piece: Piece, cfg: CodecConfig, diag: Diagnostics) -> Iterator[np.ndarray]:
+    """The runs of every source of the piece, in range (dropped runs are counted)."""
     kind = KIND_OPS[cfg.kind]
     sources = kind.sources(piece, cfg)
     if not sources:
         diag.no_source = no_source_reason(piece, cfg)
-    spans = []
     for notes in sources:
         for run in split_runs(notes, piece, cfg.gap_bars):
             fitted = kind.fit(run, cfg)
             if fitted is None:
                 diag.dropped_runs += 1
-                continue
-            first, last = int(run["start"].min()), int(run["end"].max())
-            for span in bar_spans(first, last, piece, cfg.slot, diag):
-                steps = span.bars * span.meter.steps_per_bar
-                tokens = kind.encode(fitted, span.start, steps, cfg)  # (steps[, pitches])
-                spans.append(SpanTokens(span.start, span.meter, tokens))
+            else:
+                yield fitted
+
+
+def _spans(piece: Piece, cfg: CodecConfig, diag: Diagnostics) -> list[SpanTokens]:
+    kind = KIND_OPS[cfg.kind]
+    spans = []
+    for run in _fitted_runs(piece, cfg, diag):
+        first, last = int(run["start"].min()), int(run["end"].max())
+        for span in bar_spans(first, last, piece, cfg.slot, diag):
+            steps = span.bars * span.steps_per_bar
+            tokens = kind.encode(run, span.start, steps, cfg)  # (steps[, pitches])
+            spans.append(SpanTokens(span.start, span.meter, span.unit, span.steps_per_bar, tokens))
     return spans
 
 
@@ -175,17 +209,16 @@ def _span_windows(
     span: SpanTokens, kind: Kind, cfg: CodecConfig, diag: Diagnostics
 ) -> list[Window]:
     """Windows every ``hop_bars`` across one span, those with too few notes left out."""
-    spb = span.meter.steps_per_bar
+    spb = span.steps_per_bar
     bars = len(span.tokens) // spb
     if bars < cfg.bars:
         diag.short_runs += 1
         return []
-    meter = (span.meter.numerator, span.meter.denominator)
     windows = []
     for bar in window_starts(bars, cfg.bars, cfg.hop_bars):
         window = span.tokens[bar * spb : (bar + cfg.bars) * spb]
         if kind.onsets(window) >= cfg.min_notes:
-            windows.append(Window(window, spb, meter))
+            windows.append(Window(window, spb, span.unit, span.meter.name))
         else:
             diag.sparse_windows += 1
     return windows

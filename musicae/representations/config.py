@@ -21,7 +21,7 @@ from musicae.representations.constants import (
     STEPS_PER_QUARTER,
 )
 
-CODEC_VERSION = 1  # bump when encoding changes, so cached windows are rebuilt
+CODEC_VERSION = 2  # bump when encoding changes, so cached windows are rebuilt
 KINDS = ("melody", "drums", "pianoroll")
 OUT_OF_RANGE = ("shift", "drop")  # octave-shift notes into range, or drop them
 MIDI_PITCH_RANGE = (0, 127)
@@ -40,7 +40,8 @@ class CodecConfig:
     bars : int
         Bars per window.
     slot : int
-        Steps reserved per bar; meters whose bar is longer are skipped.
+        Steps reserved per window bar; a longer bar is cut into equal groups of
+        beats that fit (4/2 into 2/2 halves), or skipped where none do.
     hop_bars : int
         Bars between the starts of consecutive windows.
     steps_per_quarter : int

@@ -21,11 +21,32 @@ QUARTERS_PER_DEFAULT_BAR = 4  # gap length used inside a meter that has no whole
 
 @dataclass(frozen=True)
 class Span:
-    """``bars`` whole bars of one meter, the first starting at step ``start``."""
+    """``bars`` window bars of one meter, the first starting at step ``start``.
+
+    A window bar is the meter's bar, or an equal part of it when the bar is
+    longer than a slot (see :func:`bar_unit`): ``unit`` is its time signature.
+    """
 
     meter: Meter
+    unit: tuple[int, int]
+    steps_per_bar: int
     start: int
     bars: int
+
+
+def bar_unit(meter: Meter, slot: int) -> tuple[int, int] | None:
+    """The time signature of a window bar in ``meter``: the bar itself if it fits a slot,
+    else the fewest equal groups of its beats that do (4/2 → 2/2, 12/8 → 6/8, 9/8 → 3/8).
+
+    None when no such part exists (a bar off the step grid, or 1/1 in 16-step slots).
+    """
+    steps = meter.steps_per_bar
+    if 0 < steps <= slot:
+        return (meter.numerator, meter.denominator)
+    for parts in range(2, meter.numerator + 1):
+        if steps and meter.numerator % parts == 0 and steps % parts == 0 and steps <= slot * parts:
+            return (meter.numerator // parts, meter.denominator)
+    return None
 
 
 @dataclass
@@ -77,31 +98,35 @@ def bar_spans(first: int, last: int, piece: Piece, slot: int, diag: Diagnostics)
     """Whole-bar spans covering steps ``[first, last)``, one per meter segment.
 
     The bar holding the last note counts as whole; a bar cut short by a meter
-    change does not. Segments whose bar does not fit a slot (or the grid) are
-    counted in ``diag.meter_skips`` instead.
+    change does not. Bars longer than a slot are cut into equal parts
+    (:func:`bar_unit`); segments where that fails are counted in
+    ``diag.meter_skips`` instead.
     """
     spans = []
     for meter, end in piece.meter_spans():
         lo, hi = max(first, meter.start), min(last, end)
         if lo >= hi:
             continue
-        spb = meter.steps_per_bar
-        if not 0 < spb <= slot:
-            diag.meter_skips[_meter_reason(meter)] += -(-(hi - lo) // max(spb, 1))
+        unit = bar_unit(meter, slot)
+        if unit is None:
+            bar = max(meter.steps_per_bar, 1)
+            diag.meter_skips[_meter_reason(meter)] += -(-(hi - lo) // bar)
             continue
+        spb = meter.steps_per_bar * unit[0] // meter.numerator
         first_bar = (lo - meter.start) // spb
         end_bar = -(-(hi - meter.start) // spb)
         if end != float("inf"):
             end_bar = min(end_bar, int(end - meter.start) // spb)
         if end_bar > first_bar:
-            spans.append(Span(meter, meter.start + first_bar * spb, end_bar - first_bar))
+            start = meter.start + first_bar * spb
+            spans.append(Span(meter, unit, spb, start, end_bar - first_bar))
     return spans
 
 
 def _meter_reason(meter: Meter) -> str:
     if meter.steps_per_bar == 0:
         return f"meter {meter.name} off the step grid"
-    return f"meter {meter.name} longer than the bar slot"
+    return f"meter {meter.name} does not fit the bar slot"
 
 
 def window_starts(bars: int, window_bars: int, hop_bars: int) -> range:
