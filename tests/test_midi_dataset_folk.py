@@ -18,7 +18,6 @@ from musicae.datasets.midi import bundled_folk, list_midi, prepare
 from musicae.representations import (
     CODECS,
     Piece,
-    encode_piece,
     encode_runs,
     read_midi,
     write_midi,
@@ -42,13 +41,12 @@ def melody_of(piece: Piece) -> list[tuple[int, bytes]]:
     return [(start, tokens.tobytes()) for start, tokens in encode_runs(piece, MELODY)]
 
 
-def windows_of(piece: Piece) -> list[tuple[int, bytes]]:
-    """Every 2-bar window of a piece: (steps per bar, tokens)."""
-    return [(w.steps_per_bar, w.tokens.tobytes()) for w in encode_piece(piece, MELODY)]
-
-
 def round_trip_problem(path: Path, scratch: Path) -> str | None:
-    """MIDI → melody → MIDI → melody (and its windows); what differs, or None."""
+    """MIDI → melody → MIDI → melody; what differs, or None.
+
+    Windows are cut from the melodies by the meters, so equal melodies and
+    meters mean equal windows too.
+    """
     piece = read_midi(path)
     notes = []
     for start, tokens in encode_runs(piece, MELODY):
@@ -64,8 +62,8 @@ def round_trip_problem(path: Path, scratch: Path) -> str | None:
     again = read_midi(out)
     if melody_of(again) != melody_of(piece):
         return f"{path.name}: melody changed"
-    if windows_of(again) != windows_of(piece):
-        return f"{path.name}: windows changed"
+    if again.meters != piece.meters:
+        return f"{path.name}: meters changed"
     return None
 
 
@@ -84,7 +82,8 @@ def test_every_tune_round_trips_midi_melody_midi_melody():
     assert problems == [], f"{len(problems)} of {len(files)} tunes: {problems[:5]}"
 
 
-def test_nearly_every_tune_yields_a_window_in_its_own_meter(tmp_path):
-    report = prepare(FOLK, MELODY, cache_dir=tmp_path, progress=False)
+def test_nearly_every_tune_yields_a_window_in_its_own_meter():
+    # the user cache ($MUSICAE_CACHE in CI): other tests on folk read what this one makes
+    report = prepare(FOLK, MELODY, progress=False)
     assert report.files_used / report.files_seen >= COVERAGE, report.summary()
     assert {"4/4", "3/4", "6/8"} <= set(report.windows_by_meter), report.summary()

@@ -4,7 +4,8 @@ Reading goes through mido and quantises in *ticks*, not seconds: the step grid
 is tied to the beat, so tempo changes move no note off the grid, and nothing is
 allocated in proportion to a file's length (pretty_midi builds a tick-to-time
 table as long as the file, which a note a million bars away turns into
-gigabytes). Writing goes through pretty_midi.
+gigabytes). Writing goes through mido too, in whole ticks per step, so a
+written piece reads back to the same steps.
 
 A :class:`Piece` holds notes as one structured numpy array (``NOTE_DTYPE``)
 plus the time-signature segments in steps. Files that cannot be used raise
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 
 import mido
 import numpy as np
-import pretty_midi
 
 from musicae.errors import MusicaeError
 from musicae.representations.constants import (
@@ -37,6 +37,7 @@ MAX_PIECE_QUARTERS = 50_000  # about seven hours at 120 qpm; beyond: broken delt
 MIDI_HEADER = b"MThd"
 SMPTE_DIVISION = 0x8000  # a header division with this bit set counts frames, not beats
 WRITE_TICKS_PER_STEP = 120  # resolution of written files, in ticks per grid step
+MELODIC_CHANNELS = [c for c in range(16) if c != DRUM_CHANNEL]  # channels for pitched parts
 
 NOTE_DTYPE = np.dtype(
     [
@@ -300,38 +301,53 @@ def _meters(raw: list[tuple[int, int, int]], tpb: int, spq: int, last_tick: int)
 def write_midi(piece: Piece, path: str | os.PathLike) -> None:
     """Write a piece as a type-1 MIDI file with its tempo, time signatures and programs.
 
-    One track per instrument id; drums go to channel 10. The file has the
-    piece's single tempo ``qpm``, so its steps keep their place on the beat.
+    Steps become whole ticks (``WRITE_TICKS_PER_STEP`` each), so reading the
+    file back gives the same steps exactly. A conductor track holds tempo and
+    meters; each instrument id gets a track and a channel (drums: channel 10).
     """
-    resolution = piece.steps_per_quarter * WRITE_TICKS_PER_STEP
-    midi = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=piece.qpm)
-    seconds_per_step = 60.0 / (piece.qpm * piece.steps_per_quarter)
-    for meter in piece.meters:
-        change = pretty_midi.TimeSignature(
-            meter.numerator, meter.denominator, meter.start * seconds_per_step
-        )
-        midi.time_signature_changes.append(change)
+    midi = mido.MidiFile(type=1, ticks_per_beat=piece.steps_per_quarter * WRITE_TICKS_PER_STEP)
+    midi.tracks.append(_conductor(piece))
+    channels = iter(MELODIC_CHANNELS * (1 + len(piece.notes) // len(MELODIC_CHANNELS)))
     for instrument_id in dict.fromkeys(piece.notes["instrument"].tolist()):
         notes = piece.notes[piece.notes["instrument"] == instrument_id]
-        midi.instruments.append(_instrument(notes, seconds_per_step))
+        channel = DRUM_CHANNEL if notes["is_drum"][0] else next(channels)
+        midi.tracks.append(_track(notes, channel))
     try:
-        midi.write(str(path))
+        midi.save(str(path))
     except OSError as exc:
         raise MusicaeError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
-def _instrument(notes: np.ndarray, seconds_per_step: float) -> pretty_midi.Instrument:
-    """A pretty_midi instrument from notes that share one instrument id."""
-    instrument = pretty_midi.Instrument(
-        program=int(notes["program"][0]), is_drum=bool(notes["is_drum"][0])
-    )
-    for note in notes:
-        instrument.notes.append(
-            pretty_midi.Note(
-                velocity=int(note["velocity"]),
-                pitch=int(note["pitch"]),
-                start=int(note["start"]) * seconds_per_step,
-                end=int(note["end"]) * seconds_per_step,
-            )
+def _conductor(piece: Piece) -> mido.MidiTrack:
+    """Tempo and time signatures."""
+    events = [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(piece.qpm), time=0))]
+    for meter in piece.meters:
+        change = mido.MetaMessage(
+            "time_signature", numerator=meter.numerator, denominator=meter.denominator
         )
-    return instrument
+        events.append((meter.start * WRITE_TICKS_PER_STEP, change))
+    return _delta_track(events)
+
+
+def _track(notes: np.ndarray, channel: int) -> mido.MidiTrack:
+    """One instrument's notes; at equal ticks note-offs come first, so repeats re-strike."""
+    program = mido.Message("program_change", program=int(notes["program"][0]), channel=channel)
+    events = [(0, program)]
+    for start, end, pitch, velocity in zip(
+        notes["start"].tolist(), notes["end"].tolist(), notes["pitch"].tolist(),
+        np.clip(notes["velocity"], 1, 127).tolist(), strict=True,
+    ):  # fmt: skip
+        on = mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)
+        off = mido.Message("note_off", note=pitch, velocity=0, channel=channel)
+        events += [(start * WRITE_TICKS_PER_STEP, on), (end * WRITE_TICKS_PER_STEP, off)]
+    return _delta_track(events)
+
+
+def _delta_track(events: list[tuple[int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:
+    """A track from (absolute tick, message) pairs: sorted, note-offs first, delta times."""
+    order = sorted(events, key=lambda event: (event[0], event[1].type != "note_off"))
+    track, tick = mido.MidiTrack(), 0
+    for at, message in order:
+        track.append(message.copy(time=at - tick))
+        tick = at
+    return track
