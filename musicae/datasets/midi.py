@@ -96,11 +96,27 @@ def resolve_data(data: str | os.PathLike) -> Path:
 
 def list_midi(root: Path) -> list[Path]:
     """Every MIDI file under ``root`` (hidden folders skipped), sorted by relative path."""
+    return [path for _, path in _walk_midi(Path(root))]
+
+
+def _walk_midi(root: Path) -> list[tuple[str, Path]]:
+    """(relative posix path, path) of every MIDI file under ``root``, sorted."""
     found = []
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found += [Path(folder, n) for n in names if n.lower().endswith(MIDI_SUFFIXES)]
-    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+        prefix = Path(folder).relative_to(root).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
+        found += [(prefix + n, Path(folder, n)) for n in names if n.lower().endswith(MIDI_SUFFIXES)]
+    return sorted(found)
+
+
+def relative_names(root: Path, files: list[Path]) -> list[str]:
+    """Posix paths of ``files`` relative to ``root`` (the manifest's keys)."""
+    base = str(root).rstrip(os.sep) + os.sep
+    return [
+        str(f)[len(base) :].replace(os.sep, "/") if str(f).startswith(base) else f.as_posix()
+        for f in files
+    ]
 
 
 def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
@@ -108,17 +124,17 @@ def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     else a fixed split by a hash of each relative path (90/5/5); ``all`` holds every file.
     """
     root = Path(root)
-    files = list_midi(root)
+    files = _walk_midi(root)
     splits: dict[str, list[Path]] = {name: [] for name in SPLITS}
     by_folder = any((root / name).is_dir() for name in SPLITS)
-    for path in files:
-        relative = path.relative_to(root)
+    for relative, path in files:
         if by_folder:
-            if relative.parts[0] in splits and len(relative.parts) > 1:
-                splits[relative.parts[0]].append(path)
+            top, _, rest = relative.partition("/")
+            if top in splits and rest:
+                splits[top].append(path)
         else:
-            splits[_hash_split(relative.as_posix())].append(path)
-    splits[ALL] = files
+            splits[_hash_split(relative)].append(path)
+    splits[ALL] = [path for _, path in files]
     return splits
 
 
@@ -248,8 +264,8 @@ def _from_cache(
     if not known and split != ALL:
         known = cache.load_set(root, ALL)[1]
     results: list[FileResult | None] = []
-    for path, stat in zip(files, stats, strict=True):
-        entry = manifest.get(path.relative_to(root).as_posix())
+    for name, stat in zip(relative_names(root, files), stats, strict=True):
+        entry = manifest.get(name)
         digest = entry[2] if entry and stat and tuple(entry[:2]) == stat else None
         found = (known.get(digest) or cache.load_entry(digest)) if digest else None
         results.append(found)
@@ -261,9 +277,9 @@ def _save_manifest(
 ) -> None:
     """Remember each file's digest by its size and mtime, for the next run."""
     manifest = cache.load_manifest(root)
-    for path, stat, result in zip(files, stats, results, strict=True):
+    for name, stat, result in zip(relative_names(root, files), stats, results, strict=True):
         if stat is not None and result.digest is not None:
-            manifest[path.relative_to(root).as_posix()] = [*stat, result.digest]
+            manifest[name] = [*stat, result.digest]
     cache.save_manifest(root, manifest)
 
 
