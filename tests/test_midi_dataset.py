@@ -164,6 +164,11 @@ def test_a_file_over_its_time_limit_is_skipped(tmp_path):
     result = process_file(Task(str(path), MELODY, str(tmp_path / "cache"), 0.001))
     assert result.reason == "time limit"
     assert not list((tmp_path / "cache").rglob("*.npz"))  # a timeout is not remembered
+    options = {"workers": 1, "cache_dir": tmp_path / "c", "progress": False, "allow_empty": True}
+    hurried = load_windows(tmp_path, MELODY, "all", time_limit=0.001, **options)
+    assert hurried.report.skipped == {"time limit": 1}
+    patient = load_windows(tmp_path, MELODY, "all", time_limit=None, **options)
+    assert (patient.report.files_parsed, patient.report.files_used) == (1, 1)
 
 
 def test_twenty_broken_files_among_good_ones(tmp_path):

@@ -23,6 +23,7 @@ from musicae.datasets.midi_report import PrepareReport, build_report
 from musicae.datasets.midi_worker import (
     FILE_TIME_LIMIT_S,
     Task,
+    cacheable,
     default_workers,
     pitch_span,
     run_tasks,
@@ -268,7 +269,7 @@ def _from_cache(
         entry = manifest.get(name)
         digest = entry[2] if entry and stat and tuple(entry[:2]) == stat else None
         found = (known.get(digest) or cache.load_entry(digest)) if digest else None
-        results.append(found)
+        results.append(found if found is not None and cacheable(found) else None)
     return results, stored_digests
 
 

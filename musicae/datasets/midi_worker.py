@@ -104,12 +104,12 @@ def process_file(task: Task) -> FileResult:
     if cached is not None:
         return cached
     result = _encode(data, digest, task)
-    if cache and _cacheable(result):
+    if cache and cacheable(result):
         cache.save_entry(result)
     return result
 
 
-def _cacheable(result: FileResult) -> bool:
+def cacheable(result: FileResult) -> bool:
     """Whether a result is the file's own: a timeout or a crash may not recur."""
     return result.reason not in (TIME_LIMIT_REASON, INTERNAL_ERROR)
 
