@@ -18,7 +18,7 @@ from fixtures.midi_factory import (
     write_tune,
 )
 
-from musicae.datasets import midi_cache
+from musicae.datasets import midi, midi_cache
 from musicae.datasets.midi import (
     bundled_folk,
     load_windows,
@@ -126,14 +126,14 @@ def write_broken(folder: Path, count: int) -> dict[str, int]:
 )
 def test_each_kind_of_bad_file_is_skipped_with_its_reason(tmp_path, reason, make):
     make(tmp_path / "bad.mid")
-    result = process_file(Task(str(tmp_path / "bad.mid"), MELODY, None, 10.0))
+    result = process_file(Task(str(tmp_path / "bad.mid"), MELODY, 10.0))
     assert result.reason == reason and result.windows == 0
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
     monkeypatch.setattr(notes, "MAX_FILE_BYTES", 100)
     path = write_tune(tmp_path / "big.mid", bars=8)
-    result = process_file(Task(str(path), MELODY, None, 10.0))
+    result = process_file(Task(str(path), MELODY, 10.0))
     assert result.reason == "file too large" and result.digest is None
 
 
@@ -161,9 +161,7 @@ def test_a_far_note_within_limits_yields_windows_only_where_music_is(tmp_path):
 def test_a_file_over_its_time_limit_is_skipped(tmp_path):
     notes = [(60 + i % 24, i, i + 1) for i in range(20_000)]
     path = write_parts(tmp_path / "long.mid", [(0, False, notes)])
-    result = process_file(Task(str(path), MELODY, str(tmp_path / "cache"), 0.001))
-    assert result.reason == "time limit"
-    assert not list((tmp_path / "cache").rglob("*.npz"))  # a timeout is not remembered
+    assert process_file(Task(str(path), MELODY, 0.001)).reason == "time limit"
     options = {"workers": 1, "cache_dir": tmp_path / "c", "progress": False, "allow_empty": True}
     hurried = load_windows(tmp_path, MELODY, "all", time_limit=0.001, **options)
     assert hurried.report.skipped == {"time limit": 1}
@@ -237,6 +235,26 @@ def test_second_run_reads_the_cache_and_a_new_file_is_the_only_one_parsed(tmp_pa
     write_tune(data / "good_00.mid", 6, (4, 4), seed=99)  # same name, new content
     fourth = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
     assert fourth.report.files_parsed == 1
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    write_good(tmp_path / "data", 6)
+    real = midi.run_tasks
+
+    def stop_after_three(tasks, workers, progress):
+        for done, result in enumerate(real(tasks, workers, progress)):
+            if done == 3:
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(midi, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(midi, "run_tasks", stop_after_three)
+    options = {"workers": 1, "cache_dir": tmp_path / "c", "progress": False}
+    with pytest.raises(KeyboardInterrupt):
+        load_windows(tmp_path / "data", MELODY, "all", **options)
+    monkeypatch.setattr(midi, "run_tasks", real)
+    resumed = load_windows(tmp_path / "data", MELODY, "all", **options)
+    assert (resumed.report.files_parsed, resumed.report.files_used) == (3, 6)
 
 
 def test_cache_is_keyed_by_codec_settings(tmp_path):

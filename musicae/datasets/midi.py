@@ -38,6 +38,7 @@ MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 SPLITS = ("train", "valid", "test")
 SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}  # for folders without split subfolders
 ALL = "all"
+CHECKPOINT_SECONDS = 60.0  # how often a long run saves what it has done
 
 __all__ = [
     "PrepareReport",
@@ -223,22 +224,28 @@ def _build(
     progress: bool,
     time_limit: float | None,
 ) -> Windows:
-    """Cached results where the cache has them, workers for the rest, then one array set."""
+    """Cached results where the cache has them, workers for the rest, then one array set.
+
+    Progress is saved every ``CHECKPOINT_SECONDS``, so an interrupted run on a
+    large folder resumes where it stopped.
+    """
     started = time.perf_counter()
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cache = MidiCache(cache_dir, cfg)
+    cache = MidiCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), cfg)
+    names = relative_names(root, files)
     stats = [_stat(path) for path in files]
-    results, digests = _from_cache(cache, root, split, files, stats)
+    results, stored = _from_cache(cache, root, split, names, stats)
     todo = [i for i, result in enumerate(results) if result is None]
-    tasks = [Task(str(files[i]), cfg, str(cache_dir), time_limit) for i in todo]
-    for i, result in zip(
-        todo, run_tasks(tasks, workers or default_workers(), progress), strict=True
-    ):
+    tasks = [Task(str(files[i]), cfg, time_limit) for i in todo]
+    done = run_tasks(tasks, workers or default_workers(), progress)
+    saved = time.monotonic()
+    for i, result in zip(todo, done, strict=True):
         results[i] = result
+        if time.monotonic() - saved > CHECKPOINT_SECONDS:
+            _save(cache, root, split, names, stats, results, _concatenate(results, cfg))
+            saved = time.monotonic()
     arrays = _concatenate(results, cfg)
-    if todo or digests != [r.digest for r in results]:
-        cache.save_set(root, split, results, arrays)
-        _save_manifest(cache, root, files, stats, results)
+    if todo or stored != [r.digest for r in results]:
+        _save(cache, root, split, names, stats, results, arrays)
     report = build_report(root, split, cfg, files, results, time.perf_counter() - started)
     return _windows(arrays, results, files, cfg, report)
 
@@ -253,41 +260,58 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 
 def _from_cache(
-    cache: MidiCache, root: Path, split: str, files: list[Path], stats: list
+    cache: MidiCache, root: Path, split: str, names: list[str], stats: list
 ) -> tuple[list[FileResult | None], list[str | None]]:
     """Results of files whose content is known (by size and mtime) and cached; None elsewhere.
 
     Also returns the digests the split's cached set was made from, to tell
-    whether anything changed.
+    whether anything changed. Other splits' sets are read only when this one
+    lacks a known file.
     """
     manifest = cache.load_manifest(root)
-    stored_digests, known = cache.load_set(root, split)
-    if not known and split != ALL:
-        known = cache.load_set(root, ALL)[1]
-    results: list[FileResult | None] = []
-    for name, stat in zip(relative_names(root, files), stats, strict=True):
-        entry = manifest.get(name)
-        digest = entry[2] if entry and stat and tuple(entry[:2]) == stat else None
-        found = (known.get(digest) or cache.load_entry(digest)) if digest else None
-        results.append(found if found is not None and cacheable(found) else None)
-    return results, stored_digests
+    digests = [
+        _known_digest(manifest.get(name), stat) for name, stat in zip(names, stats, strict=True)
+    ]
+    stored, known = cache.load_set(root, split)
+    if any(d is not None and d not in known for d in digests):
+        for other in (ALL, *SPLITS):
+            if other != split:
+                known = cache.load_set(root, other)[1] | known
+    found = [known.get(digest) if digest else None for digest in digests]
+    return [r if r is not None and cacheable(r) else None for r in found], stored
 
 
-def _save_manifest(
-    cache: MidiCache, root: Path, files: list[Path], stats: list, results: list[FileResult]
+def _known_digest(entry: list | None, stat: tuple[int, int] | None) -> str | None:
+    """The manifest's digest of a file, if its size and mtime are unchanged."""
+    return entry[2] if entry and stat and tuple(entry[:2]) == stat else None
+
+
+def _save(
+    cache: MidiCache,
+    root: Path,
+    split: str,
+    names: list[str],
+    stats: list,
+    results: list[FileResult | None],
+    arrays: dict[str, np.ndarray],
 ) -> None:
-    """Remember each file's digest by its size and mtime, for the next run."""
+    """Keep the split's results (those done so far) and each file's digest by size and mtime."""
+    done = [r for r in results if r is not None]
+    cache.save_set(root, split, done, arrays)
     manifest = cache.load_manifest(root)
-    for name, stat, result in zip(relative_names(root, files), stats, results, strict=True):
-        if stat is not None and result.digest is not None:
+    for name, stat, result in zip(names, stats, results, strict=True):
+        if stat is not None and result is not None and result.digest is not None:
             manifest[name] = [*stat, result.digest]
     cache.save_manifest(root, manifest)
 
 
-def _concatenate(results: list[FileResult], cfg: CodecConfig) -> dict[str, np.ndarray]:
-    """Every file's windows stacked in file order, with the file index of each."""
-    used = [r for r in results if r.windows]
-    counts = [r.windows for r in results]
+def _concatenate(results: list[FileResult | None], cfg: CodecConfig) -> dict[str, np.ndarray]:
+    """Every file's windows stacked in file order, with the file index of each.
+
+    Files not done yet (None) have no windows.
+    """
+    used = [r for r in results if r is not None and r.windows]
+    counts = [r.windows if r is not None else 0 for r in results]
     if used:
         tokens = np.concatenate([r.tokens for r in used])
         spb = np.concatenate([r.steps_per_bar for r in used])

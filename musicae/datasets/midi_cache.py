@@ -2,14 +2,16 @@
 
 Layout under the cache directory (default ``~/.cache/musicae``)::
 
-    midi/manifests/<folder>.json            path → (size, mtime, content digest)
-    midi/<codec key>/files/<ab>/<digest>.npz  one file's windows, or why it has none
-    midi/<codec key>/sets/<folder>-<split>.npz  a whole split, ready to load at once
+    midi/manifests/<folder>.json                path → (size, mtime, content digest)
+    midi/<codec key>/sets/<folder>-<split>.npz  a split's windows, file by file
 
-Per-file entries are keyed by file content and codec settings, so a renamed
-or copied file is not parsed again. The manifest lets a second run find
-digests by ``stat`` alone, and the split file lets it load everything with one
-read. Arrays are saved with numpy, metadata as JSON: nothing is unpickled.
+Results are keyed by file content (its digest) and codec settings: the
+manifest finds a file's digest by ``stat`` alone, and the split file holds
+every file's windows (or why it has none) by digest, so a second run loads
+it in one read, and a renamed or new file is the only one parsed. One file per
+split rather than one per MIDI file: creating many small files costs more
+than parsing them on busy disks. Arrays are saved with numpy, metadata as
+JSON: nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _json_array(value: object) -> np.ndarray:
 
 
 class MidiCache:
-    """Entries, manifests and split files for one codec under one cache directory."""
+    """Manifests and split files for one codec under one cache directory."""
 
     def __init__(self, cache_dir: Path, cfg: CodecConfig) -> None:
         self.root = Path(cache_dir) / MIDI_DIR
@@ -121,32 +123,6 @@ class MidiCache:
             self.codec_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MusicaeError(f"{cache_dir}: cannot create cache folder ({exc.strerror})") from exc
-
-    # --- per-file entries, keyed by content ---------------------------------
-
-    def entry_path(self, digest: str) -> Path:
-        """Where one file's windows are kept."""
-        return self.codec_dir / "files" / digest[:2] / f"{digest}.npz"
-
-    def load_entry(self, digest: str) -> FileResult | None:
-        """A cached file result, or None when there is none (or it is unreadable)."""
-        try:
-            with np.load(self.entry_path(digest)) as entry:
-                record = json.loads(str(entry["info"]))
-                arrays = {k: entry[k] for k in ("tokens", "steps_per_bar", "meter")}
-        except (OSError, ValueError, KeyError):
-            return None
-        return _result(digest, record, arrays if record["reason"] is None else {})
-
-    def save_entry(self, result: FileResult) -> None:
-        """Keep one file's result; skips need only their record."""
-        empty = np.zeros(0, dtype=np.int16)
-        arrays = {
-            "tokens": result.tokens if result.tokens is not None else empty,
-            "steps_per_bar": result.steps_per_bar if result.steps_per_bar is not None else empty,
-            "meter": result.meter if result.meter is not None else empty,
-        }
-        _atomic_savez(self.entry_path(result.digest), info=_json_array(result.record()), **arrays)
 
     # --- manifests: which digest a path had, by size and mtime --------------
 

@@ -1,14 +1,13 @@
 """Turning files into windows, one file at a time, in worker processes.
 
-A worker reads a file's bytes, looks its digest up in the cache, and only on
-a miss parses and encodes it, under a time limit, then writes the entry.
-Nothing but the small window arrays travels back to the parent, so memory
-stays bounded by the windows, never by MIDI objects.
+A worker reads a file's bytes, digests them (the cache key), and parses and
+encodes them under a time limit. Nothing but the small window arrays travels
+back to the parent, so memory stays bounded by the windows, never by MIDI
+objects; the parent keeps the cache.
 """
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import signal
@@ -19,12 +18,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from musicae.datasets.midi_cache import FileResult, MidiCache, content_digest
+from musicae.datasets.midi_cache import FileResult, content_digest
 from musicae.errors import MusicaeError
 from musicae.representations.codec import piece_windows
 from musicae.representations.config import CodecConfig
@@ -56,7 +54,6 @@ class Task:
 
     path: str
     cfg: CodecConfig
-    cache_dir: str | None  # None: do not read or write the cache
     time_limit: float | None  # seconds; None: no limit
 
 
@@ -87,26 +84,13 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@functools.lru_cache(maxsize=4)
-def _cache(cache_dir: str, cfg: CodecConfig) -> MidiCache:
-    return MidiCache(Path(cache_dir), cfg)
-
-
 def process_file(task: Task) -> FileResult:
-    """A file's windows, from the cache when its content was seen before."""
+    """A file's windows (or why it has none), with the digest of its bytes."""
     try:
         data = read_midi_bytes(task.path)
     except UnusableMidi as exc:
         return FileResult(None, exc.reason, processed=True)
-    digest = content_digest(data)
-    cache = _cache(task.cache_dir, task.cfg) if task.cache_dir else None
-    cached = cache.load_entry(digest) if cache else None
-    if cached is not None:
-        return cached
-    result = _encode(data, digest, task)
-    if cache and cacheable(result):
-        cache.save_entry(result)
-    return result
+    return _encode(data, content_digest(data), task)
 
 
 def cacheable(result: FileResult) -> bool:
@@ -146,17 +130,20 @@ def pitch_span(tokens: np.ndarray, cfg: CodecConfig) -> tuple[int, int] | None:
     return None
 
 
-def run_tasks(tasks: list[Task], workers: int, progress: bool) -> list[FileResult]:
-    """Results of every task, in order; in ``workers`` processes when that pays."""
+def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileResult]:
+    """Results of every task, in order, as they come; in ``workers`` processes when that pays."""
     quiet = not (progress and tasks)
     with tqdm(total=len(tasks), unit="file", desc="prepare", disable=quiet) as bar:
         if workers <= 1 or len(tasks) <= 1:
-            return [_advance(bar, process_file(task)) for task in tasks]
+            for task in tasks:
+                yield _advance(bar, process_file(task))
+            return
         chunk = max(1, min(TASKS_PER_CHUNK, len(tasks) // (workers * CHUNKS_PER_WORKER)))
         context = multiprocessing.get_context(START_METHOD)
         try:
             with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
-                return [_advance(bar, r) for r in pool.map(process_file, tasks, chunksize=chunk)]
+                for result in pool.map(process_file, tasks, chunksize=chunk):
+                    yield _advance(bar, result)
         except BrokenProcessPool as exc:
             raise MusicaeError(
                 "a worker process died while preparing MIDI (out of memory?); "
