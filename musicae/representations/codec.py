@@ -214,10 +214,12 @@ def _span_windows(
     if bars < cfg.bars:
         diag.short_runs += 1
         return []
+    onsets_before = np.concatenate([[0], np.cumsum(kind.onsets(span.tokens))])  # (steps + 1,)
     windows = []
     for bar in window_starts(bars, cfg.bars, cfg.hop_bars):
-        window = span.tokens[bar * spb : (bar + cfg.bars) * spb]
-        if kind.onsets(window) >= cfg.min_notes:
+        first, last = bar * spb, (bar + cfg.bars) * spb
+        window = span.tokens[first:last]
+        if onsets_before[last] - onsets_before[first] >= cfg.min_notes:
             windows.append(Window(window, spb, span.unit, span.meter.name))
         else:
             diag.sparse_windows += 1

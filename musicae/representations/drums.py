@@ -70,6 +70,6 @@ def decode_drums(hits: np.ndarray) -> np.ndarray:
     return make_notes(steps, steps + 1, CANONICAL_PITCHES[classes], is_drum=True)
 
 
-def count_hits(index: np.ndarray) -> int:
-    """Steps with at least one hit in a sequence of 512-way indices."""
-    return int((index != 0).sum())
+def hits_per_step(index: np.ndarray) -> np.ndarray:
+    """Whether anything is hit at each step: (n_steps,) index → (n_steps,) int64 (0 or 1)."""
+    return (index != 0).astype(np.int64)

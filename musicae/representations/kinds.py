@@ -26,14 +26,14 @@ class Kind:
     sources(piece, cfg) -> list of (n,) ``NOTE_DTYPE`` arrays to cut runs from
     fit(notes, cfg) -> notes in range, or None when the run is dropped
     encode(notes, start, n_steps, cfg) -> (n_steps,) or (n_steps, pitches) tokens
-    onsets(tokens) -> number of notes (drums: steps with hits) in tokens
+    onsets(tokens) -> (steps,) notes starting at each step (drums: 1 where anything is hit)
     decode(tokens, cfg) -> (m,) ``NOTE_DTYPE`` with starts relative to step 0
     """
 
     sources: Callable[[Piece, CodecConfig], list[np.ndarray]]
     fit: Callable[[np.ndarray, CodecConfig], np.ndarray | None]
     encode: Callable[[np.ndarray, int, int, CodecConfig], np.ndarray]
-    onsets: Callable[[np.ndarray], int]
+    onsets: Callable[[np.ndarray], np.ndarray]
     decode: Callable[[np.ndarray, CodecConfig], np.ndarray]
 
 
@@ -88,7 +88,7 @@ KIND_OPS: dict[str, Kind] = {
         sources=_melody_sources,
         fit=_fit_melody,
         encode=lambda notes, start, n, cfg: melody.encode_melody(notes, start, n, cfg.min_pitch),
-        onsets=melody.count_onsets,
+        onsets=melody.onsets_per_step,
         decode=lambda tokens, cfg: melody.decode_melody(tokens, cfg.min_pitch),
     ),
     "drums": Kind(
@@ -97,7 +97,7 @@ KIND_OPS: dict[str, Kind] = {
         encode=lambda notes, start, n, cfg: drums.multihot_to_index(
             drums.encode_drums(notes, start, n)
         ),
-        onsets=drums.count_hits,
+        onsets=drums.hits_per_step,
         decode=lambda tokens, cfg: drums.decode_drums(drums.index_to_multihot(tokens)),
     ),
     "pianoroll": Kind(
@@ -106,7 +106,7 @@ KIND_OPS: dict[str, Kind] = {
         encode=lambda notes, start, n, cfg: pianoroll.encode_pianoroll(
             notes, start, n, cfg.min_pitch, cfg.max_pitch
         ),
-        onsets=pianoroll.count_onsets,
+        onsets=pianoroll.onsets_per_step,
         decode=lambda tokens, cfg: pianoroll.decode_pianoroll(tokens, cfg.min_pitch),
     ),
 }

@@ -117,6 +117,6 @@ def decode_melody(tokens: np.ndarray, min_pitch: int = MIN_PITCH) -> np.ndarray:
     return make_notes(events[onset], following[onset], pitch)
 
 
-def count_onsets(tokens: np.ndarray) -> int:
-    """Notes that start in a token sequence."""
-    return int((tokens >= FIRST_PITCH_TOKEN).sum())
+def onsets_per_step(tokens: np.ndarray) -> np.ndarray:
+    """Notes starting at each step: (n_steps,) → (n_steps,) int64 (0 or 1)."""
+    return (tokens >= FIRST_PITCH_TOKEN).astype(np.int64)

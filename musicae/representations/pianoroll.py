@@ -68,6 +68,6 @@ def decode_pianoroll(roll: np.ndarray, min_pitch: int = MIN_PITCH) -> np.ndarray
     return make_notes(onset_step, ends, onset_pitch + min_pitch)
 
 
-def count_onsets(roll: np.ndarray) -> int:
-    """Notes that start in a roll."""
-    return int((roll == PIANOROLL_ONSET).sum())
+def onsets_per_step(roll: np.ndarray) -> np.ndarray:
+    """Notes starting at each step: (n_steps, pitches) → (n_steps,) int64."""
+    return (roll == PIANOROLL_ONSET).sum(axis=1, dtype=np.int64)
