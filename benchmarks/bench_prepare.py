@@ -32,11 +32,18 @@ PHASES = ("parse", "cold", "cached")
 KIB = 1024  # ru_maxrss is in KiB on Linux
 
 
-def peak_rss_mb() -> dict[str, float]:
-    """Peak resident memory of this process and of its largest finished child, in MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB / 1e6
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * KIB / 1e6
-    return {"peak_rss_mb": round(own, 1), "worker_peak_rss_mb": round(child, 1)}
+def usage() -> dict[str, float]:
+    """Peak resident memory of this process and of its largest finished child (MB), and
+    the CPU seconds of both together, interpreter start-up included (a busy machine does
+    not inflate CPU time as it does wall time)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return {
+        "peak_rss_mb": round(own.ru_maxrss * KIB / 1e6, 1),
+        "worker_peak_rss_mb": round(children.ru_maxrss * KIB / 1e6, 1),
+        "cpu_s": round(cpu, 2),
+    }
 
 
 def bare_parse(data: Path) -> dict:
@@ -81,7 +88,7 @@ def run_phase(args: argparse.Namespace) -> None:
         result = bare_parse(data)
     else:
         result = pipeline(data, args.codec, Path(args.cache), args.workers)
-    print(json.dumps({**result, **peak_rss_mb()}))
+    print(json.dumps({**result, **usage()}))
 
 
 def measure(phase: str, args: argparse.Namespace, cache: Path) -> dict:
@@ -107,7 +114,7 @@ def describe(name: str, row: dict) -> str:
     return (
         f"{name:<34} {seconds:8.3f} s  {files_s:9.0f} files/s  {windows_s:10.0f} windows/s  "
         f"peak RSS {row['peak_rss_mb']:6.1f} MB (largest worker {row['worker_peak_rss_mb']:.1f} MB)"
-        f"  runs {row['all_seconds']}"
+        f"  CPU {row['cpu_s']:.1f} s  runs {row['all_seconds']}"
     )
 
 
