@@ -125,6 +125,13 @@ def test_piece_survives_write_and_read(tmp_path):
     assert back.qpm == pytest.approx(96.0)
 
 
+def test_write_refuses_notes_midi_cannot_hold(tmp_path):
+    bad = Piece(make_notes([0], [4], [130]), (Meter(0, 4, 4, 16),))
+    with pytest.raises(MusicaeError, match="a pitch outside 0..127"):
+        write_midi(bad, tmp_path / "bad.mid")
+    assert not (tmp_path / "bad.mid").exists()
+
+
 # --- melody ----------------------------------------------------------------------
 
 

@@ -305,6 +305,7 @@ def write_midi(piece: Piece, path: str | os.PathLike) -> None:
     file back gives the same steps exactly. A conductor track holds tempo and
     meters; each instrument id gets a track and a channel (drums: channel 10).
     """
+    _check_writable(piece)
     midi = mido.MidiFile(type=1, ticks_per_beat=piece.steps_per_quarter * WRITE_TICKS_PER_STEP)
     midi.tracks.append(_conductor(piece))
     channels = iter(MELODIC_CHANNELS * (1 + len(piece.notes) // len(MELODIC_CHANNELS)))
@@ -318,36 +319,60 @@ def write_midi(piece: Piece, path: str | os.PathLike) -> None:
         raise MusicaeError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
+def _check_writable(piece: Piece) -> None:
+    """Notes a MIDI file can hold (checked once here, not per message)."""
+    notes = piece.notes
+    problems = [
+        ((notes["pitch"] < 0) | (notes["pitch"] > 127)).any() and "a pitch outside 0..127",
+        ((notes["program"] < 0) | (notes["program"] > 127)).any() and "a program outside 0..127",
+        (notes["start"] < 0).any() and "a note before step 0",
+        (notes["end"] <= notes["start"]).any() and "a note that ends before it starts",
+    ]
+    problem = next((p for p in problems if p), None)
+    if problem:
+        raise MusicaeError(f"cannot write MIDI: {problem}")
+
+
 def _conductor(piece: Piece) -> mido.MidiTrack:
-    """Tempo and time signatures."""
-    events = [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(piece.qpm), time=0))]
+    """Tempo, then the time signatures, each at its step."""
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(piece.qpm))])
+    tick = 0
     for meter in piece.meters:
-        change = mido.MetaMessage(
-            "time_signature", numerator=meter.numerator, denominator=meter.denominator
+        at = meter.start * WRITE_TICKS_PER_STEP
+        track.append(
+            mido.MetaMessage(
+                "time_signature",
+                numerator=meter.numerator,
+                denominator=meter.denominator,
+                time=at - tick,
+            )
         )
-        events.append((meter.start * WRITE_TICKS_PER_STEP, change))
-    return _delta_track(events)
+        tick = at
+    return track
 
 
 def _track(notes: np.ndarray, channel: int) -> mido.MidiTrack:
-    """One instrument's notes; at equal ticks note-offs come first, so repeats re-strike."""
-    program = mido.Message("program_change", program=int(notes["program"][0]), channel=channel)
-    events = [(0, program)]
-    for start, end, pitch, velocity in zip(
-        notes["start"].tolist(), notes["end"].tolist(), notes["pitch"].tolist(),
-        np.clip(notes["velocity"], 1, 127).tolist(), strict=True,
+    """One instrument's notes; at equal ticks note-offs come first, so repeats re-strike.
+
+    notes: (n,) ``NOTE_DTYPE`` already checked by ``_check_writable``.
+    """
+    n = len(notes)
+    ticks = np.concatenate([notes["start"], notes["end"]]) * WRITE_TICKS_PER_STEP  # (2n,)
+    is_on = np.arange(2 * n) < n
+    pitch = np.tile(notes["pitch"], 2)
+    velocity = np.concatenate([np.clip(notes["velocity"], 1, 127), np.zeros(n, np.int16)])
+    order = np.lexsort((is_on, ticks))  # by tick, note-offs first
+    deltas = np.diff(ticks[order], prepend=0)
+    program = int(notes["program"][0])
+    track = mido.MidiTrack([mido.Message("program_change", program=program, channel=channel)])
+    for delta, on, note, strength in zip(
+        deltas.tolist(), is_on[order].tolist(), pitch[order].tolist(),
+        velocity[order].tolist(), strict=True,
     ):  # fmt: skip
-        on = mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)
-        off = mido.Message("note_off", note=pitch, velocity=0, channel=channel)
-        events += [(start * WRITE_TICKS_PER_STEP, on), (end * WRITE_TICKS_PER_STEP, off)]
-    return _delta_track(events)
-
-
-def _delta_track(events: list[tuple[int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:
-    """A track from (absolute tick, message) pairs: sorted, note-offs first, delta times."""
-    order = sorted(events, key=lambda event: (event[0], event[1].type != "note_off"))
-    track, tick = mido.MidiTrack(), 0
-    for at, message in order:
-        track.append(message.copy(time=at - tick))
-        tick = at
+        kind = "note_on" if on else "note_off"
+        track.append(
+            mido.Message(
+                kind, skip_checks=True, channel=channel, note=note, velocity=strength, time=delta
+            )
+        )
     return track
