@@ -282,6 +282,23 @@ def evaluate(model, data, split, device, as_json):
     report(api.evaluate(model, data, split, device), as_json)
 
 
+@main.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--name", required=True,
+              type=click.Choice(["density", "pitch_range", "mean_pitch", "syncopation"]),
+              help="The attribute whose latent direction to store.")
+@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train",
+              show_default=True)
+@device_option
+@json_option
+def attribute(model, data, name, split, device, as_json):
+    """Store an attribute vector in MODEL (then: sample/reconstruct --shift NAME=AMOUNT)."""
+    from musicae import api
+
+    report(api.attribute(model, data, name, split, device=device), as_json)
+
+
 @main.command("plot-latent")
 @click.argument("model", required=False, default="mnist_vae_2d")
 @click.option("--data", default="mnist", show_default=True, help="Images whose codes to draw.")

@@ -70,8 +70,9 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     seed_everything(cfg.seed)
     bundle = _start_bundle(spec, out, resume, overrides or {})
     dom = domain(spec.domain)
-    train_data = dom.training_data(data, spec, "train", transpose_semitones=transpose)
-    valid_data = dom.training_data(data, spec, "valid")
+    train_data = dom.training_data(data, spec, "train", transpose_semitones=transpose,
+                                   progress=progress)
+    valid_data = dom.training_data(data, spec, "valid", progress=progress)
     trainer = Trainer(bundle.model, cfg, out,
                       lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
                                                                               state), dev)
@@ -290,6 +291,57 @@ def models() -> dict:
     presets = [{"name": p.name, "domain": p.domain, "description": p.description}
                for p in PRESETS.values()]
     return {"presets": presets, "shipped": shipped, "defaults": DEFAULT_MODELS}
+
+
+ATTRIBUTE_WINDOWS = 20000  # windows encoded to estimate an attribute vector
+ATTRIBUTE_SHIFTS = (-1.5, 0.0, 1.5)  # amounts at which the effect of a vector is measured
+
+
+@torch.no_grad()
+def attribute(model: str, data: str, name: str, split: str = "train", samples: int = 256,
+              device: str = "auto") -> dict:
+    """Store the latent direction from windows low in an attribute to windows high in it.
+
+    The vector is the mean code of the top quarter of DATA's windows by the
+    attribute minus that of the bottom quarter (MusicVAE's attribute vectors).
+    Its effect is then measured: the attribute's mean over ``samples`` samples
+    shifted by each of ATTRIBUTE_SHIFTS times the vector.
+    """
+    from musicae.representations.attributes import ATTRIBUTES
+
+    if name not in ATTRIBUTES:
+        raise MusicaeError(f"unknown attribute {name!r}; one of {', '.join(ATTRIBUTES)}")
+    bundle = load(model, device)
+    if getattr(bundle.model.cfg, "kind", None) != "melody":
+        raise MusicaeError(f"{bundle.path}: attribute vectors are measured on melody models")
+    measure = _attribute_of(ATTRIBUTES[name])
+    x = domain("music").training_data(data, bundle.preset, split).x[:ATTRIBUTE_WINDOWS]
+    values = measure(x)
+    keep = ~np.isnan(values)
+    x, values = x[keep], values[keep]
+    low, high = np.quantile(values, [0.25, 0.75])
+    codes = torch.cat([bundle.model.encode(c.to(bundle.model.device)).mean.cpu()
+                       for c in x.split(512)])
+    vector = codes[values >= high].mean(0) - codes[values <= low].mean(0)
+    stored = {"vector": vector.tolist(), "data": str(data), "windows": int(len(x)),
+              "low_quartile": float(low), "high_quartile": float(high)}
+    attributes = bundle.meta.get("attributes", {}) | {name: stored}
+    bundle.meta = artifacts.update_config(bundle.path, {"attributes": attributes})
+    effect = {}
+    for amount in ATTRIBUTE_SHIFTS:
+        z = shift_codes(bundle, bundle.model.prior_sample(samples, _generator(0)),
+                        {name: amount})
+        effect[f"{amount:+g}"] = float(np.nanmean(measure(bundle.model.decode(z, 0.5))))
+    return {"model": str(bundle.path), "attribute": name, "windows": int(len(x)),
+            "data_quartiles": [float(low), float(high)],
+            f"mean {name} of {samples} samples by shift": effect}
+
+
+def _attribute_of(fn):
+    """An attribute of melody tokens as a function of model tensors (PAD on unreal steps)."""
+    from musicae.domains.music import to_arrays
+
+    return lambda x: fn(*to_arrays(x))
 
 
 DEMO_TUNES = ("folk", "test")  # interpolation endpoints: the first two tunes of this split

@@ -164,3 +164,10 @@ def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelB
             from None
     model.to(device).eval()
     return ModelBundle(model, preset, overrides, config, directory)
+
+
+def update_config(directory: Path, changes: dict) -> dict:
+    """Merge ``changes`` into a saved model's config.json (atomically); returns the new config."""
+    config = read_config(directory) | changes
+    atomic_write(Path(directory) / CONFIG, _write_json(config))
+    return config

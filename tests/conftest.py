@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,13 @@ import torch
 from click.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory) -> None:
+    """Dataset caches go to a throwaway folder unless MUSICAE_CACHE names one."""
+    if "MUSICAE_CACHE" not in os.environ:
+        os.environ["MUSICAE_CACHE"] = str(tmp_path_factory.mktemp("musicae-cache"))
 
 
 @pytest.fixture(autouse=True)

@@ -60,9 +60,9 @@ class MusicDomain(Domain):
     kind = "music"
 
     def training_data(self, data: str, preset, split: str, transpose_semitones: int = 0,
-                      **options) -> TensorData:
+                      progress: bool = True, **options) -> TensorData:
         cfg = codec_of(preset)
-        windows = load_windows(resolve_data(data), cfg, split=split,
+        windows = load_windows(resolve_data(data), cfg, split=split, progress=progress,
                                allow_empty=split == "valid")
         x = to_tensor(windows.tokens, windows.mask)
         augment = None

@@ -1,0 +1,59 @@
+"""Measurable attributes of melody windows, for attribute vectors in latent space.
+
+Each function takes melody tokens (n, steps) and a mask of real steps
+(n, steps) and returns one value per window (NaN where a window has no note).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH
+
+
+def _onsets(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """True where a note starts: (n, steps)."""
+    return (tokens >= FIRST_PITCH_TOKEN) & mask
+
+
+def _pitches(tokens: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    """MIDI pitch at onsets, NaN elsewhere: (n, steps)."""
+    return np.where(onsets, tokens - FIRST_PITCH_TOKEN + MIN_PITCH, np.nan).astype(float)
+
+
+def note_density(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Note onsets per real step."""
+    return _onsets(tokens, mask).sum(1) / np.maximum(mask.sum(1), 1)
+
+
+def pitch_range(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Highest minus lowest pitch, in semitones."""
+    pitches = _pitches(tokens, _onsets(tokens, mask))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: windows with no note
+        return np.nanmax(pitches, 1) - np.nanmin(pitches, 1)
+
+
+def mean_pitch(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean MIDI pitch of the notes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: windows with no note
+        return np.nanmean(_pitches(tokens, _onsets(tokens, mask)), 1)
+
+
+def syncopation(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Share of notes that start off the eighth-note grid (on odd sixteenth steps)."""
+    onsets = _onsets(tokens, mask)
+    odd = onsets[:, 1::2].sum(1)
+    with np.errstate(all="ignore"):
+        return np.where(onsets.sum(1) > 0, odd / onsets.sum(1), np.nan)
+
+
+ATTRIBUTES = {
+    "density": note_density,
+    "pitch_range": pitch_range,
+    "mean_pitch": mean_pitch,
+    "syncopation": syncopation,
+}

@@ -1,0 +1,143 @@
+"""The music commands end to end on real MIDI files, with a tiny model trained here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+from fixtures.midi_factory import write_parts, write_tune
+
+TINY = ["--set", "enc_size=32", "--set", "dec_size=32", "--set", "latent_dim=8"]
+
+
+@pytest.fixture(scope="module")
+def tunes(tmp_path_factory) -> Path:
+    """A small MIDI folder in three meters with train/valid/test subfolders."""
+    root = tmp_path_factory.mktemp("tunes")
+    for split, count in (("train", 9), ("valid", 3), ("test", 3)):
+        (root / split).mkdir()
+        for i in range(count):
+            meter = [(4, 4), (3, 4), (6, 8)][i % 3]
+            write_tune(root / split / f"tune{i}.mid", bars=6, meter=meter, seed=i)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(tunes, tmp_path_factory) -> Path:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    out = tmp_path_factory.mktemp("run") / "mel"
+    result = CliRunner().invoke(main, ["train", str(tunes), "--preset", "mel_2bar_small",
+                                       "--out", str(out), "--steps", "30", "--batch-size", "16",
+                                       "--quiet", "--transpose", "2", *TINY])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def midi_notes(path: Path) -> int:
+    return sum(len(i.notes) for i in pretty_midi.PrettyMIDI(str(path)).instruments)
+
+
+def test_train_writes_a_loadable_run(model):
+    assert {"model.safetensors", "config.json", "metrics.jsonl"} <= {p.name for p in
+                                                                     model.iterdir()}
+    config = json.loads((model / "config.json").read_text())
+    assert config["preset"] == "mel_2bar_small" and config["training"]["step"] == 30
+
+
+def test_sample_writes_midi_and_a_pianoroll_sheet(cli, model, tmp_path):
+    result = cli("sample", model, "-n", 3, "-o", tmp_path, "--seed", 1, "--meter", "3/4",
+                 "--wav")
+    assert result.exit_code == 0, result.output
+    midis = sorted(tmp_path.glob("sample_*.mid"))
+    assert len(midis) == 3 and (tmp_path / "pianoroll.png").stat().st_size > 0
+    assert len(list(tmp_path.glob("sample_*.wav"))) == 3
+    meter = pretty_midi.PrettyMIDI(str(midis[0])).time_signature_changes[0]
+    assert (meter.numerator, meter.denominator) == (3, 4)
+
+
+def test_same_seed_same_samples(cli, model, tmp_path):
+    for name in ("a", "b"):
+        assert cli("sample", model, "-n", 2, "-o", tmp_path / name, "--seed", 7).exit_code == 0
+    a, b = (tmp_path / n / "sample_000.mid" for n in ("a", "b"))
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_interpolate_writes_each_step_and_the_whole_path(cli, model, tunes, tmp_path):
+    a, b = tunes / "test" / "tune0.mid", tunes / "test" / "tune1.mid"
+    result = cli("interpolate", model, a, b, "-o", tmp_path, "--steps", 4, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["a"]["window"] == 0 and summary["b"]["meter"] == "3/4"
+    assert len(list(tmp_path.glob("step_*.mid"))) == 4
+    assert (tmp_path / "interpolation.mid").is_file()
+    assert (tmp_path / "interpolation.png").is_file()
+
+
+def test_reconstruct_picks_the_window_asked_for(cli, model, tunes, tmp_path):
+    result = cli("reconstruct", model, tunes / "test" / "tune0.mid", "-o", tmp_path, "--bar",
+                 2, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["inputs"][0]["window"] == 2
+    assert midi_notes(tmp_path / "tune0_input.mid") > 0
+
+
+def test_encode_then_decode(cli, model, tunes, tmp_path):
+    codes = tmp_path / "z.npy"
+    files = [tunes / "test" / f"tune{i}.mid" for i in range(3)]
+    assert cli("encode", model, *files, "-o", codes).exit_code == 0
+    assert np.load(codes).shape == (3, 8)
+    assert cli("decode", model, codes, "-o", tmp_path / "out").exit_code == 0
+    assert len(list((tmp_path / "out").glob("decoded_*.mid"))) == 3
+
+
+def test_evaluate_reports_musicvae_metrics(cli, model, tunes):
+    result = cli("evaluate", model, tunes, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    for key in ("teacher_forced_accuracy", "free_running_accuracy", "elbo", "kl", "windows"):
+        assert key in metrics
+    assert 0.0 <= metrics["free_running_accuracy"] <= 1.0 and metrics["windows"] > 0
+
+
+def test_prepare_json(cli, tunes):
+    result = cli("prepare", tunes, "--preset", "mel_2bar_small", "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["files_seen"] == report["files_used"] == 15 and report["windows"] > 0
+
+
+def bad_inputs(tmp_path: Path, tunes: Path) -> dict[str, list]:
+    image = tmp_path / "digit.png"
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(image)
+    drums = write_parts(tmp_path / "drums.mid", [(0, True, [(36, 0, 1), (38, 4, 5)] * 8)])
+    short = write_tune(tmp_path / "short.mid", bars=1)
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    (unknown / "config.json").write_text(json.dumps({"format": "musicae-model/1",
+                                                     "preset": "mel_99bar"}))
+    return {
+        "an image given to a music model": ["reconstruct", "{model}", image],
+        "a MIDI file with no melody": ["reconstruct", "{model}", drums],
+        "an input shorter than a window": ["encode", "{model}", short],
+        "a model from an unknown preset": ["sample", unknown],
+        "a missing model": ["sample", tmp_path / "nope"],
+        "a missing MIDI file": ["reconstruct", "{model}", short.with_name("x.mid")],
+    }
+
+
+def test_bad_input_is_one_line_and_no_traceback(cli_process, model, tunes, tmp_path):
+    for what, args in bad_inputs(tmp_path, tunes).items():
+        args = [str(model) if a == "{model}" else a for a in args]
+        done = cli_process(*args, "-o", tmp_path / "out")
+        assert done.returncode != 0, what
+        assert "Traceback" not in done.stderr, what
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (what, done.stderr)
