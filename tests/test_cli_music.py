@@ -141,3 +141,14 @@ def test_bad_input_is_one_line_and_no_traceback(cli_process, model, tunes, tmp_p
         assert "Traceback" not in done.stderr, what
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (what, done.stderr)
+
+
+def test_attribute_vector_is_stored_and_used_by_shift(cli, model, tunes, tmp_path):
+    result = cli("attribute", model, tunes, "--name", "density", "--json")
+    assert result.exit_code == 0, result.output
+    config = json.loads((model / "config.json").read_text())
+    assert len(config["attributes"]["density"]["vector"]) == 8
+    assert cli("sample", model, "-n", 2, "-o", tmp_path, "--shift", "density=+1.5",
+               "--seed", 0).exit_code == 0
+    unknown = cli("sample", model, "-n", 2, "-o", tmp_path, "--shift", "loudness=1")
+    assert unknown.exit_code == 2 and "no attribute vector 'loudness'" in unknown.stderr
