@@ -133,6 +133,8 @@ def main() -> None:
 @click.option("--steps", type=POSITIVE, default=None, help="Optimiser steps (preset default).")
 @click.option("--batch-size", type=POSITIVE, default=None, help="Batch size (preset default).")
 @click.option("--lr", type=float, default=None, help="Initial learning rate.")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this much training time (steps still cap the run).")
 @click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a model size, e.g. --set latent_dim=2 (repeatable).")
@@ -144,14 +146,15 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @json_option
-def train(data, preset, out, steps, batch_size, lr, seed, settings, transpose, bf16, resume,
-          quiet, device, as_json):
+def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, transpose, bf16,
+          resume, quiet, device, as_json):
     """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk)."""
     from musicae import api
 
     summary = api.train(data, preset, out, steps=steps, batch_size=batch_size, device=device,
                         resume=resume, seed=seed, overrides=parse_settings(settings),
-                        progress=not quiet, transpose=transpose, lr=lr, bf16=bf16)
+                        progress=not quiet, transpose=transpose, lr=lr, bf16=bf16,
+                        minutes=minutes)
     report(summary, as_json)
 
 

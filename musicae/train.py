@@ -42,6 +42,7 @@ class TrainConfig:
     eval_every: int = 500  # evaluate on held-out data (and checkpoint) every N steps
     eval_batches: int = 8  # held-out batches per evaluation
     seed: int = 0
+    minutes: float | None = None  # stop after this much training time (for equal-time runs)
     bf16: bool = False  # bfloat16 autocast (about 2.5x faster LSTMs on CPUs with AVX512-BF16)
 
     def lr_at(self, step: int) -> float:
@@ -112,17 +113,21 @@ class Trainer:
         batches = train.batches(cfg.batch_size, generator)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, unit="step",
                    dynamic_ncols=True)
-        while self.step < cfg.steps:
+        while self.step < cfg.steps and not self.out_of_time():
             start = time.perf_counter()
             terms = self.train_step(next(batches))
             self.wall_seconds += time.perf_counter() - start
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.3f}", kl=f"{terms.get('kl', 0.0):.2f}")
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+            last = self.step == cfg.steps or self.out_of_time()
+            if self.step % cfg.eval_every == 0 or last:
                 self.evaluate_and_checkpoint(terms, valid)
         bar.close()
         return self.last_eval
+
+    def out_of_time(self) -> bool:
+        return self.cfg.minutes is not None and self.wall_seconds >= 60 * self.cfg.minutes
 
     def train_step(self, x: Tensor) -> dict[str, float]:
         cfg = self.cfg
