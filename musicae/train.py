@@ -105,6 +105,7 @@ class Trainer:
         self.step = 0
         self.wall_seconds = 0.0
         self.last_eval: dict[str, float] = {}
+        self._valid_sample: Tensor | None = None
 
     def fit(self, train: TensorData, valid: TensorData | None, progress: bool = True) -> dict:
         """Train until ``cfg.steps``; returns the last held-out evaluation."""
@@ -145,8 +146,15 @@ class Trainer:
         return {k: float(v.detach()) for k, v in terms.items()} | {"beta": beta}
 
     def evaluate(self, valid: TensorData) -> dict[str, float]:
-        """Loss terms (beta = 1) over up to ``eval_batches`` held-out batches."""
-        return mean_loss_terms(self.model, valid.x, self.cfg.batch_size, self.cfg.eval_batches)
+        """Loss terms (beta = 1) over a fixed random sample of ``eval_batches`` held-out batches.
+
+        A random sample, not the first examples: held-out data is often sorted
+        (by file name, say), and its first batches are then not typical of it.
+        """
+        if self._valid_sample is None:
+            order = torch.randperm(len(valid.x), generator=torch.Generator().manual_seed(0))
+            self._valid_sample = valid.x[order[: self.cfg.batch_size * self.cfg.eval_batches]]
+        return mean_loss_terms(self.model, self._valid_sample, self.cfg.batch_size)
 
     def evaluate_and_checkpoint(self, terms: dict[str, float], valid: TensorData | None) -> None:
         record = {"step": self.step, "wall_seconds": round(self.wall_seconds, 2),
