@@ -80,11 +80,14 @@ def test_interpolate_writes_each_step_and_the_whole_path(cli, model, tunes, tmp_
 
 
 def test_reconstruct_picks_the_window_asked_for(cli, model, tunes, tmp_path):
-    result = cli("reconstruct", model, tunes / "test" / "tune0.mid", "-o", tmp_path, "--bar",
-                 2, "--json")
+    tune = tunes / "test" / "tune0.mid"
+    result = cli("reconstruct", model, tune, "-o", tmp_path, "--bar", 0, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["inputs"][0]["window"] == 2
+    info = json.loads(result.stdout)["inputs"][0]
+    assert info["window"] == 0 and info["windows"] >= 1
     assert midi_notes(tmp_path / "tune0_input.mid") > 0
+    past = cli("reconstruct", model, tune, "-o", tmp_path, "--bar", info["windows"])
+    assert past.exit_code == 2 and "past its last window" in past.stderr
 
 
 def test_encode_then_decode(cli, model, tunes, tmp_path):
