@@ -13,6 +13,13 @@ import torch
 from click.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parents[1]
+# Test models are tiny: a second intra-op thread buys nothing, and on a machine shared with
+# other jobs OpenMP threads that wait for busy cores made steps up to 60x slower.
+THREADS = 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -51,6 +58,8 @@ def cli_process() -> Callable[..., subprocess.CompletedProcess]:
 
     def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
         command = [sys.executable, str(ROOT / "cli.py"), *map(str, args)]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd)
+        env = os.environ | {"OMP_NUM_THREADS": str(THREADS)}
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd,
+                              env=env)
 
     return run
