@@ -38,15 +38,28 @@ def report(summary: dict, as_json: bool) -> None:
         return
     written = summary.pop("written", [])
     for key, value in summary.items():
-        if isinstance(value, float):
-            value = f"{value:.4g}"
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in value.items())
-        click.echo(f"{key}: {value}")
+        if value in ({}, [], None):
+            continue
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            click.echo(f"{key}:")
+            for item in value:
+                click.echo(f"  {_human(item)}")
+        else:
+            click.echo(f"{key}: {_human(value)}")
     if written:
         folder = Path(written[0]).parent
         click.echo(f"wrote {len(written)} file(s) to {folder}/, e.g. {Path(written[0]).name}")
+
+
+def _human(value) -> str:
+    """A value of a summary as short text: 4 significant digits, k=v pairs, commas."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_human(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_human(v) for v in value)
+    return str(value)
 
 
 def is_model(arg: str) -> bool:
@@ -122,8 +135,15 @@ def with_music_options(f):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="musicae")
-def main() -> None:
+@click.option("--threads", type=POSITIVE, default=None,
+              help="CPU threads for torch (default: one per core). On a machine shared "
+              "with other jobs, 1 is often much faster.")
+def main(threads: int | None) -> None:
     """Autoencoders for music (MIDI) and digits (MNIST): train, sample, interpolate."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 @main.command()
@@ -137,7 +157,8 @@ def main() -> None:
               help="Stop after this much training time (steps still cap the run).")
 @click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Override a model size, e.g. --set latent_dim=2 (repeatable).")
+              help="Override a model size or training setting, e.g. --set latent_dim=2 "
+              "--set free_bits=48 (repeatable; see README).")
 @click.option("--transpose", type=click.IntRange(0, 12), default=0, show_default=True,
               help="Music: shift training windows by up to K semitones (augmentation).")
 @click.option("--bf16", is_flag=True, default=None,
@@ -274,8 +295,9 @@ def prepare(data, preset, workers, cache, quiet, as_json):
 @main.command()
 @click.argument("model")
 @click.argument("data")
-@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="test",
-              show_default=True)
+@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default=None,
+              help="Which files of DATA [default: test for the model's own training data, "
+              "all for other data].")
 @device_option
 @json_option
 def evaluate(model, data, split, device, as_json):

@@ -18,8 +18,8 @@ from musicae import artifacts
 from musicae.artifacts import ModelBundle
 from musicae.domains.base import Domain
 from musicae.errors import MusicaeError
-from musicae.presets import PRESETS, build_model, get_preset
-from musicae.train import Trainer, pick_device, seed_everything
+from musicae.presets import PRESETS, build_model, coerce_setting, get_preset
+from musicae.train import TrainConfig, Trainer, pick_device, seed_everything
 
 DEFAULT_MODELS = {"music": "folk_mel_2bar", "image": "mnist_conv_vae"}
 MIDI_SUFFIXES = {".mid", ".midi", ".kar", ".smf"}
@@ -57,18 +57,35 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     """Train ``preset`` on DATA into the run directory ``out``; returns the final summary.
 
     transpose: music only, shift training windows by up to this many semitones.
+    overrides: model sizes and training settings by name (``--set``), e.g.
+    ``{"latent_dim": 2, "free_bits": 48}``.
     train_overrides: other TrainConfig fields (lr, bf16, ...); None leaves the default.
+    A resumed run starts from the settings it was trained with.
     """
     spec = get_preset(preset)
-    cfg = spec.train
-    changes = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+    overrides = dict(overrides or {})
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    settings = {k: overrides.pop(k) for k in list(overrides) if k in train_fields}
+    out = Path(out)
+    bundle = _start_bundle(spec, out, resume, overrides)
+    state = bundle.meta.get("training", {}) if resume else {}
+    cfg = TrainConfig(**state["config"]) if "config" in state else spec.train
+    settings = {k: coerce_setting(k, v, getattr(cfg, k)) for k, v in settings.items()}
+    flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
+    settings |= {k: v for k, v in flags.items() if v is not None}
+    cfg = dataclasses.replace(cfg, **settings)
     _positive("--steps", cfg.steps)
     _positive("--batch-size", cfg.batch_size)
-    out = Path(out)
+    done, spent = state.get("step", 0), state.get("wall_seconds", 0.0) / 60
+    if resume and done >= cfg.steps:
+        raise MusicaeError(f"{out}: already trained {done} steps; "
+                           f"pass --steps above {done} to go on")
+    if resume and cfg.minutes is not None and spent >= cfg.minutes:
+        raise MusicaeError(f"{out}: already trained {spent:.1f} minutes; "
+                           f"pass --minutes above that to go on")
+    transpose = transpose or (bundle.meta.get("transpose", 0) if resume else 0)
     dev = pick_device(device)
     seed_everything(cfg.seed)
-    bundle = _start_bundle(spec, out, resume, overrides or {})
     dom = domain(spec.domain)
     train_data = dom.training_data(data, spec, "train", transpose_semitones=transpose,
                                    progress=progress)
@@ -77,8 +94,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
                       lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
                                                                               state), dev)
     if resume:
-        state = bundle.meta.get("training", {})
-        trainer.restore(state.get("step", 0), state.get("wall_seconds", 0.0),
+        trainer.restore(done, state.get("wall_seconds", 0.0),
                         artifacts.load_optimizer_state(out))
     bundle.meta |= {"data": str(data), "train_examples": len(train_data),
                     "transpose": transpose}
@@ -228,10 +244,15 @@ def decode(model: str, codes: str | Path, out: str | Path, temperature: float = 
 
 
 def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
+    if not path.is_file():
+        raise MusicaeError(f"{path}: no such file")
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise MusicaeError(f"{path}: not a .npy array of codes ({exc})") from None
+    except (OSError, ValueError):  # numpy's message suggests allow_pickle: not for us
+        raise MusicaeError(f"{path}: not a .npy file of numbers (save codes with "
+                           f"`musicae encode` or numpy.save)") from None
+    if not isinstance(z, np.ndarray) or not np.issubdtype(z.dtype, np.number):
+        raise MusicaeError(f"{path}: not a .npy array of numbers")
     z = np.atleast_2d(z).astype(np.float32)
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise MusicaeError(f"{path}: codes have shape {z.shape}; "
@@ -252,15 +273,33 @@ def prepare(data: str, preset: str, workers: int | None = None, cache: str | Non
 
 
 @torch.no_grad()
-def evaluate(model: str, data: str, split: str = "test", device: str = "auto") -> dict:
-    """Held-out metrics of a model on DATA's ``split``."""
+def evaluate(model: str, data: str, split: str | None = None, device: str = "auto") -> dict:
+    """Metrics of a model on DATA's ``split``.
+
+    By default that is ``test`` (the held-out part) of the data the model was
+    trained on, and ``all`` of any other data.
+    """
     bundle = load(model, device)
     dom = domain(bundle.preset.domain)
+    split = split or ("test" if _trained_on(bundle, data) else "all")
     held_out = dom.training_data(data, bundle.preset, split)
     train = dom.training_data(data, bundle.preset, "train") if dom.kind == "image" else None
     metrics = dom.evaluate(bundle, held_out, train=train)
     return {"model": str(bundle.path), "preset": bundle.preset.name, "data": str(data),
             "split": split} | metrics
+
+
+def _trained_on(bundle: ModelBundle, data: str) -> bool:
+    """Whether DATA is what the model was trained on (True where that is unknown)."""
+    trained = bundle.meta.get("data")
+    if trained is None or trained == str(data) or bundle.preset.domain != "music":
+        return True
+    from musicae.datasets.midi import resolve_data
+
+    try:
+        return resolve_data(trained).resolve() == resolve_data(data).resolve()
+    except MusicaeError:  # the training folder is gone or moved: it cannot be DATA
+        return False
 
 
 @torch.no_grad()

@@ -144,9 +144,12 @@ def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelB
     """Rebuild a saved model from its preset and load its weights (float32, on ``device``)."""
     directory = resolve_model_dir(name_or_path)
     config = read_config(directory)
-    preset = get_preset(str(config.get("preset")))
-    overrides = config.get("overrides") or {}
-    model = build_model(preset.name, overrides)
+    try:
+        preset = get_preset(str(config.get("preset")))
+        overrides = config.get("overrides") or {}
+        model = build_model(preset.name, overrides)
+    except MusicaeError as exc:
+        raise MusicaeError(f"{directory / CONFIG}: {exc}") from None
     weights = directory / WEIGHTS
     if not weights.is_file():
         raise MusicaeError(f"{directory}: model has no {WEIGHTS}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from musicae.datasets.images import load_images, write_png
@@ -140,6 +141,15 @@ def test_models_lists_every_image_preset(cli):
             assert name in {p["name"] for p in listing["presets"]}
 
 
+def test_threads_option_sets_torch_threads(cli):
+    try:
+        ok(cli("--threads", 2, "models"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    assert cli("--threads", 0, "models").exit_code == 2
+
+
 @pytest.mark.parametrize("command", ["train", "sample", "interpolate", "reconstruct", "encode",
                                      "decode", "evaluate", "plot-latent", "models"])
 def test_every_command_has_help(cli, command):
@@ -157,7 +167,13 @@ BAD_INPUTS = {
     "unknown data": ("train", "{dir}/nowhere", "--preset", "mnist_ae", "--out", "{tmp}/run"),
     "impossible size": ("train", "mnist", "--preset", "mnist_ae", "--out", "{tmp}/run",
                         "--set", "latent_dim=0"),
+    "size of the wrong type": ("train", "mnist", "--preset", "mnist_ae", "--out", "{tmp}/run",
+                               "--set", "hidden=5"),
+    "setting of the wrong type": ("train", "mnist", "--preset", "mnist_ae", "--out",
+                                  "{tmp}/run", "--set", "free_bits=lots"),
     "existing run": ("train", "mnist", "--preset", "mnist_conv_vae", "--out", "{vae}"),
+    "resume with nothing left": ("train", "mnist", "--preset", "mnist_conv_vae", "--out",
+                                 "{vae}", "--resume", "--steps", "1"),
     "codes that are not npy": ("decode", "{vae}", "{dir}/x.png", "-o", "{tmp}"),
     "codes of the wrong size": ("decode", "{vae}", "{tmp}/z3.npy", "-o", "{tmp}"),
     "evaluate unknown data": ("evaluate", "{vae}", "{dir}/nowhere"),

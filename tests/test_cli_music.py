@@ -108,6 +108,18 @@ def test_evaluate_reports_musicvae_metrics(cli, model, tunes):
     assert 0.0 <= metrics["free_running_accuracy"] <= 1.0 and metrics["windows"] > 0
 
 
+def test_evaluate_holds_out_the_test_split_only_of_the_training_data(cli, model, tunes,
+                                                                       tmp_path):
+    own = json.loads(cli("evaluate", model, tunes, "--json").stdout)
+    other = tmp_path / "other"
+    other.mkdir()
+    for i in range(2):
+        write_tune(other / f"new{i}.mid", bars=4, seed=50 + i)
+    new = json.loads(cli("evaluate", model, other, "--json").stdout)
+    assert own["split"] == "test" and new["split"] == "all"
+    assert new["windows"] > 0  # a hash "test" split of two files would most likely be empty
+
+
 def test_prepare_json(cli, tunes):
     result = cli("prepare", tunes, "--preset", "mel_2bar_small", "--json", "--quiet")
     assert result.exit_code == 0, result.output
@@ -144,6 +156,8 @@ def test_bad_input_is_one_line_and_no_traceback(cli_process, model, tunes, tmp_p
         assert "Traceback" not in done.stderr, what
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (what, done.stderr)
+        if what == "a model from an unknown preset":
+            assert "config.json" in lines[0] and "mel_99bar" in lines[0]
 
 
 def test_attribute_vector_is_stored_and_used_by_shift(cli, model, tunes, tmp_path):

@@ -101,6 +101,22 @@ def test_resume_continues_the_step_count(trained, tmp_path, digits):
     assert not torch.allclose(artifacts.load(run).model.reconstruct(digits), before)
 
 
+def test_training_settings_go_with_the_run_and_resume_keeps_them(tmp_path):
+    run = tmp_path / "vae"
+    api.train("mnist", "mnist_conv_vae", run, steps=3, device="cpu", progress=False,
+              overrides=TINY_VAE | {"free_bits": 4, "max_beta": 0.5, "eval_every": 2})
+    config = json.loads((run / "config.json").read_text())
+    assert config["overrides"] == TINY_VAE
+    settings = config["training"]["config"]
+    assert (settings["free_bits"], settings["max_beta"], settings["eval_every"]) == (4.0, 0.5, 2)
+    api.train("mnist", "mnist_conv_vae", run, steps=5, device="cpu", resume=True,
+              progress=False)
+    resumed = json.loads((run / "config.json").read_text())["training"]
+    assert resumed["step"] == 5 and resumed["config"]["free_bits"] == 4.0
+    with pytest.raises(MusicaeError, match="already trained 5 steps"):
+        api.train("mnist", "mnist_conv_vae", run, steps=5, resume=True, progress=False)
+
+
 def test_resume_needs_a_run_and_fresh_runs_do_not_overwrite(trained, tmp_path):
     with pytest.raises(MusicaeError, match="nothing to resume"):
         api.train("mnist", "mnist_conv_vae", tmp_path / "empty", steps=2, resume=True,
