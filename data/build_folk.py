@@ -46,6 +46,12 @@ SPLITS = (("train", 90), ("valid", 95), ("test", 100))  # cumulative percent
 ESSEN_EXCLUDED = {"test0", "test1", "testd", "teste"}
 ONEILLS_NUMBER = re.compile(r"(?mi)^[BNS]:[^\n]*?O'?Neill'?s[^\d\n]{0,5}(\d+)")
 OUT_DIR = Path(__file__).resolve().parent / "folk"
+SOURCES = {  # name -> folder of music21's corpus
+    "essen": "essenFolksong",  # Essen folksong collection (bundled)
+    "oneills": "oneills1850",  # O'Neill's Music of Ireland, 1903 (bundled)
+    "ryans": "ryansMammoth",  # Ryan's Mammoth Collection of fiddle tunes, 1883 (not bundled)
+    "airds": "airdsAirs",  # Aird's Selection of Scotch, English, Irish and Foreign Airs
+}
 EPS = 1e-6
 
 
@@ -76,12 +82,11 @@ class FileResult:
     seconds: float
 
 
-def list_abc_files(corpus: Path) -> list[tuple[str, Path]]:
+def list_abc_files(corpus: Path, sources: list[str]) -> list[tuple[str, Path]]:
     """(source, path) for every .abc file used, in a fixed order."""
-    essen = [p for p in sorted((corpus / "essenFolksong").glob("*.abc"))
-             if p.stem not in ESSEN_EXCLUDED]
-    oneills = sorted((corpus / "oneills1850").glob("*.abc"))
-    return [("essen", p) for p in essen] + [("oneills", p) for p in oneills]
+    return [(source, p) for source in sources
+            for p in sorted((corpus / SOURCES[source]).glob("*.abc"))
+            if p.stem not in ESSEN_EXCLUDED or source != "essen"]
 
 
 def _keep_bars(part, *, inPlace: bool = False):  # music21's keyword name
@@ -263,12 +268,12 @@ def convert_score(score, source: str, collection: str, index: int) -> Tune | str
 
 
 def tune_indices(source: str, path: Path, scores: list) -> list[int]:
-    """Essen: position of each tune in its file. O'Neill: the tune's number in the book.
+    """The position of each tune in its file; for O'Neill, the tune's number in the book.
 
     O'Neill's number is read from the "O'Neill's N" header line (B:, N: or S:),
     because a few X: fields are wrong (X:800 for tune 700, X:0 for tune 1646).
     """
-    if source == "essen":
+    if source != "oneills":
         return list(range(1, len(scores) + 1))
     chunks = re.split(r"(?m)^(?=X:)", path.read_text(encoding="latin-1"))[1:]
     numbers = []
@@ -317,9 +322,11 @@ def slug(text: str, max_len: int = 40) -> str:
 
 def file_name(tune: Tune) -> str:
     """Safe, unique-per-tune MIDI file name."""
-    if tune.source == "essen":
-        return f"essen_{slug(tune.collection)}_{tune.index:04d}_{slug(tune.title)}.mid"
-    return f"oneills_{tune.index:04d}_{slug(tune.title)}.mid"
+    if tune.source == "oneills":
+        return f"oneills_{tune.index:04d}_{slug(tune.title)}.mid"
+    if tune.source == "ryans":  # one tune per file, named after it
+        return f"ryans_{slug(tune.collection)}.mid"
+    return f"{tune.source}_{slug(tune.collection)}_{tune.index:04d}_{slug(tune.title)}.mid"
 
 
 def split_of(name: str) -> str:
@@ -377,18 +384,21 @@ def run_conversion(jobs: list[tuple[str, Path]], workers: int) -> list[FileResul
     return [results[path] for _, path in jobs]
 
 
-def write_corpus(tunes: list[Tune], out_dir: Path) -> list[dict]:
-    """Write the MIDI files into split folders (emptied first); return manifest rows."""
-    for split, _ in SPLITS:
-        shutil.rmtree(out_dir / split, ignore_errors=True)
-        (out_dir / split).mkdir(parents=True)
+def write_corpus(tunes: list[Tune], out_dir: Path, flat: bool = False) -> list[dict]:
+    """Write the MIDI files into split folders (emptied first), or all into ``out_dir``
+    itself when ``flat``; return manifest rows."""
+    folders = [""] if flat else [split for split, _ in SPLITS]
+    for folder in folders:
+        shutil.rmtree(out_dir / folder, ignore_errors=True)
+        (out_dir / folder).mkdir(parents=True)
     rows = []
     for tune in tunes:
         tune.file_name = file_name(tune)
-        split = split_of(tune.file_name)
-        to_midi(tune).write(str(out_dir / split / tune.file_name))
+        split = "all" if flat else split_of(tune.file_name)
+        path = tune.file_name if flat else f"{split}/{tune.file_name}"
+        to_midi(tune).write(str(out_dir / path))
         rows.append({
-            "file": f"{split}/{tune.file_name}", "split": split, "source": tune.source,
+            "file": path, "split": split, "source": tune.source,
             "collection": tune.collection, "title": tune.title, "meters": tune.meters,
             "notes": len(tune.notes), "pickup_quarters": round(tune.pickup, 4),
             "irregular_bars": tune.irregular_bars,
@@ -425,14 +435,23 @@ def main() -> None:
     parser.add_argument("--limit-files", type=int, default=None,
                         help="convert only the first N .abc files (for a quick try)")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--sources", default="essen,oneills",
+                        help=f"comma-separated, of {', '.join(SOURCES)} (default: the bundled "
+                        "corpus; ryans and airds make folk MIDI from outside it)")
+    parser.add_argument("--flat", action="store_true",
+                        help="write every file into --out itself, with no split folders")
     args = parser.parse_args()
+    sources = args.sources.split(",")
+    unknown = set(sources) - set(SOURCES)
+    if unknown:
+        parser.error(f"unknown source(s) {sorted(unknown)}; known: {', '.join(SOURCES)}")
 
     started = time.perf_counter()
-    jobs = list_abc_files(Path(music21.__file__).resolve().parent / "corpus")
+    jobs = list_abc_files(Path(music21.__file__).resolve().parent / "corpus", sources)
     results = run_conversion(jobs[: args.limit_files], args.workers)
     skipped = sum((r.skipped for r in results), Counter())
     tunes = deduplicate([t for r in results for t in r.tunes], skipped)
-    rows = write_corpus(tunes, args.out)
+    rows = write_corpus(tunes, args.out, args.flat)
     print_summary(rows, tunes, skipped, args.out, time.perf_counter() - started)
 
 

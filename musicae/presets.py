@@ -8,6 +8,7 @@ size overridden by name (``{"latent_dim": 2}``).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -58,27 +59,33 @@ _PRESETS: list[Preset] = [
 
 
 def _music(name: str, description: str, codec: str, steps: int, batch_size: int = 128,
-           free_bits: float = 0.0, **cfg) -> Preset:
-    """MusicVAE's recipe, with learning-rate decay and KL annealing sped up for short runs."""
-    train = TrainConfig(steps=steps, batch_size=batch_size, lr=1e-3, lr_decay=0.9995,
+           free_bits: float = 0.0, lr: float = 1e-3, lr_decay: float = 0.9995,
+           **cfg) -> Preset:
+    """MusicVAE's recipe, with KL annealing sped up for short runs."""
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
                         min_lr=1e-5, max_beta=0.2, beta_rate=0.999, free_bits=free_bits,
                         eval_every=250, eval_batches=8)
     return Preset(name, "music", description, SequenceConfig(**cfg), SequenceVAE, train, codec)
 
 
+# What the 16-bar pair shares, so that they differ only in the decoder.
+_MEL_16BAR = dict(codec="melody_16bar", steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999,
+                  free_bits=256, bars=16, enc_size=512, enc_layers=2, latent_dim=512,
+                  dec_layers=2)
+
 _PRESETS += [
+    # Tuned for 30 minutes on 2 CPU cores (pilot runs in README): small batches give
+    # ~10 steps/s, and 64 free bits let z carry a 2-bar tune before beta bites.
     _music("mel_2bar_small", "2-bar melody VAE: BiLSTM 512 encoder, 256-d z, 2x256 decoder",
-           "melody_2bar", steps=4000),
+           "melody_2bar", steps=20000, batch_size=64, lr=2e-3, lr_decay=0.9999,
+           free_bits=64),
     _music("mel_2bar_big", "2-bar melody VAE: encoder 2048, 512-d z, 3x2048 decoder (GPU)",
            "melody_2bar", steps=50000, batch_size=512, enc_size=2048, latent_dim=512,
            dec_size=2048, dec_layers=3),
     _music("mel_16bar_hier", "16-bar melody VAE: 2-layer BiLSTM encoder, conductor over bars",
-           "melody_16bar", steps=3000, batch_size=64, free_bits=256, bars=16, enc_size=512,
-           enc_layers=2, latent_dim=512, dec_size=256, dec_layers=2, conductor_size=256,
-           conductor_layers=2),
+           dec_size=256, conductor_size=256, conductor_layers=2, **_MEL_16BAR),
     _music("mel_16bar_flat", "16-bar melody VAE with a flat decoder (baseline for hier)",
-           "melody_16bar", steps=3000, batch_size=64, free_bits=256, bars=16, enc_size=512,
-           enc_layers=2, latent_dim=512, dec_size=512, dec_layers=2),
+           dec_size=512, **_MEL_16BAR),
     _music("drums_2bar", "2-bar drum VAE: 9 drum classes as one 512-way categorical per step",
            "drums_2bar", steps=4000, kind="drums", depth=512, enc_size=512, latent_dim=256,
            dec_size=256),
@@ -106,9 +113,23 @@ def model_config(name: str, overrides: dict | None = None):
     if unknown:
         raise MusicaeError(f"preset {name!r} has no setting(s) {sorted(unknown)}")
     for key, value in overrides.items():
-        if isinstance(getattr(cfg, key), tuple):
-            overrides[key] = tuple(value)
+        overrides[key] = coerce_setting(key, value, getattr(cfg, key))
     return dataclasses.replace(cfg, **overrides)
+
+
+def coerce_setting(key: str, value, default):
+    """``value`` as the type of the setting's default, or a one-line error."""
+    kind = float if default is None else type(default)  # optional settings are numbers
+    if isinstance(default, tuple):
+        if isinstance(value, list) and all(type(v) is type(default[0]) for v in value):
+            return tuple(value)
+    elif kind is float and type(value) in (int, float):
+        return float(value)
+    elif type(value) is kind:
+        return value
+    example = list(default) if isinstance(default, tuple) else default
+    raise MusicaeError(f"setting {key}={value!r}: expected {kind.__name__}, "
+                       f"like {json.dumps(example)}")
 
 
 def build_model(name: str, overrides: dict | None = None) -> Autoencoder:

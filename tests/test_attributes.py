@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from musicae.representations.attributes import (
+    in_scale,
     mean_pitch,
     note_density,
+    pitch_classes,
     pitch_range,
     syncopation,
 )
@@ -35,3 +37,16 @@ def test_silent_windows_have_no_pitch_attributes_and_pad_steps_do_not_count():
     assert np.isnan(mean_pitch(tokens, mask)[0]) and np.isnan(syncopation(tokens, mask)[0])
     np.testing.assert_allclose(note_density(tokens, mask), [0, 0.5])
     np.testing.assert_allclose(pitch_range(tokens, mask)[1], 0)
+
+
+def test_pitch_classes_and_the_best_fitting_scale():
+    tokens = np.full((3, 8), NO_EVENT)
+    tokens[0, :7] = [token(p) for p in (57, 59, 60, 62, 64, 65, 67)]  # A minor = C major
+    tokens[1, :4] = [token(p) for p in (60, 61, 62, 63)]  # chromatic: 3 of 4 fit one scale
+    mask = np.ones((3, 8), bool)
+    counts = pitch_classes(tokens, mask)
+    assert counts[0].tolist() == [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]
+    assert counts[1, :4].tolist() == [1, 1, 1, 1] and counts[2].sum() == 0
+    scale = in_scale(tokens, mask)
+    np.testing.assert_allclose(scale[:2], [1.0, 0.75])
+    assert np.isnan(scale[2])  # no notes

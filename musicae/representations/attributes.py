@@ -51,6 +51,27 @@ def syncopation(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.where(onsets.sum(1) > 0, odd / onsets.sum(1), np.nan)
 
 
+MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
+
+
+def pitch_classes(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Onsets per pitch class (C = 0) in each window: (n, 12)."""
+    onsets = _onsets(tokens, mask)
+    classes = (tokens - FIRST_PITCH_TOKEN + MIN_PITCH) % 12
+    return np.stack([(onsets & (classes == c)).sum(1) for c in range(12)], axis=1)
+
+
+def in_scale(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Share of notes inside the window's best-fitting major (or relative minor) scale."""
+    counts = pitch_classes(tokens, mask)
+    scales = np.zeros((12, 12), bool)  # (tonic, pitch class)
+    for tonic in range(12):
+        scales[tonic, (MAJOR_SCALE + tonic) % 12] = True
+    best = (counts @ scales.T).max(1)  # (n,): notes in the best of the 12 scales
+    with np.errstate(all="ignore"):
+        return np.where(counts.sum(1) > 0, best / counts.sum(1), np.nan)
+
+
 ATTRIBUTES = {
     "density": note_density,
     "pitch_range": pitch_range,
