@@ -159,8 +159,9 @@ def main(threads: int | None) -> None:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a model size or training setting, e.g. --set latent_dim=2 "
               "--set free_bits=48 (repeatable; see README).")
-@click.option("--transpose", type=click.IntRange(0, 12), default=0, show_default=True,
-              help="Music: shift training windows by up to K semitones (augmentation).")
+@click.option("--transpose", type=click.IntRange(0, 12), default=None,
+              help="Music: shift training windows by up to K semitones (augmentation; "
+              "default 0, or what a resumed run used).")
 @click.option("--bf16", is_flag=True, default=None,
               help="bfloat16 autocast: faster on recent CPUs (AVX512-BF16) and GPUs.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")

@@ -28,7 +28,8 @@ from musicae import api, artifacts  # noqa: E402  (after the path set-up above)
 # name -> (training command, data to evaluate on, attribute vectors to store).
 # folk_mel_2bar trained alone on an idle 2-core machine. The 16-bar pair ran side by
 # side, one thread each (mel_16bar_flat with the same flags), so that both got equal
-# time on equal cores; they ran as --minutes 25, then --resume --minutes 50.
+# time on equal cores. They ran as --minutes 25, then --resume --minutes 50, which
+# trains the same 50 minutes but draws other batches after the resume.
 SHIPPED = {
     "folk_mel_2bar": ("musicae train folk --preset mel_2bar_small --out runs/folk_mel_2bar "
                       "--bf16 --minutes 30 --seed 0", "folk", ("density", "mean_pitch")),

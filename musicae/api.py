@@ -53,29 +53,34 @@ def _positive(name: str, value: int) -> None:
 def train(data: str, preset: str, out: str | Path, steps: int | None = None,
           batch_size: int | None = None, device: str = "auto", resume: bool = False,
           seed: int | None = None, overrides: dict | None = None, progress: bool = True,
-          transpose: int = 0, **train_overrides) -> dict:
+          transpose: int | None = None, **train_overrides) -> dict:
     """Train ``preset`` on DATA into the run directory ``out``; returns the final summary.
 
-    transpose: music only, shift training windows by up to this many semitones.
+    transpose: music only, shift training windows by up to this many semitones
+    (default 0, or what a resumed run used).
     overrides: model sizes and training settings by name (``--set``), e.g.
     ``{"latent_dim": 2, "free_bits": 48}``.
     train_overrides: other TrainConfig fields (lr, bf16, ...); None leaves the default.
-    A resumed run starts from the settings it was trained with.
+    A resumed run starts from the settings it was trained with; given more
+    steps and no time budget, it drops the time budget it had.
     """
     spec = get_preset(preset)
     overrides = dict(overrides or {})
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    settings = {k: overrides.pop(k) for k in list(overrides) if k in train_fields}
+    settings = {k: coerce_setting(TrainConfig, k, overrides.pop(k))
+                for k in list(overrides) if k in train_fields}
     out = Path(out)
     bundle = _start_bundle(spec, out, resume, overrides)
     state = bundle.meta.get("training", {}) if resume else {}
-    cfg = TrainConfig(**state["config"]) if "config" in state else spec.train
-    settings = {k: coerce_setting(k, v, getattr(cfg, k)) for k, v in settings.items()}
+    stored = {k: v for k, v in state.get("config", {}).items() if k in train_fields}
+    if resume and steps is not None and train_overrides.get("minutes") is None \
+            and "minutes" not in settings:
+        stored.pop("minutes", None)  # asked for more steps: the old time budget is done
+    cfg = dataclasses.replace(spec.train, **stored)
     flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
     settings |= {k: v for k, v in flags.items() if v is not None}
     cfg = dataclasses.replace(cfg, **settings)
-    _positive("--steps", cfg.steps)
-    _positive("--batch-size", cfg.batch_size)
+    _check(cfg)
     done, spent = state.get("step", 0), state.get("wall_seconds", 0.0) / 60
     if resume and done >= cfg.steps:
         raise MusicaeError(f"{out}: already trained {done} steps; "
@@ -83,7 +88,8 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     if resume and cfg.minutes is not None and spent >= cfg.minutes:
         raise MusicaeError(f"{out}: already trained {spent:.1f} minutes; "
                            f"pass --minutes above that to go on")
-    transpose = transpose or (bundle.meta.get("transpose", 0) if resume else 0)
+    if transpose is None:
+        transpose = bundle.meta.get("transpose", 0) if resume else 0
     dev = pick_device(device)
     seed_everything(cfg.seed)
     dom = domain(spec.domain)
@@ -96,8 +102,8 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     if resume:
         trainer.restore(done, state.get("wall_seconds", 0.0),
                         artifacts.load_optimizer_state(out))
-    bundle.meta |= {"data": str(data), "train_examples": len(train_data),
-                    "transpose": transpose}
+    bundle.meta |= {"data": str(data), "data_path": _data_path(data),
+                    "train_examples": len(train_data), "transpose": transpose}
     trainer.fit(train_data, valid_data, progress=progress)
     if not bundle.model.variational:
         _fit_prior(bundle, train_data.x)
@@ -107,6 +113,26 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
             "train_examples": len(train_data), "valid": trainer.last_eval}
 
 
+def _check(cfg: TrainConfig) -> None:
+    """One-line errors for training settings that cannot work."""
+    for name in ("steps", "batch_size", "eval_every", "eval_batches"):
+        _positive(f"--{name.replace('_', '-')}", getattr(cfg, name))
+    for name in ("lr", "minutes"):
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise MusicaeError(f"--{name} must be positive (got {value})")
+
+
+def _data_path(data: str) -> str | None:
+    """DATA as an absolute folder, where it is one (to recognise it later)."""
+    from musicae.datasets.midi import resolve_data
+
+    try:
+        return str(resolve_data(data).resolve())
+    except MusicaeError:  # not a folder: a name such as "mnist"
+        return None
+
+
 def _start_bundle(spec, out: Path, resume: bool, overrides: dict) -> ModelBundle:
     if resume:
         if not (out / artifacts.CONFIG).exists():
@@ -114,6 +140,10 @@ def _start_bundle(spec, out: Path, resume: bool, overrides: dict) -> ModelBundle
         bundle = artifacts.load(out)
         if bundle.preset.name != spec.name:
             raise MusicaeError(f"{out}: holds preset {bundle.preset.name!r}, not {spec.name!r}")
+        changed = {k for k, v in overrides.items() if bundle.overrides.get(k) != v}
+        if changed:
+            raise MusicaeError(f"{out}: a resumed run keeps its model sizes; "
+                               f"cannot change {', '.join(sorted(changed))}")
         return bundle
     if (out / artifacts.CONFIG).exists():
         raise MusicaeError(f"{out}: already holds a model; use --resume or another --out")
@@ -290,16 +320,14 @@ def evaluate(model: str, data: str, split: str | None = None, device: str = "aut
 
 
 def _trained_on(bundle: ModelBundle, data: str) -> bool:
-    """Whether DATA is what the model was trained on (True where that is unknown)."""
+    """Whether DATA is what the model was trained on (True where that is unknown,
+    so that training data is never scored as held out)."""
     trained = bundle.meta.get("data")
     if trained is None or trained == str(data) or bundle.preset.domain != "music":
         return True
-    from musicae.datasets.midi import resolve_data
-
-    try:
-        return resolve_data(trained).resolve() == resolve_data(data).resolve()
-    except MusicaeError:  # the training folder is gone or moved: it cannot be DATA
-        return False
+    known = {p for p in (bundle.meta.get("data_path"), _data_path(trained)) if p}
+    here = _data_path(data)
+    return not known or here is None or here in known
 
 
 @torch.no_grad()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -113,23 +115,34 @@ def model_config(name: str, overrides: dict | None = None):
     if unknown:
         raise MusicaeError(f"preset {name!r} has no setting(s) {sorted(unknown)}")
     for key, value in overrides.items():
-        overrides[key] = coerce_setting(key, value, getattr(cfg, key))
+        overrides[key] = coerce_setting(type(cfg), key, value)
     return dataclasses.replace(cfg, **overrides)
 
 
-def coerce_setting(key: str, value, default):
-    """``value`` as the type of the setting's default, or a one-line error."""
-    kind = float if default is None else type(default)  # optional settings are numbers
-    if isinstance(default, tuple):
-        if isinstance(value, list) and all(type(v) is type(default[0]) for v in value):
-            return tuple(value)
-    elif kind is float and type(value) in (int, float):
-        return float(value)
-    elif type(value) is kind:
-        return value
-    example = list(default) if isinstance(default, tuple) else default
-    raise MusicaeError(f"setting {key}={value!r}: expected {kind.__name__}, "
-                       f"like {json.dumps(example)}")
+def coerce_setting(owner: type, key: str, value):
+    """``value`` as the declared type of field ``key`` of dataclass ``owner``, or a
+    one-line error. Ints pass for floats, JSON lists for tuples, null for optionals."""
+    hint = typing.get_type_hints(owner)[key]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
+        if value is None:
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, list) and all(_fits(item, v) for v in value):
+            return tuple(item(v) for v in value)
+        expected = f"a list of {item.__name__}, like [16, 32]"
+    elif _fits(hint, value):
+        return hint(value)
+    else:
+        expected = hint.__name__
+    raise MusicaeError(f"setting {key}={json.dumps(value)}: expected {expected}")
+
+
+def _fits(kind: type, value) -> bool:
+    if kind is float:
+        return type(value) in (int, float)
+    return type(value) is kind
 
 
 def build_model(name: str, overrides: dict | None = None) -> Autoencoder:

@@ -115,6 +115,28 @@ def test_training_settings_go_with_the_run_and_resume_keeps_them(tmp_path):
     assert resumed["step"] == 5 and resumed["config"]["free_bits"] == 4.0
     with pytest.raises(MusicaeError, match="already trained 5 steps"):
         api.train("mnist", "mnist_conv_vae", run, steps=5, resume=True, progress=False)
+    with pytest.raises(MusicaeError, match="keeps its model sizes; cannot change channels"):
+        api.train("mnist", "mnist_conv_vae", run, steps=9, resume=True, progress=False,
+                  overrides={"channels": [4, 4]})
+
+
+def test_impossible_training_settings_are_user_errors(tmp_path):
+    for bad in ({"eval_every": 0}, {"lr": -1.0}, {"minutes": 0}, {"steps": 2.5},
+                {"bf16": "yes"}):
+        with pytest.raises(MusicaeError):
+            api.train("mnist", "mnist_conv_vae", tmp_path / "run", steps=2, progress=False,
+                      overrides=TINY_VAE | bad)
+        assert not (tmp_path / "run").exists()
+
+
+def test_more_steps_on_resume_drop_the_old_time_budget(tmp_path):
+    run = tmp_path / "vae"
+    api.train("mnist", "mnist_conv_vae", run, steps=3, device="cpu", progress=False,
+              overrides=TINY_VAE | {"minutes": 60, "free_bits": 0.5})
+    api.train("mnist", "mnist_conv_vae", run, steps=4, device="cpu", resume=True,
+              progress=False)
+    settings = json.loads((run / "config.json").read_text())["training"]["config"]
+    assert settings["minutes"] is None and settings["free_bits"] == 0.5
 
 
 def test_resume_needs_a_run_and_fresh_runs_do_not_overwrite(trained, tmp_path):
