@@ -341,13 +341,14 @@ def plot_latent(model, data, out, device, as_json):
 @main.command()
 @click.option("-o", "--out", default="out", show_default=True, type=click.Path(path_type=Path))
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--wav", is_flag=True, help="Also write a WAV beside each MIDI file.")
 @device_option
 @json_option
-def demo(out, seed, device, as_json):
+def demo(out, seed, wav, device, as_json):
     """The main job on the shipped models: 8 new melodies, an interpolation, digits."""
     from musicae import api
 
-    written = api.demo(out, seed, device)
+    written = api.demo(out, seed, device, wav=wav)
     if as_json:
         report(written, True)
         return

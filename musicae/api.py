@@ -414,8 +414,12 @@ def _attribute_of(fn):
 DEMO_TUNES = ("folk", "test")  # interpolation endpoints: the first two tunes of this split
 
 
-def demo(out: str | Path = "out", seed: int = 0, device: str = "auto") -> dict:
-    """The main job on shipped models: new melodies, a melodic interpolation, new digits."""
+def demo(out: str | Path = "out", seed: int = 0, device: str = "auto",
+         wav: bool = False) -> dict:
+    """The main job on shipped models: new melodies, a melodic interpolation, new digits.
+
+    wav: also a WAV beside each MIDI file.
+    """
     from musicae.datasets.midi import resolve_data, split_files
 
     out = Path(out)
@@ -424,9 +428,9 @@ def demo(out: str | Path = "out", seed: int = 0, device: str = "auto") -> dict:
         raise MusicaeError("the bundled folk corpus has fewer than two test tunes")
     done = {
         "melodies": sample(DEFAULT_MODELS["music"], 8, out / "melodies", temperature=0.5,
-                           seed=seed, device=device),
+                           seed=seed, device=device, wav=wav),
         "interpolation": interpolate(DEFAULT_MODELS["music"], str(tunes[0]), str(tunes[1]),
-                                     out / "interpolation", steps=8, device=device),
+                                     out / "interpolation", steps=8, device=device, wav=wav),
         "digits": sample(DEFAULT_MODELS["image"], 64, out / "digits", seed=seed, device=device),
         "latent": plot_latent("mnist_vae_2d", "mnist", out / "latent_2d.png", device=device),
     }

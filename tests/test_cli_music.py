@@ -169,3 +169,18 @@ def test_attribute_vector_is_stored_and_used_by_shift(cli, model, tunes, tmp_pat
                "--seed", 0).exit_code == 0
     unknown = cli("sample", model, "-n", 2, "-o", tmp_path, "--shift", "loudness=1")
     assert unknown.exit_code == 2 and "no attribute vector 'loudness'" in unknown.stderr
+
+
+def test_demo_runs_the_main_job_on_the_shipped_models(cli, tmp_path):
+    result = cli("demo", "-o", tmp_path, "--wav")
+    assert result.exit_code == 0, result.output
+    melodies = sorted((tmp_path / "melodies").glob("sample_*.mid"))
+    assert len(melodies) == 8 and all(midi_notes(m) > 0 for m in melodies)
+    assert len(list((tmp_path / "melodies").glob("sample_*.wav"))) == 8
+    assert (tmp_path / "melodies" / "pianoroll.png").is_file()
+    path = tmp_path / "interpolation"
+    assert len(list(path.glob("step_*.mid"))) == 8 and (path / "interpolation.mid").is_file()
+    assert (path / "interpolation.png").is_file() and (path / "interpolation.wav").is_file()
+    assert (tmp_path / "digits" / "sample_grid.png").is_file()
+    assert (tmp_path / "latent_2d.png").is_file()
+    assert f"Open {tmp_path}/melodies/pianoroll.png" in result.stdout
