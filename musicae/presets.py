@@ -70,9 +70,12 @@ def _music(name: str, description: str, codec: str, steps: int, batch_size: int 
     return Preset(name, "music", description, SequenceConfig(**cfg), SequenceVAE, train, codec)
 
 
-# What the 16-bar pair shares, so that they differ only in the decoder.
+# What the 16-bar pair shares, so that they differ only in the decoder. MusicVAE's
+# widths (encoder 2x2048, decoders 1024 / 2048) are for GPUs; at an eighth of the
+# encoder and a quarter of the decoders a hier step still takes ~0.6 s on one CPU
+# core (README: "16-bar models"). --set restores any of them.
 _MEL_16BAR = dict(codec="melody_16bar", steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999,
-                  free_bits=256, bars=16, enc_size=512, enc_layers=2, latent_dim=512,
+                  free_bits=256, bars=16, enc_size=256, enc_layers=2, latent_dim=512,
                   dec_layers=2)
 
 _PRESETS += [

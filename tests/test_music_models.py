@@ -12,6 +12,7 @@ from musicae.models.sequence import (
     PAD,
     SequenceConfig,
     SequenceVAE,
+    code_gain,
     free_running_accuracy,
     inverse_sigmoid,
     meter_mask,
@@ -121,3 +122,12 @@ def test_learns_real_melodies(tmp_path):
     accuracy = free_running_accuracy(model, x)
     assert recon < 0.4 * first
     assert accuracy > 0.6
+
+
+def test_code_gain_is_zero_when_the_decoder_ignores_the_code():
+    model = SequenceVAE(KINDS["hierarchical"]).eval()
+    x = random_tokens(model.cfg, 4, 16)
+    assert abs(code_gain(model, x)) > 1e-4
+    with torch.no_grad():  # cut z off: the conductor then starts from the same state always
+        model.conductor_init.proj.weight.zero_()
+    assert code_gain(model, x) == pytest.approx(0.0, abs=1e-4)

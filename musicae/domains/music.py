@@ -18,7 +18,7 @@ from musicae.datasets.midi import load_windows, resolve_data, windows_from_file
 from musicae.domains.base import Domain
 from musicae.domains.render import pianoroll_sheet, write_wav
 from musicae.errors import MusicaeError
-from musicae.models.sequence import PAD, free_running_accuracy, meter_mask, valid_mask
+from musicae.models.sequence import PAD, code_gain, free_running_accuracy, meter_mask, valid_mask
 from musicae.representations.codec import CODECS, decode_window, transpose, write_window_midi
 from musicae.representations.config import CodecConfig
 from musicae.representations.notes import Piece, steps_per_bar, write_midi
@@ -132,18 +132,20 @@ class MusicDomain(Domain):
 
     @torch.no_grad()
     def evaluate(self, bundle: ModelBundle, data: TensorData, **options) -> dict:
-        """MusicVAE's two accuracies, plus the ELBO terms, on DATA's windows."""
+        """MusicVAE's two accuracies, the ELBO terms and the code's gain, on DATA's windows."""
         model, x = bundle.model, data.x
         if len(x) == 0:
             raise MusicaeError("no windows to evaluate on")
         terms = mean_loss_terms(model, x)
         subset = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))]
         subset = subset[:FREE_RUNNING_LIMIT]
-        free = np.mean([free_running_accuracy(model, c.to(model.device))
-                        for c in subset.split(256)])
+        chunks = [c.to(model.device) for c in subset.split(256)]
+        free = np.mean([free_running_accuracy(model, c) for c in chunks])
+        gain = np.average([code_gain(model, c) for c in chunks], weights=[len(c) for c in chunks])
         return {"windows": len(x), "teacher_forced_accuracy": terms["accuracy"],
                 "free_running_accuracy": float(free), "free_running_windows": len(subset),
-                "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"]}
+                "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
+                "code_gain": float(gain)}
 
 
 def _wavs(midis: list[Path], wav: bool) -> list[Path]:

@@ -263,6 +263,17 @@ def free_running_accuracy(model: SequenceVAE, x: Tensor) -> float:
     return float((correct & valid).sum() / valid.sum().clamp(min=1))
 
 
+@torch.no_grad()
+def code_gain(model: SequenceVAE, x: Tensor) -> float:
+    """Nats per window that each window's own code saves over another window's code,
+    teacher-forced. Near 0: the decoder ignores z (posterior collapse)."""
+    model.eval()
+    z = model.encode(x).mean
+    own, _ = model.reconstruction(model.teacher_forced_logits(x, z), x)
+    other, _ = model.reconstruction(model.teacher_forced_logits(x, z.roll(1, 0)), x)
+    return float(other - own)
+
+
 def inverse_sigmoid(step: int, rate: float) -> float:
     """Scheduled sampling: probability of feeding the true token, k / (k + exp(step / k))."""
     if rate <= 0:
