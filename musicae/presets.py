@@ -88,7 +88,7 @@ _PRESETS += [
            "melody_2bar", steps=50000, batch_size=512, enc_size=2048, latent_dim=512,
            dec_size=2048, dec_layers=3),
     _music("mel_16bar_hier", "16-bar melody VAE: 2-layer BiLSTM encoder, conductor over bars",
-           dec_size=256, conductor_size=256, conductor_layers=2, **_MEL_16BAR),
+           dec_size=256, conductor_size=256, conductor_layers=2, z_to_bars=True, **_MEL_16BAR),
     _music("mel_16bar_flat", "16-bar melody VAE with a flat decoder (baseline for hier)",
            dec_size=512, **_MEL_16BAR),
     _music("drums_2bar", "2-bar drum VAE: 9 drum classes as one 512-way categorical per step",

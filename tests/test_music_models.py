@@ -27,6 +27,7 @@ KINDS = {
     "drums": SequenceConfig(kind="drums", depth=512, **TINY),
     "pianoroll": SequenceConfig(kind="pianoroll", depth=88, **TINY),
     "hierarchical": SequenceConfig(bars=4, conductor_size=16, enc_layers=2, **TINY),
+    "hierarchical_z": SequenceConfig(bars=4, conductor_size=16, z_to_bars=True, **TINY),
 }
 
 

@@ -48,6 +48,7 @@ class SequenceConfig:
     conductor_size: int = 0  # > 0 makes the decoder hierarchical: one conductor step per bar
     conductor_layers: int = 2
     sampling_rate: float = 0.0  # scheduled sampling: inverse-sigmoid rate k (0 = off)
+    z_to_bars: bool = False  # hierarchical: z beside each bar's embedding in its decoder
 
     @property
     def steps(self) -> int:
@@ -95,6 +96,8 @@ class SequenceVAE(Autoencoder):
                                bidirectional=True)
         self.to_posterior = nn.Linear(2 * cfg.enc_size, 2 * cfg.latent_dim)
         cond = cfg.conductor_size or cfg.latent_dim  # what conditions the step decoder
+        if cfg.conductor_size and cfg.z_to_bars:
+            cond += cfg.latent_dim
         if cfg.conductor_size:
             self.conductor_init = LatentInit(cfg.latent_dim, cfg.conductor_size,
                                              cfg.conductor_layers)
@@ -142,6 +145,8 @@ class SequenceVAE(Autoencoder):
         state = self.conductor_init(z)
         zeros = z.new_zeros(len(z), self.cfg.bars, 1)
         bars, _ = self.conductor(zeros, state)  # (B, bars, conductor_size)
+        if self.cfg.z_to_bars:
+            bars = torch.cat([bars, z[:, None].expand(-1, self.cfg.bars, -1)], dim=-1)
         return bars
 
     def teacher_forced_logits(self, x: Tensor, z: Tensor) -> Tensor:
