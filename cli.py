@@ -12,6 +12,14 @@ from pathlib import Path
 
 import click
 
+from musicae.defaults import (
+    DECODE_TEMPERATURE,
+    INTERPOLATION_METHOD,
+    INTERPOLATION_STEPS,
+    METER,
+    SAMPLE_TEMPERATURE,
+    SAMPLES,
+)
 from musicae.errors import MusicaeError
 
 POSITIVE = click.IntRange(min=1)
@@ -157,8 +165,8 @@ def main(threads: int | None) -> None:
               help="Stop after this much training time (steps still cap the run).")
 @click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Override a model size or training setting, e.g. --set latent_dim=2 "
-              "--set free_bits=48 (repeatable; see README).")
+              help="Override a representation setting, model size or training setting, e.g. "
+              "--set bars=4 --set latent_dim=2 --set free_bits=48 (repeatable; see README).")
 @click.option("--transpose", type=click.IntRange(0, 12), default=None,
               help="Music: shift training windows by up to K semitones (augmentation; "
               "default 0, or what a resumed run used).")
@@ -182,14 +190,15 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
 
 @main.command()
 @click.argument("model", required=False)
-@click.option("-n", "n", type=POSITIVE, default=8, show_default=True, help="How many samples.")
+@click.option("-n", "n", type=POSITIVE, default=SAMPLES, show_default=True,
+              help="How many samples.")
 @out_option
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.5, show_default=True,
-              help="Sampling temperature for sequence models (0 = argmax).")
+@click.option("--temperature", type=click.FloatRange(min=0), default=SAMPLE_TEMPERATURE,
+              show_default=True, help="Sampling temperature for sequence models (0 = argmax).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: from the clock).")
 @click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
               help="Move samples along an attribute vector, e.g. density=+1.5.")
-@click.option("--meter", default="4/4", show_default=True, help="Music: meter of the samples.")
+@click.option("--meter", default=METER, show_default=True, help="Music: meter of the samples.")
 @click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
 @device_option
 @json_option
@@ -205,15 +214,15 @@ def sample(model, n, out, temperature, seed, shift, meter, wav, device, as_json)
 @main.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] A B")
 @out_option
-@click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True,
-              help="Points on the path, endpoints included.")
-@click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp",
+@click.option("--steps", type=click.IntRange(min=2), default=INTERPOLATION_STEPS,
+              show_default=True, help="Points on the path, endpoints included.")
+@click.option("--method", type=click.Choice(["slerp", "lerp"]), default=INTERPOLATION_METHOD,
               show_default=True)
 @with_music_options
 @device_option
 @json_option
 def interpolate(args, out, steps, method, bar, wav, device, as_json):
-    """Walk the latent space from input A to input B."""
+    """Walk the latent space from input A to input B (music: in A's meter)."""
     from musicae import api
 
     model, (a, b) = split_model(args, 2)
@@ -232,7 +241,8 @@ def interpolate(args, out, steps, method, bar, wav, device, as_json):
 @device_option
 @json_option
 def reconstruct(args, out, no_corrupt, shift, bar, wav, device, as_json):
-    """Encode and decode inputs; writes each input beside its reconstruction."""
+    """Encode and decode inputs; writes each input beside its reconstruction (music: in
+    the input's meter)."""
     from musicae import api
 
     model, inputs = split_model(args, None)
@@ -259,8 +269,9 @@ def encode(args, out, bar, device, as_json):
 @main.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] Z.npy")
 @out_option
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--meter", default="4/4", show_default=True, help="Music: meter of the output.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=DECODE_TEMPERATURE,
+              show_default=True, help="Sequence models: 0 = argmax.")
+@click.option("--meter", default=METER, show_default=True, help="Music: meter of the output.")
 @click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
 @device_option
 @json_option
@@ -283,13 +294,16 @@ def decode(args, out, temperature, meter, wav, device, as_json):
 @click.option("--workers", type=POSITIVE, default=None, help="Processes (default: all cores).")
 @click.option("--cache", type=click.Path(path_type=Path), default=None,
               help="Cache folder (default: $MUSICAE_CACHE or ~/.cache/musicae).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override a representation setting, e.g. --set bars=4 (as for train).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def prepare(data, preset, workers, cache, quiet, as_json):
+def prepare(data, preset, workers, cache, settings, quiet, as_json):
     """Statistics of what a MIDI folder yields (and cache its windows)."""
     from musicae import api
 
-    result = api.prepare(data, preset, workers, cache, progress=not quiet)
+    result = api.prepare(data, preset, workers, cache, progress=not quiet,
+                         overrides=parse_settings(settings))
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
 
 

@@ -1,8 +1,9 @@
 """The public API: every CLI command is one function here.
 
 Functions take plain values (paths, numbers), do the work through the model
-interface and a :class:`~musicae.domains.base.Domain`, write files, and
-return a JSON-serialisable summary that the CLI prints.
+interface and a :class:`~musicae.domains.base.Domain` (the only way they
+reach data), write files, and return a JSON-serialisable summary that the
+CLI prints. Defaults come from ``musicae.defaults``, which the CLI reads too.
 """
 
 from __future__ import annotations
@@ -16,23 +17,30 @@ import torch
 
 from musicae import artifacts
 from musicae.artifacts import ModelBundle
+from musicae.batch import Batch
+from musicae.defaults import (
+    DECODE_TEMPERATURE,
+    INTERPOLATION_METHOD,
+    INTERPOLATION_STEPS,
+    SAMPLE_TEMPERATURE,
+    SAMPLES,
+)
 from musicae.domains.base import Domain
+from musicae.domains.image import ImageDomain
+from musicae.domains.music import MusicDomain
 from musicae.errors import MusicaeError
-from musicae.presets import PRESETS, build_model, coerce_setting, get_preset
+from musicae.presets import PRESETS, build_model, get_preset, representation, split_settings
 from musicae.train import TrainConfig, Trainer, pick_device, seed_everything
 
+DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
 DEFAULT_MODELS = {"music": "folk_mel_2bar", "image": "mnist_conv_vae"}
 MIDI_SUFFIXES = {".mid", ".midi", ".kar", ".smf"}
 
 
-def domain(kind: str) -> Domain:
-    if kind == "image":
-        from musicae.domains.image import ImageDomain
-
-        return ImageDomain()
-    from musicae.domains.music import MusicDomain
-
-    return MusicDomain()
+def domain(bundle_or_preset) -> Domain:
+    """The domain a model (or preset) speaks."""
+    preset = getattr(bundle_or_preset, "preset", bundle_or_preset)
+    return DOMAINS[preset.domain]
 
 
 def default_model_for(paths: list[str | Path]) -> str:
@@ -58,20 +66,19 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
 
     transpose: music only, shift training windows by up to this many semitones
     (default 0, or what a resumed run used).
-    overrides: model sizes and training settings by name (``--set``), e.g.
-    ``{"latent_dim": 2, "free_bits": 48}``.
+    overrides: ``--set`` values by name, each going to its owner: the
+    representation (``bars=4``), the model's sizes (``latent_dim=2``) or the
+    training settings (``free_bits=48``).
     train_overrides: other TrainConfig fields (lr, bf16, ...); None leaves the default.
     A resumed run starts from the settings it was trained with; given more
     steps and no time budget, it drops the time budget it had.
     """
     spec = get_preset(preset)
-    overrides = dict(overrides or {})
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    settings = {k: coerce_setting(TrainConfig, k, overrides.pop(k))
-                for k in list(overrides) if k in train_fields}
+    rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
     out = Path(out)
-    bundle = _start_bundle(spec, out, resume, overrides)
+    bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
     state = bundle.meta.get("training", {}) if resume else {}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     stored = {k: v for k, v in state.get("config", {}).items() if k in train_fields}
     if resume and steps is not None and train_overrides.get("minutes") is None \
             and "minutes" not in settings:
@@ -92,21 +99,21 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
         transpose = bundle.meta.get("transpose", 0) if resume else 0
     dev = pick_device(device)
     seed_everything(cfg.seed)
-    dom = domain(spec.domain)
-    train_data = dom.training_data(data, spec, "train", transpose_semitones=transpose,
-                                   progress=progress)
-    valid_data = dom.training_data(data, spec, "valid", progress=progress)
+    dom = domain(spec)
+    rep = bundle.representation
+    train_data = dom.examples(data, "train", rep, transpose=transpose, progress=progress)
+    valid_data = dom.examples(data, "valid", rep, progress=progress)
     trainer = Trainer(bundle.model, cfg, out,
                       lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
                                                                               state), dev)
     if resume:
         trainer.restore(done, state.get("wall_seconds", 0.0),
                         artifacts.load_optimizer_state(out))
-    bundle.meta |= {"data": str(data), "data_path": _data_path(data),
+    bundle.meta |= {"data": str(data), "data_path": dom.data_path(data),
                     "train_examples": len(train_data), "transpose": transpose}
     trainer.fit(train_data, valid_data, progress=progress)
     if not bundle.model.variational:
-        _fit_prior(bundle, train_data.x)
+        _fit_prior(bundle, train_data)
         artifacts.save_checkpoint(bundle, out, trainer.state())
     return {"model": str(out), "preset": preset, "steps": trainer.step,
             "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
@@ -123,38 +130,33 @@ def _check(cfg: TrainConfig) -> None:
             raise MusicaeError(f"--{name} must be positive (got {value})")
 
 
-def _data_path(data: str) -> str | None:
-    """DATA as an absolute folder, where it is one (to recognise it later)."""
-    from musicae.datasets.midi import resolve_data
-
-    try:
-        return str(resolve_data(data).resolve())
-    except MusicaeError:  # not a folder: a name such as "mnist"
-        return None
-
-
-def _start_bundle(spec, out: Path, resume: bool, overrides: dict) -> ModelBundle:
+def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
+                  ) -> ModelBundle:
     if resume:
         if not (out / artifacts.CONFIG).exists():
             raise MusicaeError(f"{out}: nothing to resume (no {artifacts.CONFIG})")
         bundle = artifacts.load(out)
         if bundle.preset.name != spec.name:
             raise MusicaeError(f"{out}: holds preset {bundle.preset.name!r}, not {spec.name!r}")
-        changed = {k for k, v in overrides.items() if bundle.overrides.get(k) != v}
+        stored = split_settings(spec.name, bundle.overrides)[1]
+        changed = {k for k, v in sizes.items() if stored.get(k) != v}
+        changed |= {k for k, v in rep_settings.items()
+                    if getattr(bundle.representation, k) != v}
         if changed:
             raise MusicaeError(f"{out}: a resumed run keeps its model sizes; "
                                f"cannot change {', '.join(sorted(changed))}")
         return bundle
     if (out / artifacts.CONFIG).exists():
         raise MusicaeError(f"{out}: already holds a model; use --resume or another --out")
-    return ModelBundle(build_model(spec.name, overrides), spec, overrides)
+    rep = representation(spec.name, rep_settings)
+    return ModelBundle(build_model(spec.name, sizes, rep), spec, sizes, representation=rep)
 
 
 @torch.no_grad()
-def _fit_prior(bundle: ModelBundle, x: torch.Tensor) -> None:
+def _fit_prior(bundle: ModelBundle, examples) -> None:
     """Let a plain autoencoder sample: fit a Gaussian to its training codes."""
     model = bundle.model.eval()
-    codes = torch.cat([model.encode(c.to(model.device)).mean for c in x.split(512)])
+    codes = torch.cat([model.encode(b.to(model.device)).mean for b in examples.chunks(512)])
     model.fit_prior(codes)
 
 
@@ -163,92 +165,96 @@ def _generator(seed: int | None) -> torch.Generator:
 
 
 @torch.no_grad()
-def sample(model: str, n: int, out: str | Path, temperature: float = 1.0,
-           seed: int | None = None, device: str = "auto", **options) -> dict:
-    """Decode n prior samples into files under ``out``."""
+def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
+           temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
+           device: str = "auto", shift: dict[str, float] | None = None,
+           meter: str | None = None, **options) -> dict:
+    """Decode n prior samples into files under ``out``.
+
+    shift: move every code along stored attribute vectors (``{"density": 1.5}``);
+    meter: music, the time signature of the samples (default 4/4).
+    """
     _positive("-n", n)
-    if temperature < 0:
-        raise MusicaeError(f"--temperature must be >= 0 (got {temperature})")
+    _temperature(temperature)
     bundle = load(model, device)
-    dom = domain(bundle.preset.domain)
+    dom = domain(bundle)
     if seed is not None:
         seed_everything(seed)
-    context = dom.decode_context(bundle, n, **options)
-    z = bundle.model.prior_sample(n, _generator(seed))
-    z = shift_codes(bundle, z, options.pop("shift", None))
-    x = bundle.model.decode(z, temperature=temperature, **context)
-    paths = dom.write_batch(bundle, x, Path(out), "sample", **options)
+    layout = dom.layout(bundle, n, meter)
+    batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
+                                **layout)
+    paths = dom.write_batch(bundle, batch, Path(out), "sample", meter=meter, **options)
     return {"model": str(bundle.path), "written": [str(p) for p in paths]}
 
 
-def shift_codes(bundle: ModelBundle, z: torch.Tensor, shifts: dict[str, float] | None):
-    """Move codes along stored attribute vectors (``--shift density=+1.5``)."""
+def _temperature(temperature: float) -> None:
+    if not temperature >= 0:
+        raise MusicaeError(f"--temperature must be >= 0 (got {temperature})")
+
+
+def shift_vector(bundle: ModelBundle, shifts: dict[str, float] | None) -> torch.Tensor | None:
+    """The sum of stored attribute vectors times their amounts (``--shift density=+1.5``):
+    (latent,), or None for no shift."""
     if not shifts:
-        return z
+        return None
     vectors = bundle.meta.get("attributes", {})
+    total = torch.zeros(bundle.model.latent_dim, device=bundle.model.device)
     for name, amount in shifts.items():
         if name not in vectors:
             known = ", ".join(sorted(vectors)) or "none; make one with `musicae attribute`"
             raise MusicaeError(f"{bundle.path}: no attribute vector {name!r} (known: {known})")
-        z = z + amount * torch.tensor(vectors[name]["vector"], device=z.device)
-    return z
+        total += amount * torch.tensor(vectors[name]["vector"], device=total.device)
+    return total
 
 
 @torch.no_grad()
-def interpolate(model: str, a: str, b: str, out: str | Path, steps: int = 8,
-                method: str = "slerp", temperature: float = 0.0, device: str = "auto",
-                **options) -> dict:
-    """Decode the path between the codes of inputs a and b (endpoints included)."""
+def interpolate(model: str, a: str, b: str, out: str | Path,
+                steps: int = INTERPOLATION_STEPS, method: str = INTERPOLATION_METHOD,
+                temperature: float = DECODE_TEMPERATURE, device: str = "auto",
+                bar: int | None = None, **options) -> dict:
+    """Decode the path between the codes of inputs a and b (endpoints included), in the
+    layout (and, for music, the meter) of a."""
+    _temperature(temperature)
     bundle = load(model, device)
-    dom = domain(bundle.preset.domain)
-    xa, info_a = dom.read_input(bundle, Path(a), **options)
-    xb, info_b = dom.read_input(bundle, Path(b), **options)
-    path = bundle.model.interpolate(xa.to(bundle.model.device), xb.to(bundle.model.device),
-                                    steps, method, temperature)
-    written = dom.write_path(bundle, path, Path(out), **options)
+    dom = domain(bundle)
+    xa, info_a = dom.read_input(bundle, Path(a), bar)
+    xb, info_b = dom.read_input(bundle, Path(b), bar)
+    device_ = bundle.model.device
+    path = bundle.model.interpolate(xa.to(device_), xb.to(device_), steps, method, temperature)
+    written = dom.write_path(bundle, path, Path(out), meter=info_a.get("meter"), **options)
     return {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
             "method": method, "written": [str(p) for p in written]}
 
 
 @torch.no_grad()
 def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "auto",
-                corrupt_input: bool = True, **options) -> dict:
-    """Encode and decode each input; writes input beside output."""
+                corrupt_input: bool = True, shift: dict[str, float] | None = None,
+                bar: int | None = None, **options) -> dict:
+    """Encode and decode each input (moved by ``shift``); writes input beside output."""
     bundle = load(model, device)
-    dom = domain(bundle.preset.domain)
+    dom = domain(bundle)
+    vector = shift_vector(bundle, shift)
     written, infos = [], []
     for path in inputs:
-        x, info = dom.read_input(bundle, Path(path), **options)
+        x, info = dom.read_input(bundle, Path(path), bar)
         x = x.to(bundle.model.device)
-        source = _corrupted(bundle, x) if corrupt_input else None
-        posterior = bundle.model.encode(x if source is None else source)
-        z = shift_codes(bundle, posterior.mean, options.pop("shift", None))
-        y = bundle.model.decode(z, temperature=0.0, **bundle.model.decode_context(x))
-        written += dom.write_pair(bundle, x, y, Path(out), Path(path).stem, corrupted=source,
-                                  **options)
+        y = bundle.model.reconstruct(x, shift=vector, corrupt=corrupt_input)
+        seen = bundle.model.corrupted(x) if corrupt_input else None
+        written += dom.write_pair(bundle, x, y, Path(out), Path(path).stem, corrupted=seen,
+                                  meter=info.get("meter"), **options)
         infos.append({"input": str(path)} | info)
     return {"model": str(bundle.path), "inputs": infos, "written": [str(p) for p in written]}
 
 
-def _corrupted(bundle: ModelBundle, x: torch.Tensor) -> torch.Tensor | None:
-    """Denoising and super-resolution models show what they undo: the corrupted input."""
-    cfg = getattr(bundle.model, "cfg", None)
-    if getattr(cfg, "corruption", "none") == "none":
-        return None
-    from musicae.models.image import corrupt
-
-    return corrupt(x, cfg)
-
-
 @torch.no_grad()
 def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
-           **options) -> dict:
+           bar: int | None = None) -> dict:
     """Posterior means of the inputs, saved as one (n, latent) .npy array."""
     bundle = load(model, device)
-    dom = domain(bundle.preset.domain)
+    dom = domain(bundle)
     codes, infos = [], []
     for path in inputs:
-        x, info = dom.read_input(bundle, Path(path), **options)
+        x, info = dom.read_input(bundle, Path(path), bar)
         codes.append(bundle.model.encode(x.to(bundle.model.device)).mean.cpu().numpy())
         infos.append({"input": str(path)} | info)
     z = np.concatenate(codes)
@@ -260,16 +266,18 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
 
 
 @torch.no_grad()
-def decode(model: str, codes: str | Path, out: str | Path, temperature: float = 0.0,
-           device: str = "auto", **options) -> dict:
-    """Decode codes from a .npy file of shape (n, latent) into files."""
+def decode(model: str, codes: str | Path, out: str | Path,
+           temperature: float = DECODE_TEMPERATURE, device: str = "auto",
+           meter: str | None = None, **options) -> dict:
+    """Decode codes from a .npy file of shape (n, latent) into files (music: in ``meter``)."""
+    _temperature(temperature)
     bundle = load(model, device)
     z = _read_codes(Path(codes), bundle.model.latent_dim)
-    dom = domain(bundle.preset.domain)
-    context = dom.decode_context(bundle, len(z), **options)
-    x = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature=temperature,
-                            **context)
-    paths = dom.write_batch(bundle, x, Path(out), "decoded", **options)
+    dom = domain(bundle)
+    layout = dom.layout(bundle, len(z), meter)
+    batch = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature,
+                                **layout)
+    paths = dom.write_batch(bundle, batch, Path(out), "decoded", meter=meter, **options)
     return {"model": str(bundle.path), "written": [str(p) for p in paths]}
 
 
@@ -291,15 +299,16 @@ def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
 
 
 def prepare(data: str, preset: str, workers: int | None = None, cache: str | None = None,
-            progress: bool = True):
-    """Turn a MIDI folder into cached windows for ``preset``; returns the PrepareReport."""
-    from musicae.datasets.midi import prepare as prepare_windows
-    from musicae.representations.codec import CODECS
-
+            progress: bool = True, overrides: dict | None = None):
+    """Turn DATA into cached windows of ``preset``'s representation (``overrides``: its
+    settings by name, as ``--set``); returns the PrepareReport."""
     spec = get_preset(preset)
-    if spec.domain != "music":
-        raise MusicaeError(f"prepare is for music presets; {preset!r} trains on images")
-    return prepare_windows(data, CODECS[spec.codec], workers, cache, progress)
+    rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
+    if sizes or settings:
+        raise MusicaeError(f"prepare takes representation settings; "
+                           f"{', '.join(sorted(sizes | settings))} are not")
+    return domain(spec).prepare(data, representation(preset, rep_settings), workers=workers,
+                                cache_dir=cache, progress=progress)
 
 
 @torch.no_grad()
@@ -310,40 +319,30 @@ def evaluate(model: str, data: str, split: str | None = None, device: str = "aut
     trained on, and ``all`` of any other data.
     """
     bundle = load(model, device)
-    dom = domain(bundle.preset.domain)
-    split = split or ("test" if _trained_on(bundle, data) else "all")
-    held_out = dom.training_data(data, bundle.preset, split)
-    train = dom.training_data(data, bundle.preset, "train") if dom.kind == "image" else None
-    metrics = dom.evaluate(bundle, held_out, train=train)
+    dom = domain(bundle)
+    split = split or ("test" if _trained_on(bundle, dom, data) else "all")
+    metrics = dom.evaluate(bundle, data, split)
     return {"model": str(bundle.path), "preset": bundle.preset.name, "data": str(data),
             "split": split} | metrics
 
 
-def _trained_on(bundle: ModelBundle, data: str) -> bool:
+def _trained_on(bundle: ModelBundle, dom: Domain, data: str) -> bool:
     """Whether DATA is what the model was trained on (True where that is unknown,
     so that training data is never scored as held out)."""
     trained = bundle.meta.get("data")
-    if trained is None or trained == str(data) or bundle.preset.domain != "music":
+    if trained is None or trained == str(data):
         return True
-    known = {p for p in (bundle.meta.get("data_path"), _data_path(trained)) if p}
-    here = _data_path(data)
+    known = {p for p in (bundle.meta.get("data_path"), dom.data_path(trained)) if p}
+    here = dom.data_path(data)
     return not known or here is None or here in known
 
 
 @torch.no_grad()
 def plot_latent(model: str, data: str, out: str | Path, device: str = "auto") -> dict:
     """Scatter of held-out codes by digit (and the decoded manifold for 2-D latents)."""
-    from musicae.datasets.images import load_images
-    from musicae.domains.image import plot_latent as draw
-
     bundle = load(model, device)
-    if bundle.preset.domain != "image":
-        raise MusicaeError(f"{bundle.path}: plot-latent draws image models' codes by digit")
-    images = load_images(data, "test")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    draw(bundle, torch.from_numpy(images.images), images.labels, out)
-    return {"model": str(bundle.path), "written": [str(out)]}
+    written = domain(bundle).plot_latent(bundle, data, Path(out))
+    return {"model": str(bundle.path), "written": [str(written)]}
 
 
 def models() -> dict:
@@ -354,7 +353,7 @@ def models() -> dict:
             if (d / artifacts.CONFIG).is_file():
                 config = artifacts.read_config(d)
                 shipped.append({"name": d.name, "preset": config["preset"],
-                                "metrics": config.get("metrics", {})})
+                                "metrics": config.get("card", {}).get("test_metrics", {})})
     presets = [{"name": p.name, "domain": p.domain, "description": p.description}
                for p in PRESETS.values()]
     return {"presets": presets, "shipped": shipped, "defaults": DEFAULT_MODELS}
@@ -372,43 +371,32 @@ def attribute(model: str, data: str, name: str, split: str = "train", samples: i
     The vector is the mean code of the top quarter of DATA's windows by the
     attribute minus that of the bottom quarter (MusicVAE's attribute vectors).
     Its effect is then measured: the attribute's mean over ``samples`` samples
-    shifted by each of ATTRIBUTE_SHIFTS times the vector.
+    (at the sampling temperature) shifted by each of ATTRIBUTE_SHIFTS times the vector.
     """
-    from musicae.representations.attributes import ATTRIBUTES
-
-    if name not in ATTRIBUTES:
-        raise MusicaeError(f"unknown attribute {name!r}; one of {', '.join(ATTRIBUTES)}")
     bundle = load(model, device)
-    if getattr(bundle.model.cfg, "kind", None) != "melody":
-        raise MusicaeError(f"{bundle.path}: attribute vectors are measured on melody models")
-    measure = _attribute_of(ATTRIBUTES[name])
-    x = domain("music").training_data(data, bundle.preset, split).x[:ATTRIBUTE_WINDOWS]
-    values = measure(x)
-    keep = ~np.isnan(values)
-    x, values = x[keep], values[keep]
+    dom = domain(bundle)
+    examples = dom.examples(data, split, bundle.representation)
+    batch = Batch.cat(list(examples.chunks(4096, np.arange(min(len(examples),
+                                                                ATTRIBUTE_WINDOWS)))))
+    values = dom.attribute(bundle, name, batch)
+    keep = torch.from_numpy(~np.isnan(values))
+    batch, values = batch[keep], values[~np.isnan(values)]
     low, high = np.quantile(values, [0.25, 0.75])
     codes = torch.cat([bundle.model.encode(c.to(bundle.model.device)).mean.cpu()
-                       for c in x.split(512)])
+                       for c in batch.split(512)])
     vector = codes[values >= high].mean(0) - codes[values <= low].mean(0)
-    stored = {"vector": vector.tolist(), "data": str(data), "windows": int(len(x)),
+    stored = {"vector": vector.tolist(), "data": str(data), "windows": len(batch),
               "low_quartile": float(low), "high_quartile": float(high)}
     attributes = bundle.meta.get("attributes", {}) | {name: stored}
     bundle.meta = artifacts.update_config(bundle.path, {"attributes": attributes})
     effect = {}
     for amount in ATTRIBUTE_SHIFTS:
-        z = shift_codes(bundle, bundle.model.prior_sample(samples, _generator(0)),
-                        {name: amount})
-        effect[f"{amount:+g}"] = float(np.nanmean(measure(bundle.model.decode(z, 0.5))))
-    return {"model": str(bundle.path), "attribute": name, "windows": int(len(x)),
+        shifted = bundle.model.sample(samples, SAMPLE_TEMPERATURE, _generator(0),
+                                      shift_vector(bundle, {name: amount}))
+        effect[f"{amount:+g}"] = float(np.nanmean(dom.attribute(bundle, name, shifted)))
+    return {"model": str(bundle.path), "attribute": name, "windows": len(batch),
             "data_quartiles": [float(low), float(high)],
             f"mean {name} of {samples} samples by shift": effect}
-
-
-def _attribute_of(fn):
-    """An attribute of melody tokens as a function of model tensors (PAD on unreal steps)."""
-    from musicae.domains.music import to_arrays
-
-    return lambda x: fn(*to_arrays(x))
 
 
 DEMO_TUNES = ("folk", "test")  # interpolation endpoints: the first two tunes of this split
@@ -427,10 +415,10 @@ def demo(out: str | Path = "out", seed: int = 0, device: str = "auto",
     if len(tunes) < 2:
         raise MusicaeError("the bundled folk corpus has fewer than two test tunes")
     done = {
-        "melodies": sample(DEFAULT_MODELS["music"], 8, out / "melodies", temperature=0.5,
-                           seed=seed, device=device, wav=wav),
+        "melodies": sample(DEFAULT_MODELS["music"], 8, out / "melodies", seed=seed,
+                           device=device, wav=wav),
         "interpolation": interpolate(DEFAULT_MODELS["music"], str(tunes[0]), str(tunes[1]),
-                                     out / "interpolation", steps=8, device=device, wav=wav),
+                                     out / "interpolation", device=device, wav=wav),
         "digits": sample(DEFAULT_MODELS["image"], 64, out / "digits", seed=seed, device=device),
         "latent": plot_latent("mnist_vae_2d", "mnist", out / "latent_2d.png", device=device),
     }

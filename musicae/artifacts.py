@@ -1,8 +1,10 @@
 """A trained model is a directory: ``model.safetensors`` + ``config.json``.
 
-config.json names the preset, the overrides of its sizes, the codec settings
-and the training state, so loading rebuilds the model from the preset
-registry and fills in the weights; nothing is unpickled. ``optimizer.safetensors``
+config.json names the preset, the overrides of its sizes, the representation
+(kind and settings: how the model reads and writes MIDI) and the training
+state, so loading rebuilds the model from the preset registry exactly as it
+was trained and fills in the weights; nothing is unpickled. Directories
+written by earlier versions (``musicae-model/1``) load too. ``optimizer.safetensors``
 holds Adam's moments for ``--resume``. Every file is written to a temporary
 name and renamed, so an interrupted save never leaves a half-written model.
 """
@@ -22,21 +24,26 @@ from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder
 from musicae.paths import DATA_DIR
 from musicae.presets import Preset, build_model, get_preset
+from musicae.representations import Representation, from_dict
 
-FORMAT = "musicae-model/1"
+FORMAT = "musicae-model/2"
+FORMAT_1 = "musicae-model/1"  # before representations were stored; read, never written
+FORMAT_1_GEOMETRY = ("kind", "depth", "bars", "slot")  # format-1 model settings now derived
 WEIGHTS, CONFIG, OPTIMIZER = "model.safetensors", "config.json", "optimizer.safetensors"
 SHIPPED_DIR = DATA_DIR / "models"
 
 
 @dataclass
 class ModelBundle:
-    """A model with what it was made from: preset, size overrides and saved metadata."""
+    """A model with what it was made from: preset, size overrides, representation (music)
+    and saved metadata."""
 
     model: Autoencoder
     preset: Preset
     overrides: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)  # config.json as read (training state, metrics)
     path: Path | None = None
+    representation: Representation | None = None
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -65,13 +72,15 @@ def save(bundle: ModelBundle, directory: Path, training: dict | None = None,
     tensors = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
     if half:
         tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    rep = bundle.representation
     config = {
         "format": FORMAT,
         "preset": bundle.preset.name,
         "overrides": bundle.overrides,
+        "representation": rep.to_dict() if rep is not None else None,
         "training": training if training is not None else bundle.meta.get("training", {}),
-    } | {k: v for k, v in bundle.meta.items() if k not in ("format", "preset", "overrides",
-                                                            "training")}
+    }
+    config |= {k: v for k, v in bundle.meta.items() if k not in config}
     atomic_write(directory / WEIGHTS, lambda p: save_file(tensors, str(p)))
     atomic_write(directory / CONFIG, _write_json(config))
     bundle.meta = config
@@ -135,9 +144,36 @@ def read_config(directory: Path) -> dict:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MusicaeError(f"{path}: unreadable model config ({exc.__class__.__name__})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+    if not isinstance(config, dict) or config.get("format") not in (FORMAT, FORMAT_1):
         raise MusicaeError(f"{path}: not a {FORMAT} config")
     return config
+
+
+def _representation(config: dict, preset: Preset) -> Representation | None:
+    """The stored representation (a format-1 directory used its preset's)."""
+    if config.get("format") == FORMAT_1 or preset.representation is None:
+        return preset.representation
+    return from_dict(config.get("representation"))
+
+
+def _overrides(config: dict) -> dict:
+    """The stored size overrides (format 1 also stored geometry, now the representation's)."""
+    overrides = config.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise MusicaeError(f"overrides must be a mapping, not {overrides!r}")
+    if config.get("format") == FORMAT_1:
+        overrides = {k: v for k, v in overrides.items() if k not in FORMAT_1_GEOMETRY}
+    return overrides
+
+
+def _rename_format_1(tensors: dict, model: Autoencoder) -> dict:
+    """Weights of a format-1 directory under the names the model's parts have now."""
+    renamed = {}
+    for key, value in tensors.items():
+        old = next((o for o, _ in model.FORMAT_1_NAMES if key.startswith(o)), None)
+        new = dict(model.FORMAT_1_NAMES)[old] + key[len(old):] if old else key
+        renamed[new] = value
+    return renamed
 
 
 def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelBundle:
@@ -146,27 +182,33 @@ def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelB
     config = read_config(directory)
     try:
         preset = get_preset(str(config.get("preset")))
-        overrides = config.get("overrides") or {}
-        model = build_model(preset.name, overrides)
+        rep = _representation(config, preset)
+        overrides = _overrides(config)
+        model = build_model(preset.name, overrides, rep)
     except MusicaeError as exc:
         raise MusicaeError(f"{directory / CONFIG}: {exc}") from None
-    weights = directory / WEIGHTS
-    if not weights.is_file():
-        raise MusicaeError(f"{directory}: model has no {WEIGHTS}")
-    try:
-        tensors = load_file(str(weights))
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise MusicaeError(f"{weights}: unreadable weights ({exc})") from None
+    tensors = _read_weights(directory / WEIGHTS)
+    if config.get("format") == FORMAT_1:
+        tensors = _rename_format_1(tensors, model)
     reference = model.state_dict()
     tensors = {k: v.to(reference[k].dtype) if k in reference else v for k, v in tensors.items()}
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise MusicaeError(f"{weights}: weights do not fit preset {preset.name!r} ({first})") \
-            from None
+        raise MusicaeError(f"{directory / WEIGHTS}: weights do not fit preset "
+                           f"{preset.name!r} ({first})") from None
     model.to(device).eval()
-    return ModelBundle(model, preset, overrides, config, directory)
+    return ModelBundle(model, preset, overrides, config, directory, rep)
+
+
+def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
+    if not weights.is_file():
+        raise MusicaeError(f"{weights.parent}: model has no {WEIGHTS}")
+    try:
+        return load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise MusicaeError(f"{weights}: unreadable weights ({exc})") from None
 
 
 def update_config(directory: Path, changes: dict) -> dict:

@@ -1,8 +1,10 @@
 """Named presets: each name builds the same model (and says how to train it).
 
 The registry maps a name to a :class:`Preset`, a frozen description; nothing
-mutates it. ``build_model(name, overrides)`` makes a fresh model, with any
-size overridden by name (``{"latent_dim": 2}``).
+mutates it. A music preset names its representation, and the model's
+geometry (output heads, controls, bars, slot) is derived from it, never
+restated. ``build_model(name, overrides, representation)`` makes a fresh
+model, with any size overridden by name (``{"latent_dim": 2}``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder
 from musicae.models.image import ImageAutoencoder, ImageConfig
-from musicae.models.sequence import SequenceConfig, SequenceVAE
+from musicae.models.sequence import GEOMETRY, SequenceConfig, build_sequence_vae
+from musicae.representations import Drums, Melody, Pianoroll, Representation
 from musicae.train import TrainConfig
 
 
@@ -27,7 +30,7 @@ class Preset:
 
     domain: "image" or "music" (which inputs and outputs the model speaks).
     model_config: the model's config dataclass; ``factory`` builds from it.
-    codec: the codec settings name for music presets (see musicae.representations).
+    representation: music presets: how MIDI becomes windows (and the model's geometry).
     """
 
     name: str
@@ -36,7 +39,7 @@ class Preset:
     model_config: object
     factory: Callable[[object], Autoencoder]
     train: TrainConfig = field(default_factory=TrainConfig)
-    codec: str | None = None
+    representation: Representation | None = None
 
 
 def _image(name: str, description: str, steps: int = 3000, **cfg) -> Preset:
@@ -60,43 +63,42 @@ _PRESETS: list[Preset] = [
 ]
 
 
-def _music(name: str, description: str, codec: str, steps: int, batch_size: int = 128,
-           free_bits: float = 0.0, lr: float = 1e-3, lr_decay: float = 0.9995,
-           **cfg) -> Preset:
+def _music(name: str, description: str, representation: Representation, steps: int,
+           batch_size: int = 128, free_bits: float = 0.0, lr: float = 1e-3,
+           lr_decay: float = 0.9995, **sizes) -> Preset:
     """MusicVAE's recipe, with KL annealing sped up for short runs."""
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
                         min_lr=1e-5, max_beta=0.2, beta_rate=0.999, free_bits=free_bits,
                         eval_every=250, eval_batches=8)
-    return Preset(name, "music", description, SequenceConfig(**cfg), SequenceVAE, train, codec)
+    return Preset(name, "music", description, SequenceConfig(**sizes), build_sequence_vae,
+                  train, representation)
 
 
 # What the 16-bar pair shares, so that they differ only in the decoder. MusicVAE's
 # widths (encoder 2x2048, decoders 1024 / 2048) are for GPUs; at an eighth of the
 # encoder and a quarter of the decoders a hier step still takes ~0.6 s on one CPU
 # core (README: "16-bar models"). --set restores any of them.
-_MEL_16BAR = dict(codec="melody_16bar", steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999,
-                  free_bits=256, bars=16, enc_size=256, enc_layers=2, latent_dim=512,
+_MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=2e-3,
+                  lr_decay=0.9999, free_bits=256, enc_size=256, enc_layers=2, latent_dim=512,
                   dec_layers=2)
 
 _PRESETS += [
     # Tuned for 30 minutes on 2 CPU cores (pilot runs in README): small batches give
     # ~10 steps/s, and 64 free bits let z carry a 2-bar tune before beta bites.
     _music("mel_2bar_small", "2-bar melody VAE: BiLSTM 512 encoder, 256-d z, 2x256 decoder",
-           "melody_2bar", steps=20000, batch_size=64, lr=2e-3, lr_decay=0.9999,
+           Melody(bars=2), steps=20000, batch_size=64, lr=2e-3, lr_decay=0.9999,
            free_bits=64),
     _music("mel_2bar_big", "2-bar melody VAE: encoder 2048, 512-d z, 3x2048 decoder (GPU)",
-           "melody_2bar", steps=50000, batch_size=512, enc_size=2048, latent_dim=512,
+           Melody(bars=2), steps=50000, batch_size=512, enc_size=2048, latent_dim=512,
            dec_size=2048, dec_layers=3),
     _music("mel_16bar_hier", "16-bar melody VAE: 2-layer BiLSTM encoder, conductor over bars",
            dec_size=256, conductor_size=256, conductor_layers=2, z_to_bars=True, **_MEL_16BAR),
     _music("mel_16bar_flat", "16-bar melody VAE with a flat decoder (baseline for hier)",
            dec_size=512, **_MEL_16BAR),
     _music("drums_2bar", "2-bar drum VAE: 9 drum classes as one 512-way categorical per step",
-           "drums_2bar", steps=4000, kind="drums", depth=512, enc_size=512, latent_dim=256,
-           dec_size=256),
+           Drums(bars=2), steps=4000, enc_size=512, latent_dim=256, dec_size=256),
     _music("pianoroll_2bar", "2-bar polyphonic VAE: off/onset/hold per pitch 21-108",
-           "pianoroll_2bar", steps=4000, kind="pianoroll", depth=88, enc_size=512,
-           latent_dim=256, dec_size=512),
+           Pianoroll(bars=2), steps=4000, enc_size=512, latent_dim=256, dec_size=512),
 ]
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
@@ -109,17 +111,47 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def model_config(name: str, overrides: dict | None = None):
-    """The preset's model config with ``overrides`` (field name -> value) applied."""
-    cfg = get_preset(name).model_config
-    overrides = dict(overrides or {})
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    unknown = set(overrides) - set(fields)
-    if unknown:
-        raise MusicaeError(f"preset {name!r} has no setting(s) {sorted(unknown)}")
-    for key, value in overrides.items():
-        overrides[key] = coerce_setting(type(cfg), key, value)
-    return dataclasses.replace(cfg, **overrides)
+def split_settings(name: str, settings: dict) -> tuple[dict, dict, dict]:
+    """``--set`` values by owner: (representation settings, model sizes, training settings),
+    each typed as its field is declared; an unknown name is a one-line error."""
+    preset = get_preset(name)
+    rep_type = type(preset.representation) if preset.representation is not None else None
+    rep_names = rep_type.setting_names() if rep_type else set()
+    model_names = {f.name for f in dataclasses.fields(preset.model_config)} - set(GEOMETRY)
+    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    owned: tuple[dict, dict, dict] = ({}, {}, {})
+    for key, value in settings.items():
+        for out, names, owner in ((owned[0], rep_names, rep_type),
+                                  (owned[1], model_names, type(preset.model_config)),
+                                  (owned[2], train_names, TrainConfig)):
+            if key in names:
+                out[key] = coerce_setting(owner, key, value)
+                break
+        else:
+            raise MusicaeError(f"preset {name!r} has no setting {key!r}")
+    return owned
+
+
+def representation(name: str, settings: dict | None = None) -> Representation | None:
+    """The preset's representation with ``settings`` (field name -> value) applied."""
+    rep = get_preset(name).representation
+    return dataclasses.replace(rep, **settings) if rep is not None and settings else rep
+
+
+def model_config(name: str, overrides: dict | None = None,
+                 rep: Representation | None = None):
+    """The preset's model config with size ``overrides`` applied and, for music, its
+    geometry taken from ``rep`` (default: the preset's representation)."""
+    preset = get_preset(name)
+    sizes = split_settings(name, dict(overrides or {}))
+    if sizes[0] or sizes[2]:
+        wrong = sorted(sizes[0] | sizes[2])
+        raise MusicaeError(f"preset {name!r}: {', '.join(wrong)} are not model sizes")
+    cfg = dataclasses.replace(preset.model_config, **sizes[1])
+    rep = rep or preset.representation
+    if rep is not None:
+        cfg = dataclasses.replace(cfg, **rep.geometry())
+    return cfg
 
 
 def coerce_setting(owner: type, key: str, value):
@@ -132,7 +164,7 @@ def coerce_setting(owner: type, key: str, value):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
-        if isinstance(value, list) and all(_fits(item, v) for v in value):
+        if isinstance(value, (list, tuple)) and all(_fits(item, v) for v in value):
             return tuple(item(v) for v in value)
         expected = f"a list of {item.__name__}, like [16, 32]"
     elif _fits(hint, value):
@@ -148,5 +180,7 @@ def _fits(kind: type, value) -> bool:
     return type(value) is kind
 
 
-def build_model(name: str, overrides: dict | None = None) -> Autoencoder:
-    return get_preset(name).factory(model_config(name, overrides))
+def build_model(name: str, overrides: dict | None = None,
+                rep: Representation | None = None) -> Autoencoder:
+    """A fresh model of preset ``name`` (sizes overridden; geometry from ``rep``)."""
+    return get_preset(name).factory(model_config(name, overrides, rep))

@@ -1,7 +1,8 @@
 """One trainer for every model.
 
-The trainer knows a model only through ``model.loss(x, beta, free_bits)``,
-which returns named terms with ``loss`` to minimise. It owns the optimiser
+The trainer knows a model only through ``model(batch, beta, free_bits, step)``
+(its loss), which returns named terms with ``loss`` to minimise, and data
+only as :class:`~musicae.datasets.examples.Examples`, which make batches. It owns the optimiser
 (Adam with MusicVAE's exponential learning-rate decay), gradient clipping,
 the KL (beta) schedule, periodic evaluation on held-out data, atomic
 checkpoints, resume and the metrics log (``metrics.jsonl`` in the run
@@ -13,15 +14,16 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 from tqdm import tqdm
 
+from musicae.batch import Batch
+from musicae.datasets.examples import Examples
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, beta_schedule
 
@@ -64,29 +66,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass
-class TensorData:
-    """Training examples held as one tensor, with an optional per-batch augmentation.
-
-    x: (examples, ...) on the CPU; ``augment(batch, generator)`` may transform a batch.
-    """
-
-    x: Tensor
-    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
-        """Endless shuffled batches (reshuffled every epoch)."""
-        batch_size = min(batch_size, len(self.x))
-        while True:
-            order = torch.randperm(len(self.x), generator=generator)
-            for i in range(0, len(order) - batch_size + 1, batch_size):
-                batch = self.x[order[i : i + batch_size]]
-                yield self.augment(batch, generator) if self.augment else batch
-
-
 class Trainer:
     """Trains ``model`` on ``train``, evaluates on ``valid``, writes into ``run_dir``.
 
@@ -105,9 +84,9 @@ class Trainer:
         self.step = 0
         self.wall_seconds = 0.0
         self.last_eval: dict[str, float] = {}
-        self._valid_sample: Tensor | None = None
+        self._valid_sample: np.ndarray | None = None
 
-    def fit(self, train: TensorData, valid: TensorData | None, progress: bool = True) -> dict:
+    def fit(self, train: Examples, valid: Examples | None, progress: bool = True) -> dict:
         """Train until ``cfg.steps``; returns the last held-out evaluation."""
         cfg = self.cfg
         generator = torch.Generator().manual_seed(cfg.seed + self.step)
@@ -130,33 +109,33 @@ class Trainer:
     def out_of_time(self) -> bool:
         return self.cfg.minutes is not None and self.wall_seconds >= 60 * self.cfg.minutes
 
-    def train_step(self, x: Tensor) -> dict[str, float]:
+    def train_step(self, batch: Batch) -> dict[str, float]:
         cfg = self.cfg
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr_at(self.step)
         beta = beta_schedule(self.step, cfg.max_beta, cfg.beta_rate)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            terms = self.model.loss(x.to(self.device), beta=beta, free_bits=cfg.free_bits,
-                                    step=self.step)
+            terms = self.model(batch.to(self.device), beta=beta, free_bits=cfg.free_bits,
+                               step=self.step)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         return {k: float(v.detach()) for k, v in terms.items()} | {"beta": beta}
 
-    def evaluate(self, valid: TensorData) -> dict[str, float]:
+    def evaluate(self, valid: Examples) -> dict[str, float]:
         """Loss terms (beta = 1) over a fixed random sample of ``eval_batches`` held-out batches.
 
         A random sample, not the first examples: held-out data is often sorted
         (by file name, say), and its first batches are then not typical of it.
         """
         if self._valid_sample is None:
-            order = torch.randperm(len(valid.x), generator=torch.Generator().manual_seed(0))
-            self._valid_sample = valid.x[order[: self.cfg.batch_size * self.cfg.eval_batches]]
-        return mean_loss_terms(self.model, self._valid_sample, self.cfg.batch_size)
+            order = torch.randperm(len(valid), generator=torch.Generator().manual_seed(0))
+            self._valid_sample = order[: self.cfg.batch_size * self.cfg.eval_batches].numpy()
+        return mean_loss_terms(self.model, valid.chunks(self.cfg.batch_size, self._valid_sample))
 
-    def evaluate_and_checkpoint(self, terms: dict[str, float], valid: TensorData | None) -> None:
+    def evaluate_and_checkpoint(self, terms: dict[str, float], valid: Examples | None) -> None:
         record = {"step": self.step, "wall_seconds": round(self.wall_seconds, 2),
                   "lr": self.cfg.lr_at(self.step)}
         record |= {f"train_{k}": v for k, v in terms.items()}
@@ -184,14 +163,13 @@ class Trainer:
 
 
 @torch.no_grad()
-def mean_loss_terms(model: Autoencoder, x: Tensor, batch_size: int = 256,
-                    max_batches: int | None = None) -> dict[str, float]:
-    """Each loss term (beta = 1, no free bits) averaged over the examples of x."""
+def mean_loss_terms(model: Autoencoder, batches: Iterable[Batch]) -> dict[str, float]:
+    """Each loss term (beta = 1, no free bits) averaged over the examples of ``batches``."""
     model.eval()
     sums: dict[str, float] = {}
-    chunks = torch.split(x, batch_size)[:max_batches]
-    for chunk in chunks:
-        for k, v in model.loss(chunk.to(model.device), beta=1.0).items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
-    n = sum(len(c) for c in chunks)
+    n = 0
+    for batch in batches:
+        for k, v in model(batch.to(model.device), beta=1.0).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+        n += len(batch)
     return {k: v / n for k, v in sums.items()}

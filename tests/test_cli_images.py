@@ -150,10 +150,14 @@ def test_threads_option_sets_torch_threads(cli):
     assert cli("--threads", 0, "models").exit_code == 2
 
 
-@pytest.mark.parametrize("command", ["train", "sample", "interpolate", "reconstruct", "encode",
-                                     "decode", "evaluate", "plot-latent", "models"])
-def test_every_command_has_help(cli, command):
-    assert "Usage:" in ok(cli(command, "--help")).stdout
+def test_every_command_has_help(cli):
+    from cli import main
+
+    assert set(main.commands) == {"train", "sample", "interpolate", "reconstruct", "encode",
+                                  "decode", "prepare", "evaluate", "attribute", "plot-latent",
+                                  "demo", "models"}
+    for command in main.commands:
+        assert f"Usage: main {command}" in ok(cli(command, "--help")).stdout
 
 
 BAD_INPUTS = {

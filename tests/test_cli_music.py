@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 import pytest
+import torch
 from fixtures.midi_factory import write_parts, write_tune
 
 TINY = ["--set", "enc_size=32", "--set", "dec_size=32", "--set", "latent_dim=8"]
@@ -165,10 +166,52 @@ def test_attribute_vector_is_stored_and_used_by_shift(cli, model, tunes, tmp_pat
     assert result.exit_code == 0, result.output
     config = json.loads((model / "config.json").read_text())
     assert len(config["attributes"]["density"]["vector"]) == 8
-    assert cli("sample", model, "-n", 2, "-o", tmp_path, "--shift", "density=+1.5",
-               "--seed", 0).exit_code == 0
     unknown = cli("sample", model, "-n", 2, "-o", tmp_path, "--shift", "loudness=1")
     assert unknown.exit_code == 2 and "no attribute vector 'loudness'" in unknown.stderr
+
+
+def test_shift_moves_every_reconstruction(cli, tmp_path):
+    """The shipped melody model's density vector, applied to two inputs: both get denser."""
+    from musicae.datasets.midi import resolve_data, split_files
+
+    inputs = split_files(resolve_data("folk"))["test"][:2]
+    notes = {}
+    for name, extra in (("plain", []), ("denser", ["--shift", "density=+3"])):
+        assert cli("reconstruct", "folk_mel_2bar", *inputs, "-o", tmp_path / name,
+                   *extra).exit_code == 0
+        notes[name] = [midi_notes(tmp_path / name / f"{p.stem}_reconstruction.mid")
+                       for p in inputs]
+    assert all(d > p for d, p in zip(notes["denser"], notes["plain"], strict=True)), notes
+
+
+def test_a_shift_along_density_moves_density(tmp_path):
+    """On the shipped melody model: samples shifted up have more notes than those shifted down."""
+    from musicae import api
+
+    bundle = api.load("folk_mel_2bar", "cpu")
+    music = api.domain(bundle)
+    density = {}
+    for amount in (-2.0, 2.0):
+        batch = bundle.model.sample(64, generator=torch.Generator().manual_seed(0),
+                                    shift=api.shift_vector(bundle, {"density": amount}))
+        density[amount] = float(np.nanmean(music.attribute(bundle, "density", batch)))
+    assert density[2.0] > density[-2.0] + 0.05, density
+
+
+@pytest.mark.parametrize(("meter", "written"), [
+    ((6, 8), (6, 8)), ((3, 4), (3, 4)), ((2, 4), (2, 4)), ((2, 2), (2, 2)),
+    ((9, 8), (3, 8)),  # a 9/8 bar is longer than a slot: its windows are in 3/8 groups
+])  # fmt: skip
+def test_outputs_keep_the_meter_of_their_input(cli, model, tmp_path, meter, written):
+    a = write_tune(tmp_path / "a.mid", bars=6, meter=meter, seed=1)
+    b = write_tune(tmp_path / "b.mid", bars=6, meter=meter, seed=2)
+    assert cli("reconstruct", model, a, "-o", tmp_path / "r").exit_code == 0
+    assert cli("interpolate", model, a, b, "-o", tmp_path / "i", "--steps", 3).exit_code == 0
+    outputs = [tmp_path / "r" / "a_input.mid", tmp_path / "r" / "a_reconstruction.mid",
+               tmp_path / "i" / "interpolation.mid", *sorted((tmp_path / "i").glob("step_*"))]
+    for path in outputs:
+        signatures = pretty_midi.PrettyMIDI(str(path)).time_signature_changes
+        assert [(s.numerator, s.denominator) for s in signatures] == [written], path
 
 
 def test_demo_runs_the_main_job_on_the_shipped_models(cli, tmp_path):

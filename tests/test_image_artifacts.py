@@ -13,6 +13,7 @@ import torch
 
 from musicae import api, artifacts
 from musicae.artifacts import ModelBundle
+from musicae.batch import Batch
 from musicae.datasets.images import load_images
 from musicae.errors import MusicaeError
 from musicae.presets import build_model, get_preset
@@ -21,9 +22,9 @@ TINY_VAE = {"channels": [8, 8]}
 
 
 @pytest.fixture(scope="module")
-def digits() -> torch.Tensor:
+def digits() -> Batch:
     """16 held-out bundled digits: (16, 1, 28, 28)."""
-    return torch.from_numpy(load_images("mnist", "test").images[:16])
+    return Batch(torch.from_numpy(load_images("mnist", "test").images[:16]))
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,10 @@ def test_save_then_load_gives_identical_outputs(name, overrides, digits, tmp_pat
     with torch.no_grad():
         torch.testing.assert_close(loaded.model.encode(digits).mean, model.encode(digits).mean,
                                    atol=0, rtol=0)
-        torch.testing.assert_close(loaded.model.reconstruct(digits), model.reconstruct(digits),
-                                   atol=0, rtol=0)
-    draw = [m.sample(4, generator=torch.Generator().manual_seed(0)) for m in (model, loaded.model)]
+        torch.testing.assert_close(loaded.model.reconstruct(digits).tokens,
+                                   model.reconstruct(digits).tokens, atol=0, rtol=0)
+    draw = [m.sample(4, generator=torch.Generator().manual_seed(0)).tokens
+            for m in (model, loaded.model)]
     torch.testing.assert_close(draw[0], draw[1], atol=0, rtol=0)
 
 
@@ -64,8 +66,8 @@ def test_half_precision_save_loads_as_float32(digits, tmp_path):
                    half=True)
     loaded = artifacts.load(tmp_path).model
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
-    torch.testing.assert_close(loaded.reconstruct(digits), model.reconstruct(digits),
-                               atol=2e-3, rtol=0)
+    torch.testing.assert_close(loaded.reconstruct(digits).tokens,
+                               model.reconstruct(digits).tokens, atol=2e-3, rtol=0)
 
 
 def test_model_directory_holds_no_pickle(trained, monkeypatch):
@@ -97,8 +99,8 @@ def test_resume_continues_the_step_count(trained, tmp_path, digits):
     assert json.loads((run / "config.json").read_text())["training"]["step"] == 25
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [10, 25]
-    before = artifacts.load(trained).model.reconstruct(digits)
-    assert not torch.allclose(artifacts.load(run).model.reconstruct(digits), before)
+    before = artifacts.load(trained).model.reconstruct(digits).tokens
+    assert not torch.allclose(artifacts.load(run).model.reconstruct(digits).tokens, before)
 
 
 def test_training_settings_go_with_the_run_and_resume_keeps_them(tmp_path):

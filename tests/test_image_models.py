@@ -8,12 +8,14 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from musicae.batch import Batch
+from musicae.datasets.examples import image_examples
 from musicae.datasets.images import load_images
 from musicae.errors import MusicaeError
 from musicae.models.base import Posterior, beta_schedule, kl_penalty, lerp, slerp
 from musicae.models.image import ImageConfig, corrupt, downscale, upscale
 from musicae.presets import PRESETS, build_model
-from musicae.train import TensorData, TrainConfig, Trainer, mean_loss_terms
+from musicae.train import TrainConfig, Trainer, mean_loss_terms
 
 IMAGE_PRESETS = sorted(name for name, p in PRESETS.items() if p.domain == "image")
 # Small sizes for the presets (same architectures), to keep training tests fast.
@@ -40,10 +42,10 @@ def test_every_image_preset_has_a_tiny_size():
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
 def test_encode_decode_shapes(name, digits):
     model = build_model(name).eval()
-    x = digits[:5]
+    x = Batch(digits[:5])
     with torch.no_grad():
         posterior = model.encode(x)
-        y = model.decode(posterior.mean)
+        y = model.decode(posterior.mean).tokens
     assert posterior.mean.shape == (5, model.latent_dim)
     if model.variational:
         assert posterior.logvar.shape == (5, model.latent_dim)
@@ -56,7 +58,7 @@ def test_encode_decode_shapes(name, digits):
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
 def test_loss_terms_are_named_and_finite(name, digits):
     with torch.no_grad():
-        terms = build_model(name, TINY[name]).loss(digits[:8])
+        terms = build_model(name, TINY[name]).loss(Batch(digits[:8]))
     assert {"loss", "recon", "kl", "elbo", "mse"} <= set(terms)
     assert all(torch.isfinite(v) and v.dim() == 0 for v in terms.values())
     assert float(terms["elbo"]) == pytest.approx(-float(terms["recon"] + terms["kl"]))
@@ -66,7 +68,7 @@ def test_code_sizes_follow_the_settings():
     assert build_model("mnist_ae", {"latent_dim": 2}).latent_dim == 2
     assert build_model("mnist_conv_ae").latent_dim == 4 * 4 * 8  # the lesson's 128-d code
     assert build_model("mnist_conv_vae", {"channels": [8, 8, 8]}).decode(
-        torch.zeros(1, 16)).shape == (1, 1, 28, 28)
+        torch.zeros(1, 16)).tokens.shape == (1, 1, 28, 28)
 
 
 @pytest.mark.parametrize("bad", [
@@ -120,20 +122,20 @@ def test_slerp_and_lerp_pass_through_their_endpoints():
 @pytest.mark.parametrize("method", ["slerp", "lerp"])
 def test_interpolation_endpoints_are_the_reconstructions(name, method, digits):
     model = build_model(name, TINY[name]).eval()
-    a, b = digits[:1], digits[1:2]
-    path = model.interpolate(a, b, steps=5, method=method)
+    a, b = Batch(digits[:1]), Batch(digits[1:2])
+    path = model.interpolate(a, b, steps=5, method=method).tokens
     assert path.shape == (5, 1, 28, 28)
-    torch.testing.assert_close(path[0], model.reconstruct(a)[0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(path[-1], model.reconstruct(b)[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(path[0], model.reconstruct(a).tokens[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(path[-1], model.reconstruct(b).tokens[0], atol=1e-5, rtol=0)
     assert not torch.allclose(path[2], path[0])
 
 
 def test_interpolation_rejects_bad_arguments(digits):
     model = build_model("mnist_ae", TINY["mnist_ae"])
     with pytest.raises(MusicaeError, match="at least 2"):
-        model.interpolate(digits[:1], digits[1:2], steps=1)
+        model.interpolate(Batch(digits[:1]), Batch(digits[1:2]), steps=1)
     with pytest.raises(MusicaeError, match="unknown interpolation"):
-        model.interpolate(digits[:1], digits[1:2], method="cubic")
+        model.interpolate(Batch(digits[:1]), Batch(digits[1:2]), method="cubic")
 
 
 def test_plain_autoencoder_without_fitted_prior_cannot_sample():
@@ -148,7 +150,7 @@ def test_plain_autoencoder_samples_from_its_fitted_prior(digits):
     drawn = model.prior_sample(4000, torch.Generator().manual_seed(0))
     torch.testing.assert_close(drawn.mean(0), codes.mean(0), atol=0.15, rtol=0)
     torch.testing.assert_close(drawn.std(0), codes.std(0), atol=0.15, rtol=0)
-    assert model.sample(6).shape == (6, 1, 28, 28)
+    assert model.sample(6).tokens.shape == (6, 1, 28, 28)
 
 
 def test_vae_samples_from_the_standard_normal():
@@ -157,7 +159,7 @@ def test_vae_samples_from_the_standard_normal():
     assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1.0) < 0.05
     first = model.sample(3, generator=torch.Generator().manual_seed(1))
     again = model.sample(3, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(first, again)
+    torch.testing.assert_close(first.tokens, again.tokens)
 
 
 def test_denoising_corruption_is_clipped_noise(digits):
@@ -179,33 +181,36 @@ def test_downscale_corruption_keeps_block_averages(digits):
 
 def test_eval_mse_scores_the_mean_reconstruction(digits):
     model = build_model("mnist_conv_vae", TINY["mnist_conv_vae"]).eval()
-    expected = float(((model.reconstruct(digits[:16]) - digits[:16]) ** 2).mean())
+    x = Batch(digits[:16])
+    expected = float(((model.reconstruct(x).tokens - digits[:16]) ** 2).mean())
     with torch.no_grad():
-        mse = float(model.loss(digits[:16])["mse"])
+        mse = float(model.loss(x)["mse"])
     assert mse == pytest.approx(expected, rel=1e-5)
 
 
 def test_elbo_is_estimated_with_a_sampled_code(digits):
     """Decoding the posterior mean would overstate the ELBO; the loss draws a code."""
     model = build_model("mnist_conv_vae", TINY["mnist_conv_vae"]).eval()
-    x = digits[:16]
+    x = Batch(digits[:16])
     with torch.no_grad():
         torch.manual_seed(3)
         terms = model.loss(x)
         torch.manual_seed(3)
         z = model.encode(x).sample()
-        bce = torch.nn.functional.binary_cross_entropy(model.decode(z), x, reduction="sum")
+        bce = torch.nn.functional.binary_cross_entropy(model.decode(z).tokens, x.tokens,
+                                                       reduction="sum")
     assert float(terms["recon"]) == pytest.approx(float(bce) / len(x), rel=1e-4)
 
 
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
 def test_loss_falls_on_a_batch_of_digits(name, digits, tmp_path):
     model = build_model(name, TINY[name])
-    before = mean_loss_terms(model, digits)
+    examples = image_examples(digits.numpy())
+    before = mean_loss_terms(model, examples.chunks(64))
     cfg = TrainConfig(steps=50, batch_size=32, lr=3e-3, eval_every=1000)
     trainer = Trainer(model, cfg, tmp_path, save=lambda *_: None, device=torch.device("cpu"))
-    trainer.fit(TensorData(digits), None, progress=False)
-    after = mean_loss_terms(model, digits)
+    trainer.fit(examples, None, progress=False)
+    after = mean_loss_terms(model, examples.chunks(64))
     assert trainer.step == 50
     assert after["loss"] < 0.8 * before["loss"], (before, after)
     assert after["mse"] < before["mse"]

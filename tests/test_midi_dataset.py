@@ -29,10 +29,11 @@ from musicae.datasets.midi import (
 )
 from musicae.datasets.midi_worker import Task, process_file
 from musicae.errors import MusicaeError
-from musicae.representations import CODECS, notes, read_midi
+from musicae.representations import Melody, Pianoroll, notes
 from musicae.representations.codec import piece_windows
+from musicae.representations.notes import read_midi
 
-MELODY = CODECS["melody_2bar"]
+MELODY = Melody(bars=2)
 MEGA_DELAYS = 10  # ten delta times of 200M ticks: a note about a million bars away
 MEGA_DELAY = 200_000_000
 GOOD_METERS = [(4, 4), (3, 4), (6, 8), (2, 4)]
@@ -152,7 +153,7 @@ def test_a_far_note_within_limits_yields_windows_only_where_music_is(tmp_path):
     notes = tune_notes(2, 16) + [(62, far_bars * 16, far_bars * 16 + 4)]
     piece = read_midi(write_parts(tmp_path / "far.mid", [(0, False, notes)]))
     tracemalloc.start()
-    found = piece_windows(piece, CODECS["pianoroll_2bar"])
+    found = piece_windows(piece, Pianoroll(bars=2))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(found.tokens) == 1 and peak < 2**20
@@ -261,7 +262,7 @@ def test_cache_is_keyed_by_codec_settings(tmp_path):
     write_good(tmp_path / "data", 3)
     prepare(tmp_path / "data", MELODY, workers=1, cache_dir=tmp_path / "c", progress=False)
     other = prepare(
-        tmp_path / "data", CODECS["pianoroll_2bar"], workers=1, cache_dir=tmp_path / "c",
+        tmp_path / "data", Pianoroll(bars=2), workers=1, cache_dir=tmp_path / "c",
         progress=False,
     )  # fmt: skip
     assert other.files_parsed == 3
@@ -277,7 +278,7 @@ def test_cache_directory_follows_the_environment(tmp_path, monkeypatch):
     assert midi_cache.default_cache_dir() == tmp_path / "mine"
     write_good(tmp_path / "data", 2)
     prepare(tmp_path / "data", MELODY, workers=1, progress=False)
-    assert list((tmp_path / "mine" / "midi").rglob("*.npz"))
+    assert list((tmp_path / "mine" / "midi").rglob("*.npy"))
 
 
 # --- splits, arrays, names ---------------------------------------------------------
@@ -306,7 +307,7 @@ def test_windows_arrays_line_up(tmp_path):
     found = load_windows(tmp_path, MELODY, "all", workers=1, cache_dir=tmp_path / "c",
                          progress=False)  # fmt: skip
     n = len(found)
-    assert found.tokens.shape == (n, 32) and found.tokens.dtype == np.int16
+    assert found.tokens.shape == (n, 32) and found.tokens.dtype == np.uint8  # 90 classes
     assert found.mask.shape == (n, 32) and found.mask.dtype == bool
     assert np.array_equal(found.mask[:, :16].sum(axis=1), found.steps_per_bar)
     assert not found.tokens[~found.mask].any()

@@ -15,17 +15,13 @@ import numpy as np
 import pytest
 
 from musicae.datasets.midi import bundled_folk, list_midi, prepare
-from musicae.representations import (
-    CODECS,
-    Piece,
-    encode_runs,
-    read_midi,
-    write_midi,
-)
+from musicae.representations import Melody
+from musicae.representations.codec import encode_runs
 from musicae.representations.melody import decode_melody
+from musicae.representations.notes import Piece, read_midi, write_midi
 
 FOLK = bundled_folk()
-MELODY = CODECS["melody_2bar"]
+MELODY = Melody(bars=2)
 COVERAGE = 0.95  # share of tunes that must yield at least one 2-bar window
 WORKERS = 2
 CHUNK = 64

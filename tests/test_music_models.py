@@ -1,55 +1,63 @@
-"""Sequence VAEs: shapes, the teacher-forced and step-by-step decoders agreeing, learning."""
+"""Sequence VAEs: shapes, the teacher-forced and step-by-step decoders agreeing, learning,
+geometry taken from the representation, controls."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from fixtures.midi_factory import write_tune
+from fixtures.midi_factory import write_parts, write_tune
 
-from musicae.datasets.midi import load_windows
-from musicae.domains.music import to_tensor
+from musicae.batch import Batch
+from musicae.datasets.examples import window_arrays, window_examples
+from musicae.datasets.midi import load_windows, window_mask
+from musicae.errors import MusicaeError
 from musicae.models.sequence import (
-    PAD,
     SequenceConfig,
-    SequenceVAE,
+    build_sequence_vae,
     code_gain,
     free_running_accuracy,
     inverse_sigmoid,
-    meter_mask,
-    valid_mask,
 )
-from musicae.presets import build_model
-from musicae.representations.codec import CODECS
+from musicae.presets import PRESETS, build_model
 
 TINY = dict(enc_size=32, dec_size=32, latent_dim=8)
 KINDS = {
     "melody": SequenceConfig(**TINY),
-    "drums": SequenceConfig(kind="drums", depth=512, **TINY),
-    "pianoroll": SequenceConfig(kind="pianoroll", depth=88, **TINY),
+    "drums": SequenceConfig(heads=((1, 512),), **TINY),
+    "pianoroll": SequenceConfig(heads=((88, 3),), **TINY),
+    "two_tracks": SequenceConfig(heads=((1, 90), (1, 512)), **TINY),
     "hierarchical": SequenceConfig(bars=4, conductor_size=16, enc_layers=2, **TINY),
     "hierarchical_z": SequenceConfig(bars=4, conductor_size=16, z_to_bars=True, **TINY),
 }
+MUSIC_PRESETS = sorted(name for name, p in PRESETS.items() if p.domain == "music")
 
 
-def random_tokens(cfg: SequenceConfig, n: int, steps_per_bar: int) -> torch.Tensor:
-    """Random windows in one meter: (n, steps[, pitches]) with PAD off the meter's steps."""
-    shape = (n, cfg.steps) + ((cfg.depth,) if cfg.kind == "pianoroll" else ())
-    high = 3 if cfg.kind == "pianoroll" else cfg.depth
-    x = torch.randint(0, high, shape)
-    x[~meter_mask(n, cfg.bars, cfg.slot, steps_per_bar)] = PAD
-    return x
+def meter_mask(n: int, cfg: SequenceConfig, steps_per_bar: int) -> torch.Tensor:
+    """(n, steps): the first ``steps_per_bar`` steps of every bar slot are real."""
+    bar = torch.arange(cfg.slot) < steps_per_bar
+    return bar.repeat(cfg.bars).expand(n, cfg.steps).clone()
+
+
+def random_batch(cfg: SequenceConfig, n: int, steps_per_bar: int) -> Batch:
+    """Random windows in one meter: tokens (n, steps, positions), zero off the meter's steps."""
+    mask = meter_mask(n, cfg, steps_per_bar)
+    columns = [torch.randint(0, classes, (n, cfg.steps, positions))
+               for positions, classes in cfg.heads]
+    tokens = torch.cat(columns, dim=-1) * mask[..., None]
+    return Batch(tokens, mask)
 
 
 @pytest.mark.parametrize("name", KINDS)
 def test_shapes_and_padding(name):
     cfg = KINDS[name]
-    model = SequenceVAE(cfg).eval()
-    x = random_tokens(cfg, 3, 12)  # 3/4: four pad steps per bar slot
+    model = build_sequence_vae(cfg).eval()
+    x = random_batch(cfg, 3, 12)  # 3/4: four unreal steps per bar slot
     posterior = model.encode(x)
     assert posterior.mean.shape == posterior.logvar.shape == (3, cfg.latent_dim)
-    y = model.decode(posterior.mean, temperature=1.0, mask=valid_mask(x))
-    assert y.shape == x.shape
-    assert torch.equal(valid_mask(y), valid_mask(x)), "pad steps stay pad, real steps stay real"
+    y = model.decode(posterior.mean, temperature=1.0, mask=x.mask)
+    assert y.tokens.shape == x.tokens.shape
+    assert torch.equal(y.mask, x.mask)
+    assert not y.tokens[~x.mask].any(), "unreal steps decode to nothing"
     assert set(model.loss(x)) >= {"loss", "recon", "kl", "elbo", "accuracy"}
 
 
@@ -57,21 +65,24 @@ def test_shapes_and_padding(name):
 def test_step_by_step_decoder_matches_the_teacher_forced_one(name):
     """Feeding the true tokens one step at a time gives exactly the parallel logits."""
     cfg = KINDS[name]
-    model = SequenceVAE(cfg).eval()
-    x = random_tokens(cfg, 2, 16)
+    model = build_sequence_vae(cfg).eval()
+    x = random_batch(cfg, 2, 16)
     z = model.encode(x).mean
     parallel = model.teacher_forced_logits(x, z)
-    _, stepped = model.generate(z, 0.0, valid_mask(x), teacher=x, teacher_prob=1.0)
-    torch.testing.assert_close(parallel, stepped, atol=1e-5, rtol=1e-4)
+    context = model.context(x.mask, x.controls)
+    _, stepped = model.decoder.generate(z, x.mask, context, 0.0, teacher=x.tokens,
+                                        teacher_prob=1.0)
+    for a, b in zip(parallel, stepped, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
 def test_recon_counts_only_real_steps():
     cfg = KINDS["melody"]
-    model = SequenceVAE(cfg).eval()
-    x = random_tokens(cfg, 4, 16)
-    padded = x.clone()
-    padded[:, 8:16] = PAD  # fewer real steps: less to reconstruct
-    assert model.loss(padded)["recon"] < model.loss(x)["recon"]
+    model = build_sequence_vae(cfg).eval()
+    x = random_batch(cfg, 4, 16)
+    fewer = Batch(x.tokens, x.mask.clone())
+    fewer.mask[:, 8:16] = False  # fewer real steps: less to reconstruct
+    assert model.loss(fewer)["recon"] < model.loss(x)["recon"]
 
 
 def test_scheduled_sampling_schedule():
@@ -80,25 +91,76 @@ def test_scheduled_sampling_schedule():
     assert probs == sorted(probs, reverse=True) and probs[0] > 0.99 and probs[-1] < 0.01
 
 
-def test_scheduled_sampling_trains():
-    model = SequenceVAE(SequenceConfig(sampling_rate=10.0, **TINY)).train()
-    x = random_tokens(model.cfg, 4, 16)
-    terms = model.loss(x, step=20)  # mostly its own samples
+def test_scheduled_sampling_feeds_the_decoder_its_own_samples():
+    model = build_sequence_vae(SequenceConfig(sampling_rate=10.0, **TINY)).train()
+    x = random_batch(model.cfg, 4, 16)
+    torch.manual_seed(0)
+    z = model.encode(x).sample()
+    teacher_forced, _ = model.reconstruction(model.teacher_forced_logits(x, z), x)
+    torch.manual_seed(0)  # the same code z, drawn first in both
+    terms = model.loss(x, step=1000)  # the true token is fed with probability ~e^-100
+    assert abs(float(terms["recon"].detach() - teacher_forced.detach())) > 1e-3
     terms["loss"].backward()
-    assert all(p.grad is not None for p in model.decoder.parameters())
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
-def test_temperature_zero_is_deterministic():
-    model = SequenceVAE(KINDS["melody"]).eval()
-    z = torch.randn(2, 8)
-    assert torch.equal(model.decode(z, temperature=0.0), model.decode(z, temperature=0.0))
+def test_temperature_zero_is_the_argmax_and_higher_temperatures_vary():
+    model = build_sequence_vae(KINDS["melody"]).eval()
+    z = torch.randn(4, 8)
+    torch.manual_seed(1)
+    first = model.decode(z, temperature=0.0).tokens
+    torch.manual_seed(2)
+    assert torch.equal(model.decode(z, temperature=0.0).tokens, first)
+    draws = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        draws.append(model.decode(z, temperature=1.0).tokens)
+    assert not torch.equal(draws[0], draws[1])
 
 
 def test_big_preset_builds_and_trains_a_step_on_cpu():
     model = build_model("mel_2bar_big")
-    x = torch.randint(0, 90, (2, 32))
-    model.loss(x)["loss"].backward()
+    x = random_batch(model.cfg, 2, 16)
+    model(x)["loss"].backward()
     assert model.latent_dim == 512
+
+
+@pytest.mark.parametrize("name", MUSIC_PRESETS)
+def test_every_preset_takes_its_geometry_from_its_representation(name, tmp_path):
+    """Real windows of the preset's representation go through its model and back."""
+    rep = PRESETS[name].representation
+    model = build_model(name, {"enc_size": 16, "dec_size": 16, "latent_dim": 4}).eval()
+    assert model.decoder.head.heads == rep.heads
+    assert (model.cfg.bars, model.cfg.slot, model.cfg.controls) == (rep.bars, rep.slot, ())
+    notes = [(60 + (i * 5) % 12, 2 * i, 2 * i + 2) for i in range(8 * rep.bars)]
+    drums = [(36 + (i % 2) * 2, 2 * i, 2 * i + 1) for i in range(8 * rep.bars)]
+    write_parts(tmp_path / "song.mid", [(0, False, notes), (0, False, [(n[0] - 12, *n[1:])
+                                                                       for n in notes]),
+                                        (0, True, drums)])
+    windows = load_windows(tmp_path, rep, "all", workers=1, cache_dir=tmp_path / "c",
+                           progress=False)
+    batch = next(window_examples(windows.arrays, rep).chunks(2))
+    assert batch.tokens.shape[1:] == (rep.steps, rep.positions)
+    assert torch.isfinite(model(batch)["loss"])
+    tokens, mask = window_arrays(model.reconstruct(batch), rep)
+    assert tokens.shape == windows.tokens[:2].shape and tokens.dtype == windows.tokens.dtype
+    assert (mask == windows.mask[:2]).all()
+
+
+def test_controls_condition_the_model_and_are_required():
+    cfg = SequenceConfig(controls=(("chord", 5),), **TINY)
+    model = build_sequence_vae(cfg).eval()
+    x = random_batch(cfg, 2, 16)
+    chords = torch.zeros(2, cfg.steps, dtype=torch.int64)
+    with_c = Batch(x.tokens, x.mask, {"chord": chords})
+    other = Batch(x.tokens, x.mask, {"chord": chords + 3})
+    z = model.encode(with_c).mean
+    assert not torch.allclose(model.encode(other).mean, z), "the encoder reads the controls"
+    logits = model.teacher_forced_logits(with_c, z)[0]
+    assert not torch.allclose(model.teacher_forced_logits(other, z)[0], logits)
+    assert model.decode(z, controls={"chord": chords}).controls["chord"] is chords
+    with pytest.raises(MusicaeError, match="conditioned on chord"):
+        model.loss(x)
 
 
 def test_learns_real_melodies(tmp_path):
@@ -106,10 +168,12 @@ def test_learns_real_melodies(tmp_path):
     (tmp_path / "tunes").mkdir()
     for seed in range(6):
         write_tune(tmp_path / "tunes" / f"t{seed}.mid", bars=4, seed=seed)
-    windows = load_windows(tmp_path / "tunes", CODECS["melody_2bar"], "all", workers=1,
+    rep = PRESETS["mel_2bar_small"].representation
+    windows = load_windows(tmp_path / "tunes", rep, "all", workers=1,
                            cache_dir=tmp_path / "cache", progress=False)
-    x = to_tensor(windows.tokens, windows.mask)
-    model = SequenceVAE(SequenceConfig(enc_size=48, dec_size=48, latent_dim=16))
+    x = next(window_examples(windows.arrays, rep).chunks(len(windows)))
+    assert torch.equal(x.mask, torch.from_numpy(window_mask(windows.steps_per_bar, rep)))
+    model = build_sequence_vae(SequenceConfig(enc_size=48, dec_size=48, latent_dim=16))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     with torch.no_grad():
         first = float(model.eval().loss(x)["recon"])
@@ -126,9 +190,9 @@ def test_learns_real_melodies(tmp_path):
 
 
 def test_code_gain_is_zero_when_the_decoder_ignores_the_code():
-    model = SequenceVAE(KINDS["hierarchical"]).eval()
-    x = random_tokens(model.cfg, 4, 16)
+    model = build_sequence_vae(KINDS["hierarchical"]).eval()
+    x = random_batch(model.cfg, 4, 16)
     assert abs(code_gain(model, x)) > 1e-4
     with torch.no_grad():  # cut z off: the conductor then starts from the same state always
-        model.conductor_init.proj.weight.zero_()
+        model.decoder.conductor_init.proj.weight.zero_()
     assert code_gain(model, x) == pytest.approx(0.0, abs=1e-4)

@@ -15,23 +15,8 @@ from fixtures.midi_factory import (
 )
 
 from musicae.errors import MusicaeError
-from musicae.representations import (
-    CODECS,
-    CodecConfig,
-    UnusableMidi,
-    decode_window,
-    encode_piece,
-    encode_runs,
-    from_slots,
-    make_notes,
-    piece_windows,
-    read_midi,
-    to_slots,
-    to_slots_batch,
-    transpose,
-    write_midi,
-    write_window_midi,
-)
+from musicae.representations import Drums, Melody, Pianoroll, from_dict
+from musicae.representations.codec import encode_piece, encode_runs, piece_windows
 from musicae.representations.constants import (
     DRUM_CLASS_PITCHES,
     DRUMS_DEPTH,
@@ -49,13 +34,22 @@ from musicae.representations.drums import (
     multihot_to_index,
 )
 from musicae.representations.melody import decode_melody, encode_melody, fit_range, skyline
-from musicae.representations.notes import Meter, Piece, steps_per_bar
+from musicae.representations.notes import (
+    Meter,
+    Piece,
+    UnusableMidi,
+    make_notes,
+    read_midi,
+    steps_per_bar,
+    write_midi,
+)
 from musicae.representations.pianoroll import decode_pianoroll, encode_pianoroll
+from musicae.representations.slots import from_slots, to_slots, to_slots_batch
 from musicae.representations.windows import bar_unit
 
-MELODY = CODECS["melody_2bar"]
-DRUMS = CODECS["drums_2bar"]
-PIANOROLL = CODECS["pianoroll_2bar"]
+MELODY = Melody(bars=2)
+DRUMS = Drums(bars=2)
+PIANOROLL = Pianoroll(bars=2)
 FIELDS = ["start", "end", "pitch"]
 
 
@@ -174,7 +168,7 @@ def test_melodies_come_from_each_pitched_instrument_and_filter_programs(tmp_path
     )  # fmt: skip
     piece = read_midi(path)
     assert len(encode_piece(piece, MELODY)) == 2  # piano and bass; drums never
-    bass_only = CodecConfig("melody", bars=2, programs=(33,))
+    bass_only = Melody(bars=2, programs=(33,))
     (window,) = encode_piece(piece, bass_only)
     assert decode_melody(window.tokens)["pitch"].min() >= 40
 
@@ -216,7 +210,7 @@ def test_drum_windows_from_a_drum_track(tmp_path):
     found = piece_windows(piece, DRUMS)
     assert found.tokens.shape == (1, 32)  # four bars, every 2-bar window identical
     mask = np.ones(32, dtype=bool)
-    back = decode_window(found.tokens[0], mask, DRUMS)
+    back = DRUMS.decode(found.tokens[0], mask)
     assert triples(back.notes) == sorted(t[1:] + t[:1] for t in [(p, s, e) for p, s, e in kit
                                                                   if s < 32])  # fmt: skip
     with pytest.raises(UnusableMidi, match="no drums"):
@@ -246,7 +240,7 @@ def test_pianoroll_windows_round_trip_through_midi(tmp_path):
     found = piece_windows(piece, PIANOROLL)
     assert found.tokens.shape[1:] == (32, 88) and found.tokens.dtype == np.uint8
     mask = np.tile(np.arange(16) < 8, 2)
-    write_window_midi(found.tokens[0], mask, PIANOROLL, tmp_path / "w.mid", meter=(2, 4))
+    PIANOROLL.write_midi(found.tokens[0], mask, tmp_path / "w.mid", meter=(2, 4))
     again = piece_windows(read_midi(tmp_path / "w.mid"), PIANOROLL)
     assert np.array_equal(again.tokens[0], found.tokens[0])
 
@@ -310,7 +304,7 @@ def test_long_bars_give_windows_of_their_parts_and_the_rest_says_why(tmp_path):
     assert len(encode_piece(piece, MELODY)) == 3  # four half-bars, hop of one
     whole = read_midi(write_tune(tmp_path / "w.mid", bars=4, meter=(1, 1)))
     with pytest.raises(UnusableMidi, match="meter 1/1 does not fit the bar slot"):
-        piece_windows(whole, CodecConfig("melody", bars=2, slot=8))
+        piece_windows(whole, Melody(bars=2, slot=8))
     assert piece_windows(whole, MELODY).tokens.shape[1:] == (32,)
 
 
@@ -331,7 +325,7 @@ def test_duplicates_removed_and_cap_spreads_windows(tmp_path):
     assert len(encode_piece(piece, MELODY)) == 5
     assert len(piece_windows(piece, MELODY).tokens) == 1
     varied = read_midi(write_tune(tmp_path / "v.mid", bars=12, seed=5))
-    capped = CodecConfig("melody", bars=2, max_windows_per_file=3)
+    capped = Melody(bars=2, max_windows_per_file=3)
     assert len(piece_windows(varied, capped).tokens) == 3
 
 
@@ -340,12 +334,12 @@ def test_decoded_6_8_window_writes_and_reads_back(tmp_path):
     found = piece_windows(piece, MELODY)
     mask = np.tile(np.arange(16) < 12, 2)
     out = tmp_path / "w.mid"
-    write_window_midi(found.tokens[0], mask, MELODY, out, meter=(6, 8), program=73)
+    MELODY.write_midi(found.tokens[0], mask, out, meter=(6, 8), program=73)
     back = read_midi(out)
     assert back.meters[0].name == "6/8" and set(back.notes["program"]) == {73}
     assert np.array_equal(piece_windows(back, MELODY).tokens, found.tokens)
     with pytest.raises(MusicaeError, match="does not have bars of 12"):
-        decode_window(found.tokens[0], mask, MELODY, meter=(4, 4))
+        MELODY.decode(found.tokens[0], mask, meter=(4, 4))
 
 
 # --- augmentation and settings ----------------------------------------------------
@@ -353,23 +347,33 @@ def test_decoded_6_8_window_writes_and_reads_back(tmp_path):
 
 def test_transpose_moves_pitches_and_leaves_windows_that_would_leave_the_range():
     tokens = np.array([[41, 0, 1, 43], [89, 0, 0, 0]], dtype=np.int16)
-    moved = transpose(tokens, 2, "melody")
+    moved = MELODY.transpose(tokens, 2)
     assert moved.tolist() == [[43, 0, 1, 45], [89, 0, 0, 0]]
-    per_row = transpose(tokens, np.array([-1, -3]), "melody")
+    per_row = MELODY.transpose(tokens, np.array([-1, -3]))
     assert per_row.tolist() == [[40, 0, 1, 42], [86, 0, 0, 0]]
     roll = np.zeros((2, 4, 88), dtype=np.uint8)
     roll[0, 0, 10], roll[1, 0, 87] = 1, 2
-    shifted = transpose(roll, 3, "pianoroll")
+    shifted = PIANOROLL.transpose(roll, 3)
     assert shifted[0, 0, 13] == 1 and shifted[1, 0, 87] == 2
-    assert np.array_equal(transpose(tokens, 5, "drums"), tokens)
+    assert np.array_equal(DRUMS.transpose(tokens, 5), tokens)
 
 
-def test_codec_settings_validate_and_key_the_cache():
-    assert {c.kind for c in CODECS.values()} == {"melody", "drums", "pianoroll"}
-    assert (MELODY.depth, DRUMS.depth, PIANOROLL.pitches) == (90, 512, 88)
-    assert MELODY.key() == CodecConfig("melody", bars=2).key() != CODECS["melody_16bar"].key()
-    assert CodecConfig.from_dict(CodecConfig("melody", 2, programs=[1]).to_dict()).programs == (1,)
-    with pytest.raises(MusicaeError, match="kind must be one of"):
-        CodecConfig("chords", bars=2)
-    with pytest.raises(MusicaeError, match="bars must be at least 1"):
-        CodecConfig("melody", bars=0)
+def test_representation_settings_validate_and_key_the_cache():
+    assert MELODY.key() == Melody(bars=2).key() != Melody(bars=16).key() != DRUMS.key()
+    assert from_dict(Melody(bars=2, programs=[1]).to_dict()) == Melody(bars=2, programs=(1,))
+    assert from_dict(PIANOROLL.to_dict()) == PIANOROLL and from_dict(DRUMS.to_dict()) == DRUMS
+    with pytest.raises(MusicaeError, match="unknown representation kind 'chords'"):
+        from_dict({"kind": "chords", "bars": 2})
+    with pytest.raises(MusicaeError, match="unknown fields"):
+        from_dict(MELODY.to_dict() | {"voices": 4})
+    with pytest.raises(MusicaeError, match="bars must be a positive integer"):
+        Melody(bars=0)
+
+
+def test_each_representation_owns_its_output_geometry():
+    assert MELODY.heads == ((1, 90),) and MELODY.token_shape == ()
+    assert DRUMS.heads == ((1, 512),) and DRUMS.token_dtype == np.int16
+    assert PIANOROLL.heads == ((88, 3),) and PIANOROLL.token_shape == (88,)
+    assert Melody(bars=2, min_pitch=48, max_pitch=83).heads == ((1, 38),)
+    assert Pianoroll(bars=4, min_pitch=36, max_pitch=95).geometry() == {
+        "heads": ((60, 3),), "controls": (), "bars": 4, "slot": 16}

@@ -25,12 +25,11 @@ from musicae.datasets.midi_worker import (
     Task,
     cacheable,
     default_workers,
-    pitch_span,
     run_tasks,
 )
 from musicae.errors import MusicaeError
-from musicae.representations.codec import piece_windows, transpose
-from musicae.representations.config import CodecConfig
+from musicae.representations.base import Representation
+from musicae.representations.codec import piece_windows
 from musicae.representations.notes import read_midi
 
 FOLK = "folk"  # name of the bundled corpus
@@ -40,40 +39,50 @@ SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}  # for folders without spli
 ALL = "all"
 CHECKPOINT_SECONDS = 60.0  # how often a long run saves what it has done
 
-__all__ = [
-    "PrepareReport",
-    "Windows",
-    "load_windows",
-    "prepare",
-    "resolve_data",
-    "split_files",
-    "transpose",
-    "windows_from_file",
-]
-
-
 @dataclass
 class Windows:
     """The windows of a split, ready for a model.
 
-    tokens: (n, bars * slot) int16 for melody (0..89) and drums (0..511);
-        (n, bars * slot, pitches) uint8 of OFF/ONSET/HOLD for pianoroll
-    mask: (n, bars * slot) bool, True on real steps (see ``representations.slots``)
-    steps_per_bar: (n,) int16; meter: (n, 2) int16 (numerator, denominator)
-    file_index: (n,) int32 index into ``files``
+    arrays: named arrays, one row per window, memory-mapped from the cache where
+        it can: ``tokens`` (n, bars * slot, *token_shape) in the representation's
+        compact dtype, ``steps_per_bar`` (n,) int16, ``meter`` (n, 2) int16
+        (numerator, denominator), ``file_index`` (n,) int32 into ``files``, and
+        any controls the representation stores
     """
 
-    tokens: np.ndarray
-    mask: np.ndarray
-    steps_per_bar: np.ndarray
-    meter: np.ndarray
-    file_index: np.ndarray
+    arrays: dict[str, np.ndarray]
     files: list[Path]
-    cfg: CodecConfig
+    rep: Representation
     report: PrepareReport
 
     def __len__(self) -> int:
-        return len(self.tokens)
+        return len(self.arrays["tokens"])
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.arrays["tokens"]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(n, bars * slot) bool, True on real steps (see ``representations.slots``)."""
+        return window_mask(self.steps_per_bar, self.rep)
+
+    @property
+    def steps_per_bar(self) -> np.ndarray:
+        return self.arrays["steps_per_bar"]
+
+    @property
+    def meter(self) -> np.ndarray:
+        return self.arrays["meter"]
+
+    @property
+    def file_index(self) -> np.ndarray:
+        return self.arrays["file_index"]
+
+    def meter_of(self, index: int) -> tuple[int, int]:
+        """Time signature of window ``index``'s bars."""
+        numerator, denominator = self.meter[index]
+        return int(numerator), int(denominator)
 
 
 def bundled_folk() -> Path:
@@ -152,7 +161,7 @@ def _hash_split(relative: str) -> str:
 
 def prepare(
     data: str | os.PathLike,
-    cfg: CodecConfig,
+    rep: Representation,
     workers: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
@@ -165,12 +174,12 @@ def prepare(
     MusicaeError
         ``"<folder>: no usable windows (N files: reasons)"`` when nothing is usable.
     """
-    return load_windows(data, cfg, ALL, workers, cache_dir, progress, time_limit).report
+    return load_windows(data, rep, ALL, workers, cache_dir, progress, time_limit).report
 
 
 def load_windows(
     data: str | os.PathLike,
-    cfg: CodecConfig,
+    rep: Representation,
     split: str = "train",
     workers: int | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -200,7 +209,7 @@ def load_windows(
     if split not in splits:
         raise MusicaeError(f"{split}: unknown split (one of {', '.join(splits)})")
     files = splits[split]
-    windows = _build(root, split, files, cfg, workers, cache_dir, progress, time_limit)
+    windows = _build(root, split, files, rep, workers, cache_dir, progress, time_limit)
     if not len(windows) and not allow_empty:
         raise MusicaeError(_nothing_usable(root, split, windows.report))
     return windows
@@ -218,7 +227,7 @@ def _build(
     root: Path,
     split: str,
     files: list[Path],
-    cfg: CodecConfig,
+    rep: Representation,
     workers: int | None,
     cache_dir: str | os.PathLike | None,
     progress: bool,
@@ -226,28 +235,30 @@ def _build(
 ) -> Windows:
     """Cached results where the cache has them, workers for the rest, then one array set.
 
-    Progress is saved every ``CHECKPOINT_SECONDS``, so an interrupted run on a
-    large folder resumes where it stopped.
+    A split the cache holds unchanged is served memory-mapped, without a copy;
+    a changed one is stored and then mapped, so training holds no copy of its
+    windows either way. Progress is saved every ``CHECKPOINT_SECONDS``, so an
+    interrupted run on a large folder resumes where it stopped.
     """
     started = time.perf_counter()
-    cache = MidiCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), cfg)
+    cache = MidiCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), rep)
     names = relative_names(root, files)
     stats = [_stat(path) for path in files]
-    results, stored = _from_cache(cache, root, split, names, stats)
+    results, stored, mapped = _from_cache(cache, root, split, names, stats)
     todo = [i for i, result in enumerate(results) if result is None]
-    tasks = [Task(str(files[i]), cfg, time_limit) for i in todo]
+    tasks = [Task(str(files[i]), rep, time_limit) for i in todo]
     done = run_tasks(tasks, workers or default_workers(), progress)
     saved = time.monotonic()
     for i, result in zip(todo, done, strict=True):
         results[i] = result
         if time.monotonic() - saved > CHECKPOINT_SECONDS:
-            _save(cache, root, split, names, stats, results, _concatenate(results, cfg))
+            _save(cache, root, split, names, stats, results, _concatenate(results, rep))
             saved = time.monotonic()
-    arrays = _concatenate(results, cfg)
-    if todo or stored != [r.digest for r in results]:
-        _save(cache, root, split, names, stats, results, arrays)
-    report = build_report(root, split, cfg, files, results, time.perf_counter() - started)
-    return _windows(arrays, results, files, cfg, report)
+    if todo or stored != [r.digest for r in results] or not mapped:
+        mapped = _save(cache, root, split, names, stats, results, _concatenate(results, rep))
+    arrays = mapped | {"file_index": _file_index(results)}
+    report = build_report(root, split, rep, files, results, time.perf_counter() - started)
+    return Windows(arrays, list(files), rep, report)
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -261,24 +272,24 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 def _from_cache(
     cache: MidiCache, root: Path, split: str, names: list[str], stats: list
-) -> tuple[list[FileResult | None], list[str | None]]:
+) -> tuple[list[FileResult | None], list[str | None], dict[str, np.ndarray]]:
     """Results of files whose content is known (by size and mtime) and cached; None elsewhere.
 
     Also returns the digests the split's cached set was made from, to tell
-    whether anything changed. Other splits' sets are read only when this one
-    lacks a known file.
+    whether anything changed, and that set's memory-mapped arrays. Other
+    splits' sets are read only when this one lacks a known file.
     """
     manifest = cache.load_manifest(root)
     digests = [
         _known_digest(manifest.get(name), stat) for name, stat in zip(names, stats, strict=True)
     ]
-    stored, known = cache.load_set(root, split)
+    stored, known, mapped = cache.load_set(root, split)
     if any(d is not None and d not in known for d in digests):
         for other in (ALL, *SPLITS):
             if other != split:
                 known = cache.load_set(root, other)[1] | known
     found = [known.get(digest) if digest else None for digest in digests]
-    return [r if r is not None and cacheable(r) else None for r in found], stored
+    return [r if r is not None and cacheable(r) else None for r in found], stored, mapped
 
 
 def _known_digest(entry: list | None, stat: tuple[int, int] | None) -> str | None:
@@ -294,79 +305,58 @@ def _save(
     stats: list,
     results: list[FileResult | None],
     arrays: dict[str, np.ndarray],
-) -> None:
-    """Keep the split's results (those done so far) and each file's digest by size and mtime."""
+) -> dict[str, np.ndarray]:
+    """Keep the split's results (those done so far) and each file's digest by size and mtime.
+
+    Returns the stored arrays, memory-mapped.
+    """
     done = [r for r in results if r is not None]
-    cache.save_set(root, split, done, arrays)
+    mapped = cache.save_set(root, split, done, arrays)
     manifest = cache.load_manifest(root)
     for name, stat, result in zip(names, stats, results, strict=True):
         if stat is not None and result is not None and result.digest is not None:
             manifest[name] = [*stat, result.digest]
     cache.save_manifest(root, manifest)
+    return mapped
 
 
-def _concatenate(results: list[FileResult | None], cfg: CodecConfig) -> dict[str, np.ndarray]:
-    """Every file's windows stacked in file order, with the file index of each.
+def _concatenate(results: list[FileResult | None], rep: Representation) -> dict[str, np.ndarray]:
+    """Every file's named arrays stacked in file order; files not done yet (None) have none."""
+    used = [r.arrays for r in results if r is not None and r.windows]
+    if not used:
+        return {"tokens": rep.empty(), "steps_per_bar": np.zeros(0, np.int16),
+                "meter": np.zeros((0, 2), np.int16)}
+    return {name: np.concatenate([arrays[name] for arrays in used]) for name in used[0]}
 
-    Files not done yet (None) have no windows.
-    """
-    used = [r for r in results if r is not None and r.windows]
+
+def _file_index(results: list[FileResult]) -> np.ndarray:
+    """The file of each window: (windows,) int32 index into the split's files."""
     counts = [r.windows if r is not None else 0 for r in results]
-    if used:
-        tokens = np.concatenate([r.tokens for r in used])
-        spb = np.concatenate([r.steps_per_bar for r in used])
-        meter = np.concatenate([r.meter for r in used])
-    else:
-        pitch_axis = (cfg.pitches,) if cfg.kind == "pianoroll" else ()
-        dtype = np.uint8 if cfg.kind == "pianoroll" else np.int16
-        tokens = np.zeros((0, cfg.steps, *pitch_axis), dtype=dtype)
-        spb, meter = np.zeros(0, np.int16), np.zeros((0, 2), np.int16)
-    file_index = np.repeat(np.arange(len(results), dtype=np.int32), counts)
-    return {"tokens": tokens, "steps_per_bar": spb, "meter": meter, "file_index": file_index}
+    return np.repeat(np.arange(len(results), dtype=np.int32), counts)
 
 
-def window_mask(steps_per_bar: np.ndarray, cfg: CodecConfig) -> np.ndarray:
+def window_mask(steps_per_bar: np.ndarray, rep: Representation) -> np.ndarray:
     """Masks of windows from their bar lengths: (n,) → (n, bars * slot) bool."""
-    bar = np.arange(cfg.slot)[None, :] < steps_per_bar[:, None]  # (n, slot)
-    return np.tile(bar, (1, cfg.bars))
+    bar = np.arange(rep.slot)[None, :] < np.asarray(steps_per_bar)[:, None]  # (n, slot)
+    return np.tile(bar, (1, rep.bars))
 
 
-def _windows(
-    arrays: dict[str, np.ndarray],
-    results: list[FileResult],
-    files: list[Path],
-    cfg: CodecConfig,
-    report: PrepareReport,
-) -> Windows:
-    return Windows(
-        tokens=arrays["tokens"],
-        mask=window_mask(arrays["steps_per_bar"], cfg),
-        steps_per_bar=arrays["steps_per_bar"],
-        meter=arrays["meter"],
-        file_index=arrays["file_index"],
-        files=list(files),
-        cfg=cfg,
-        report=report,
-    )
-
-
-def windows_from_file(path: str | os.PathLike, cfg: CodecConfig) -> Windows:
+def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
     """The windows of one MIDI file (for ``reconstruct`` and ``interpolate``), uncached.
 
     Raises
     ------
     MusicaeError
         ``"<file>: <reason>"`` for a missing or non-MIDI file, no notes of the
-        codec's kind, fewer bars than a window, and so on.
+        representation's kind, fewer bars than a window, and so on.
     """
     path = Path(path)
     if not path.is_file():
         raise MusicaeError(f"{path}: no such file")
     started = time.perf_counter()
-    found = piece_windows(read_midi(path, cfg.steps_per_quarter), cfg, path)
-    result = FileResult.of_windows("", found, pitch_span(found.tokens, cfg))
+    found = piece_windows(read_midi(path, rep.steps_per_quarter), rep, path)
+    result = FileResult.of_windows("", found, rep.pitch_span(found.arrays["tokens"]))
     result.processed = True
-    arrays = _concatenate([result], cfg)
-    seconds = time.perf_counter() - started
-    report = build_report(path.parent, ALL, cfg, [path], [result], seconds)
-    return _windows(arrays, [result], [path], cfg, report)
+    arrays = _concatenate([result], rep) | {"file_index": _file_index([result])}
+    report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started)
+    return Windows(arrays, [path], rep, report)

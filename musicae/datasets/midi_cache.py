@@ -3,21 +3,21 @@
 Layout under the cache directory (default ``~/.cache/musicae``)::
 
     midi/manifests/<folder>.json                path → (size, mtime, content digest)
-    midi/<codec key>/sets/<folder>-<split>.npz  a split's windows, file by file
+    midi/<settings key>/sets/<folder>-<split>/  a split's windows, file by file
 
 Results are keyed by file content (its digest) and codec settings: the
 manifest finds a file's digest by ``stat`` alone, and the split file holds
 every file's windows (or why it has none) by digest, so a second run loads
 it in one read, and a renamed or new file is the only one parsed. One file per
 split rather than one per MIDI file: creating many small files costs more
-than parsing them on busy disks. Arrays are saved with numpy, metadata as
-JSON: nothing is unpickled.
+than parsing them on busy disks. Arrays are saved as .npy files and memory-mapped
+on reading, so a split larger than memory trains in bounded memory; metadata
+is JSON: nothing is unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from musicae.errors import MusicaeError
+from musicae.representations.base import Representation
 from musicae.representations.codec import FileWindows
-from musicae.representations.config import CodecConfig
 
 CACHE_ENV = "MUSICAE_CACHE"  # overrides the cache directory
 XDG_ENV = "XDG_CACHE_HOME"
@@ -57,14 +57,13 @@ def _text_digest(text: str) -> str:
 class FileResult:
     """What one file yields: windows (possibly none) and why it was skipped, if it was.
 
-    tokens: (n, steps[, pitches]); steps_per_bar: (n,) int16; meter: (n, 2) int16.
+    arrays: named arrays, one row per window (``tokens``, ``steps_per_bar``,
+    ``meter``, and whatever else the representation stores), or None.
     """
 
     digest: str | None
     reason: str | None = None
-    tokens: np.ndarray | None = None
-    steps_per_bar: np.ndarray | None = None
-    meter: np.ndarray | None = None
+    arrays: dict[str, np.ndarray] | None = None
     bars_skipped: dict[str, int] = field(default_factory=dict)
     windows_by_meter: dict[str, int] = field(default_factory=dict)  # the file's meters
     pitch: tuple[int, int] | None = None  # lowest and highest pitch in its windows
@@ -74,15 +73,13 @@ class FileResult:
     @classmethod
     def of_windows(cls, digest: str, windows: FileWindows, pitch: tuple | None) -> FileResult:
         """A usable file's result."""
-        return cls(
-            digest, None, windows.tokens, windows.steps_per_bar, windows.meter,
-            windows.bars_skipped, windows.windows_by_meter, pitch,
-        )  # fmt: skip
+        return cls(digest, None, dict(windows.arrays), windows.bars_skipped,
+                   windows.windows_by_meter, pitch)
 
     @property
     def windows(self) -> int:
         """Number of windows."""
-        return 0 if self.tokens is None else len(self.tokens)
+        return 0 if self.arrays is None else len(self.arrays["tokens"])
 
     def record(self) -> dict:
         """The JSON part: everything but the arrays."""
@@ -95,30 +92,33 @@ class FileResult:
         }
 
 
-def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    """Write an .npz so that readers never see half a file.
-
-    The zip is built in memory and written at once: zipfile's many small
-    writes to disk cost ten times more than the encoding itself.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """Write an .npy so that readers never see half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buffer.getbuffer())
+    with open(tmp, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(array))
     os.replace(tmp, path)
 
 
-def _json_array(value: object) -> np.ndarray:
-    return np.array(json.dumps(value))
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    """A stored array, memory-mapped (read-only) unless it is empty."""
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    return np.asarray(array) if array.size == 0 else array
 
 
 class MidiCache:
-    """Manifests and split files for one codec under one cache directory."""
+    """Manifests and split files for one representation under one cache directory."""
 
-    def __init__(self, cache_dir: Path, cfg: CodecConfig) -> None:
+    def __init__(self, cache_dir: Path, rep: Representation) -> None:
         self.root = Path(cache_dir) / MIDI_DIR
-        self.codec_dir = self.root / cfg.key()
+        self.codec_dir = self.root / rep.key()
         try:
             self.codec_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -138,45 +138,64 @@ class MidiCache:
 
     def save_manifest(self, folder: Path, manifest: dict[str, list]) -> None:
         """Record the digests of this run's files."""
-        path = self._manifest_path(folder)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(manifest))
-        os.replace(tmp, path)
+        _atomic_write_text(self._manifest_path(folder), json.dumps(manifest))
 
-    # --- split files: every window of a split in one read --------------------
+    # --- split files: every window of a split, memory-mapped ------------------
+    # A split is a folder: ``index.json`` names a stamp and holds each file's
+    # digest and record; ``<stamp>.<name>.npy`` are its arrays, rows in file
+    # order (``bounds``: the first row of each file). A new version is written
+    # under a new stamp before the index points to it, so a reader never mixes
+    # two versions, and a reader that mapped the old files keeps them.
 
-    def _set_path(self, folder: Path, split: str) -> Path:
+    def _set_dir(self, folder: Path, split: str) -> Path:
         name = _text_digest(str(folder.resolve()))
-        return self.codec_dir / "sets" / f"{name}-{split}.npz"
+        return self.codec_dir / "sets" / f"{name}-{split}"
 
-    def load_set(self, folder: Path, split: str) -> tuple[list, dict[str, FileResult]]:
-        """The last run of this split: its files' digests in order, and digest → result.
+    def load_set(self, folder: Path, split: str) -> tuple[list, dict[str, FileResult], dict]:
+        """The last run of this split: its files' digests in order, digest → result, and
+        the split's arrays (memory-mapped; rows of every file in order).
 
-        Both are empty when there is no readable split file.
+        All are empty when there is no readable split.
         """
+        where = self._set_dir(folder, split)
         try:
-            with np.load(self._set_path(folder, split)) as stored:
-                info = json.loads(str(stored["info"]))
-                arrays = {k: stored[k] for k in ("tokens", "steps_per_bar", "meter")}
-                bounds = stored["bounds"]  # (files + 1,) first row of each file
-        except (OSError, ValueError, KeyError):
-            return [], {}
+            info = json.loads((where / "index.json").read_text())
+            arrays = {name: _open_npy(where / f"{info['stamp']}.{name}.npy")
+                      for name in info["arrays"]}
+            bounds = _open_npy(where / f"{info['stamp']}.bounds.npy")  # (files + 1,)
+            digests, records = info["digests"], info["records"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return [], {}, {}
+        if len(bounds) != len(digests) + 1 or any(len(v) != bounds[-1] for v in arrays.values()):
+            return [], {}, {}
         results = {}
-        for i, (digest, record) in enumerate(zip(info["digests"], info["records"], strict=True)):
+        for i, (digest, record) in enumerate(zip(digests, records, strict=True)):
             if digest is not None:
-                rows = slice(bounds[i], bounds[i + 1])
+                rows = slice(int(bounds[i]), int(bounds[i + 1]))
                 results[digest] = _result(digest, record, {k: v[rows] for k, v in arrays.items()})
-        return info["digests"], results
+        return digests, results, arrays
 
-    def save_set(self, folder: Path, split: str, results: list[FileResult], arrays: dict) -> None:
-        """Keep a split: ``arrays`` (every file's rows, in order) and each file's record."""
+    def save_set(self, folder: Path, split: str, results: list[FileResult],
+                 arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Keep a split: ``arrays`` (every file's rows, in order) and each file's record.
+
+        Returns the arrays as stored, memory-mapped, so the caller can let go of
+        its own copies.
+        """
+        where = self._set_dir(folder, split)
+        where.mkdir(parents=True, exist_ok=True)
+        stamp = f"{os.getpid()}-{os.urandom(4).hex()}"
         counts = [r.windows for r in results]
-        info = {"digests": [r.digest for r in results], "records": [r.record() for r in results]}
-        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        _atomic_savez(
-            self._set_path(folder, split), info=_json_array(info), bounds=bounds, **arrays
-        )
+        stored = dict(arrays) | {"bounds": np.concatenate([[0], np.cumsum(counts)])}
+        for name, array in stored.items():
+            _atomic_save_npy(where / f"{stamp}.{name}.npy", array)
+        info = {"stamp": stamp, "arrays": sorted(arrays), "digests": [r.digest for r in results],
+                "records": [r.record() for r in results]}
+        _atomic_write_text(where / "index.json", json.dumps(info))
+        for old in where.glob("*.npy"):
+            if not old.name.startswith(f"{stamp}."):
+                old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
+        return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
 
 
 def _result(digest: str, record: dict, arrays: dict[str, np.ndarray]) -> FileResult:
@@ -186,9 +205,7 @@ def _result(digest: str, record: dict, arrays: dict[str, np.ndarray]) -> FileRes
     return FileResult(
         digest=digest,
         reason=record["reason"],
-        tokens=arrays["tokens"] if usable else None,
-        steps_per_bar=arrays["steps_per_bar"] if usable else None,
-        meter=arrays["meter"] if usable else None,
+        arrays=arrays if usable else None,
         bars_skipped=record["bars_skipped"],
         windows_by_meter=record["windows_by_meter"],
         pitch=pitch,

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from musicae.datasets.midi_cache import FileResult
-from musicae.representations.config import CodecConfig
+from musicae.representations.base import Representation
 
 EXAMPLES_PER_REASON = 3  # skipped files named per reason
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -23,7 +23,7 @@ class PrepareReport:
 
     data: str
     split: str
-    codec: dict
+    representation: dict  # kind and settings of the windows
     files_seen: int
     files_used: int
     windows: int
@@ -44,7 +44,7 @@ class PrepareReport:
 
     def summary(self) -> str:
         """A few lines for people."""
-        kind = f"{self.codec['kind']}, {self.codec['bars']} bars"
+        kind = f"{self.representation['kind']}, {self.representation['bars']} bars"
         lines = [
             f"{self.data} [{self.split}] ({kind}): {self.files_seen} files seen, "
             f"{self.files_used} used, {sum(self.skipped.values())} skipped; "
@@ -76,7 +76,7 @@ def _counts(counts: dict[str, int]) -> str:
 def build_report(
     data: Path,
     split: str,
-    cfg: CodecConfig,
+    rep: Representation,
     files: list[Path],
     results: list[FileResult],
     seconds: float,
@@ -99,7 +99,7 @@ def build_report(
     return PrepareReport(
         data=str(data),
         split=split,
-        codec=cfg.to_dict(),
+        representation=rep.to_dict(),
         files_seen=len(files),
         files_used=sum(1 for r in results if r.windows),
         windows=sum(r.windows for r in results),

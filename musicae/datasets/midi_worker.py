@@ -19,14 +19,12 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 from tqdm import tqdm
 
 from musicae.datasets.midi_cache import FileResult, content_digest
 from musicae.errors import MusicaeError
+from musicae.representations.base import Representation
 from musicae.representations.codec import piece_windows
-from musicae.representations.config import CodecConfig
-from musicae.representations.constants import FIRST_PITCH_TOKEN
 from musicae.representations.notes import UnusableMidi, parse_midi, read_midi_bytes
 
 FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
@@ -53,7 +51,7 @@ class Task:
     """One file to turn into windows."""
 
     path: str
-    cfg: CodecConfig
+    rep: Representation
     time_limit: float | None  # seconds; None: no limit
 
 
@@ -102,32 +100,17 @@ def _encode(data: bytes, digest: str, task: Task) -> FileResult:
     """Parse and encode under the time limit; every failure becomes a reason."""
     try:
         with time_limit(task.time_limit):
-            piece = parse_midi(data, task.path, task.cfg.steps_per_quarter)
-            windows = piece_windows(piece, task.cfg, task.path)
+            piece = parse_midi(data, task.path, task.rep.steps_per_quarter)
+            windows = piece_windows(piece, task.rep, task.path)
     except UnusableMidi as exc:
         return FileResult(digest, exc.reason, processed=True)
     except _FileTimeout:
         return FileResult(digest, TIME_LIMIT_REASON, processed=True)
     except Exception as exc:  # a file must never stop a whole folder; the report names it
         return FileResult(digest, INTERNAL_ERROR, processed=True, detail=repr(exc)[:200])
-    result = FileResult.of_windows(digest, windows, pitch_span(windows.tokens, task.cfg))
+    result = FileResult.of_windows(digest, windows, task.rep.pitch_span(windows.arrays["tokens"]))
     result.processed = True
     return result
-
-
-def pitch_span(tokens: np.ndarray, cfg: CodecConfig) -> tuple[int, int] | None:
-    """Lowest and highest pitch in windows (None for drums).
-
-    tokens: (n, steps) melody or (n, steps, pitches) pianoroll.
-    """
-    if cfg.kind == "melody":
-        pitches = tokens[tokens >= FIRST_PITCH_TOKEN]
-        offset = cfg.min_pitch - FIRST_PITCH_TOKEN
-        return (int(pitches.min()) + offset, int(pitches.max()) + offset)
-    if cfg.kind == "pianoroll":
-        rows = np.flatnonzero(tokens.any(axis=(0, 1)))
-        return (int(rows[0]) + cfg.min_pitch, int(rows[-1]) + cfg.min_pitch)
-    return None
 
 
 def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileResult]:

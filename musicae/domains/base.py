@@ -1,9 +1,10 @@
 """What differs between images and music: reading data and inputs, writing outputs.
 
-A :class:`Domain` turns user files into model tensors and model tensors into
-files a person opens (PNG for digits; MIDI and piano-roll PNGs for music).
-Everything else (training, sampling, interpolation) is domain-free and lives
-in ``musicae.api``.
+A :class:`Domain` turns user files into :class:`~musicae.batch.Batch` objects
+and batches into files a person opens (PNG for digits; MIDI and piano-roll
+PNGs for music). Everything else (training, sampling, interpolation) is
+domain-free and lives in ``musicae.api``, which reaches data only through a
+domain.
 """
 
 from __future__ import annotations
@@ -11,43 +12,66 @@ from __future__ import annotations
 import abc
 from pathlib import Path
 
-from torch import Tensor
+import numpy as np
 
 from musicae.artifacts import ModelBundle
-from musicae.train import TensorData
+from musicae.batch import Batch
+from musicae.datasets.examples import Examples
+from musicae.errors import MusicaeError
+from musicae.representations.base import Representation
 
 
 class Domain(abc.ABC):
     """Input/output for one kind of data; ``bundle`` is the model being used."""
 
-    kind: str  # "image" or "music"
+    @abc.abstractmethod
+    def examples(self, data: str, split: str, rep: Representation | None = None,
+                 transpose: int = 0, progress: bool = True) -> Examples:
+        """Examples of ``split`` ("train", "valid", "test" or "all") of DATA.
+
+        rep: how music becomes windows; transpose: music training augmentation.
+        """
 
     @abc.abstractmethod
-    def training_data(self, data: str, preset, split: str, **options) -> TensorData:
-        """Examples of ``split`` ("train", "valid" or "test") from DATA as one tensor."""
+    def read_input(self, bundle: ModelBundle, path: Path, bar: int | None = None
+                   ) -> tuple[Batch, dict]:
+        """One input file as a batch of one, plus facts to report (which window, its meter)."""
 
     @abc.abstractmethod
-    def read_input(self, bundle: ModelBundle, path: Path, **options) -> tuple[Tensor, dict]:
-        """One input file as a batch of one, plus facts to report (e.g. which window)."""
+    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None) -> dict[str, object]:
+        """``mask`` and ``controls`` to decode n codes with no input (sampling, decode)."""
 
     @abc.abstractmethod
-    def write_batch(self, bundle: ModelBundle, x: Tensor, out: Path, stem: str,
+    def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
                     **options) -> list[Path]:
-        """Write each example of ``x`` as files, plus one overview; returns paths written."""
+        """Write each example of a batch as files, plus one overview; returns paths written."""
 
     @abc.abstractmethod
-    def write_path(self, bundle: ModelBundle, x: Tensor, out: Path, **options) -> list[Path]:
+    def write_path(self, bundle: ModelBundle, batch: Batch, out: Path, **options) -> list[Path]:
         """Write an interpolation path (steps, ...) as frames plus one whole-path overview."""
 
     @abc.abstractmethod
-    def write_pair(self, bundle: ModelBundle, inputs: Tensor, outputs: Tensor, out: Path,
-                   stem: str, **options) -> list[Path]:
-        """Write an input beside its reconstruction."""
+    def write_pair(self, bundle: ModelBundle, inputs: Batch, outputs: Batch, out: Path,
+                   stem: str, corrupted: Batch | None = None, **options) -> list[Path]:
+        """Write an input beside its reconstruction (and what the model saw of it)."""
 
     @abc.abstractmethod
-    def evaluate(self, bundle: ModelBundle, data: TensorData, **options) -> dict:
-        """Held-out metrics of the model on ``data``."""
+    def evaluate(self, bundle: ModelBundle, data: str, split: str) -> dict:
+        """Held-out metrics of the model on ``split`` of DATA."""
 
-    def decode_context(self, bundle: ModelBundle, n: int, **options) -> dict:
-        """Context ``decode`` needs for codes with no input (sampling, decode)."""
-        return {}
+    @abc.abstractmethod
+    def data_path(self, data: str) -> str | None:
+        """DATA as an absolute path, where it is one (to recognise it later)."""
+
+    def prepare(self, data: str, rep: Representation | None, **options):
+        """Turn DATA into cached training examples; the report of what it yields."""
+        raise MusicaeError("prepare is for music presets; image data needs no preparing")
+
+    def attribute(self, bundle: ModelBundle, name: str, batch: Batch) -> np.ndarray:
+        """One value of attribute ``name`` per example of ``batch`` (NaN where undefined)."""
+        raise MusicaeError(f"{bundle.path}: attribute vectors are measured on music models")
+
+    def plot_latent(self, bundle: ModelBundle, data: str, out: Path) -> Path:
+        """A picture of the model's latent space over DATA."""
+        raise MusicaeError(f"{bundle.path}: plot-latent draws image models' codes by digit")
+

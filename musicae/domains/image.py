@@ -10,10 +10,15 @@ import torch
 from torch import Tensor
 
 from musicae.artifacts import ModelBundle
+from musicae.batch import Batch
+from musicae.datasets.examples import Examples, image_examples
 from musicae.datasets.images import grid, load_images, read_image, write_png
 from musicae.domains.base import Domain
 from musicae.models.image import corrupt, downscale, upscale
-from musicae.train import TensorData, mean_loss_terms
+from musicae.representations.base import Representation
+from musicae.train import mean_loss_terms
+
+EVAL_BATCH = 256
 
 # The bundled digits have one held-out split; it serves as "valid" and "test".
 _SPLIT = {"train": "train", "valid": "test", "test": "test", "all": "all"}
@@ -25,18 +30,20 @@ def psnr(mse: float) -> float:
 
 
 class ImageDomain(Domain):
-    kind = "image"
+    def examples(self, data: str, split: str, rep: Representation | None = None,
+                 transpose: int = 0, progress: bool = True) -> Examples:
+        return image_examples(load_images(data, _SPLIT[split]).images)
 
-    def training_data(self, data: str, preset, split: str, **options) -> TensorData:
-        images = load_images(data, _SPLIT[split])
-        return TensorData(torch.from_numpy(images.images))
+    def read_input(self, bundle: ModelBundle, path: Path, bar: int | None = None
+                   ) -> tuple[Batch, dict]:
+        return Batch(torch.from_numpy(read_image(path))[None]), {}
 
-    def read_input(self, bundle: ModelBundle, path: Path, **options) -> tuple[Tensor, dict]:
-        return torch.from_numpy(read_image(path))[None], {}
+    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None) -> dict:
+        return {}
 
-    def write_batch(self, bundle, x, out, stem, **options) -> list[Path]:
+    def write_batch(self, bundle, batch, out, stem, **options) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
-        images = x.detach().cpu().numpy()
+        images = batch.tokens.detach().cpu().numpy()
         paths = []
         for i, img in enumerate(images):
             paths.append(out / f"{stem}_{i:03d}.png")
@@ -45,37 +52,35 @@ class ImageDomain(Domain):
         write_png(grid(images, columns=math.ceil(math.sqrt(len(images)))), paths[0])
         return paths
 
-    def write_path(self, bundle, x, out, **options) -> list[Path]:
-        paths = self.write_batch(bundle, x, out, "step", **options)
+    def write_path(self, bundle, batch, out, **options) -> list[Path]:
+        paths = self.write_batch(bundle, batch, out, "step", **options)
         strip = out / "interpolation.png"
-        write_png(grid(x.detach().cpu().numpy(), columns=len(x)), strip)
+        write_png(grid(batch.tokens.detach().cpu().numpy(), columns=len(batch)), strip)
         paths[0].unlink()  # the strip replaces the square grid
         return [strip] + paths[1:]
 
-    def write_pair(self, bundle, inputs, outputs, out, stem, **options) -> list[Path]:
+    def write_pair(self, bundle, inputs, outputs, out, stem, corrupted=None,
+                   **options) -> list[Path]:
         """input | corrupted input (denoise/superres models) | reconstruction, one row each."""
         out.mkdir(parents=True, exist_ok=True)
-        columns = [inputs]
-        if options.get("corrupted") is not None:
-            columns.append(options["corrupted"])
-        columns.append(outputs)
+        columns = [b.tokens for b in (inputs, corrupted, outputs) if b is not None]
         stacked = torch.stack(columns, dim=1).flatten(0, 1).detach().cpu().numpy()
         path = out / f"{stem}_reconstruction.png"
         write_png(grid(stacked, columns=len(columns)), path)
         return [path]
 
     @torch.no_grad()
-    def evaluate(self, bundle: ModelBundle, data: TensorData, **options) -> dict:
+    def evaluate(self, bundle: ModelBundle, data: str, split: str) -> dict:
         """Loss terms, MSE against PCA at the same code size, and PSNR against baselines."""
         torch.manual_seed(0)  # the corruption noise is part of the measurement
         model, cfg = bundle.model, bundle.model.cfg
-        x = data.x
-        metrics = {"examples": len(x)} | mean_loss_terms(model, x)
+        examples = self.examples(data, split)
+        x = torch.from_numpy(examples.arrays["images"])
+        metrics = {"examples": len(x)} | mean_loss_terms(model, Batch(x).split(EVAL_BATCH))
         metrics["psnr"] = psnr(metrics["mse"])
         if cfg.corruption == "none" and model.latent_dim < x[0].numel():
-            train = options.get("train")
-            if train is not None:
-                metrics["pca_mse"] = pca_mse(train.x, x, model.latent_dim)
+            train = torch.from_numpy(self.examples(data, "train").arrays["images"])
+            metrics["pca_mse"] = pca_mse(train, x, model.latent_dim)
         if cfg.corruption == "noise":
             noisy = corrupt(x, cfg)
             metrics["psnr_input"] = psnr(float(((noisy - x) ** 2).mean()))
@@ -83,6 +88,15 @@ class ImageDomain(Domain):
             bicubic = upscale(downscale(x, cfg.scale), cfg.scale, mode="bicubic")
             metrics["psnr_bicubic"] = psnr(float(((bicubic - x) ** 2).mean()))
         return metrics
+
+    def data_path(self, data: str) -> str | None:
+        path = Path(data)
+        return str(path.resolve()) if path.exists() else None
+
+    def plot_latent(self, bundle: ModelBundle, data: str, out: Path) -> Path:
+        images = load_images(data, "test")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return plot_latent(bundle, torch.from_numpy(images.images), images.labels, out)
 
 
 def pca_mse(train: Tensor, test: Tensor, k: int) -> float:
@@ -108,7 +122,8 @@ def plot_latent(bundle: ModelBundle, images: Tensor, labels: np.ndarray, path: P
     import matplotlib.pyplot as plt
 
     model = bundle.model
-    codes = torch.cat([model.encode(c.to(model.device)).mean.cpu() for c in images.split(256)])
+    codes = torch.cat([model.encode(b.to(model.device)).mean.cpu()
+                       for b in Batch(images).split(EVAL_BATCH)])
     two_d = codes.shape[1] == 2
     if not two_d:
         centred = codes - codes.mean(0)
@@ -132,5 +147,5 @@ def _manifold(model, codes: Tensor, n: int = 15) -> np.ndarray:
     lo, hi = np.percentile(codes.numpy(), [5, 95], axis=0)
     xs, ys = np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n)
     z = torch.tensor([[x, y] for y in ys for x in xs], dtype=torch.float32)
-    decoded = model.decode(z.to(model.device)).cpu().numpy()
+    decoded = model.decode(z.to(model.device)).tokens.cpu().numpy()
     return grid(decoded, columns=n, pad=0)

@@ -1,9 +1,10 @@
 """The one autoencoder interface, and everything written once on top of it.
 
 Every model, image or music, is an :class:`Autoencoder`: it maps an input
-batch to a :class:`Posterior` over latent codes (``encode``) and latent codes
-back to inputs (``decode``). Reconstruction, sampling and interpolation are
-defined here once, from those two methods alone.
+:class:`~musicae.batch.Batch` to a :class:`Posterior` over latent codes
+(``encode``) and latent codes back to a batch of inputs (``decode``).
+Reconstruction, sampling and interpolation are defined here once, from those
+two methods alone.
 
 Loss terms are in nats per example: the reconstruction term is summed over
 pixels or time steps of one example, the KL term over latent dimensions, and
@@ -14,11 +15,19 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from musicae.batch import Batch
+from musicae.defaults import (
+    DECODE_TEMPERATURE,
+    INTERPOLATION_METHOD,
+    INTERPOLATION_STEPS,
+    SAMPLE_TEMPERATURE,
+)
 from musicae.errors import MusicaeError
 
 
@@ -92,11 +101,15 @@ INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
 class Autoencoder(nn.Module, abc.ABC):
     """Base of every musicae model.
 
-    Subclasses pass ``latent_dim`` and ``variational`` up and implement ``encode``,
-    ``decode`` and ``loss``. A model whose inputs need extra context to be
-    decoded (the meter layout of a melody, say) returns it from
-    ``decode_context``; the generic helpers pass it through.
+    Subclasses pass ``latent_dim`` and ``variational`` up and implement
+    ``encode``, ``decode`` and ``loss``, each on a :class:`~musicae.batch.Batch`.
+    ``decode`` takes the layout of what it writes (``mask``: which steps are
+    real; ``controls``: what conditions it) from a batch; models without steps
+    ignore them. ``forward`` is ``loss``, so DistributedDataParallel wraps any model.
     """
+
+    # (old prefix, new prefix) of weight names saved by musicae-model/1 directories
+    FORMAT_1_NAMES: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, latent_dim: int, variational: bool) -> None:
         super().__init__()
@@ -109,33 +122,56 @@ class Autoencoder(nn.Module, abc.ABC):
         self.register_buffer("prior_scale_tril", torch.eye(latent_dim))
 
     @abc.abstractmethod
-    def encode(self, x: Tensor) -> Posterior:
+    def encode(self, batch: Batch) -> Posterior:
         """Posterior over codes for a batch of inputs."""
 
     @abc.abstractmethod
-    def decode(self, z: Tensor, temperature: float = 1.0, **context) -> Tensor:
-        """Inputs for a batch of codes z: (batch, latent)."""
+    def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
+               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
+               ) -> Batch:
+        """Inputs for a batch of codes z: (batch, latent), laid out by ``mask``/``controls``."""
 
     @abc.abstractmethod
-    def loss(self, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
+    def loss(self, batch: Batch, beta: float = 1.0, free_bits: float = 0.0,
              step: int = 0) -> dict[str, Tensor]:
         """Named loss terms in nats per example: ``loss`` (to minimise), ``recon``, ``kl``, ....
 
         ``step`` is the training step, for models with schedules of their own.
         """
 
-    def decode_context(self, x: Tensor) -> dict:
-        """Keyword arguments ``decode`` needs to decode codes of ``x`` like ``x``."""
-        return {}
+    def forward(self, batch: Batch, beta: float = 1.0, free_bits: float = 0.0,
+                step: int = 0) -> dict[str, Tensor]:
+        """The loss terms (what a training step, or DDP, calls)."""
+        return self.loss(batch, beta=beta, free_bits=free_bits, step=step)
+
+    def corrupted(self, batch: Batch) -> Batch | None:
+        """What the model sees of a clean input, where it corrupts inputs
+        (denoising, super-resolution); None for models that do not."""
+        return None
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def decode_like(self, z: Tensor, like: Batch, temperature: float = DECODE_TEMPERATURE
+                    ) -> Batch:
+        """Decode codes into the layout of ``like`` (its mask and controls; one example
+        of ``like`` serves every code)."""
+        if len(like) == 1 and len(z) != 1:
+            like = like.repeat(len(z))
+        return self.decode(z, temperature=temperature, mask=like.mask, controls=like.controls)
+
     @torch.no_grad()
-    def reconstruct(self, x: Tensor, temperature: float = 0.0) -> Tensor:
-        """Decode the posterior mean of each input."""
-        return self.decode(self.encode(x).mean, temperature=temperature, **self.decode_context(x))
+    def reconstruct(self, batch: Batch, temperature: float = DECODE_TEMPERATURE,
+                    shift: Tensor | None = None, corrupt: bool = True) -> Batch:
+        """Decode the posterior mean of each input, moved by ``shift`` (latent,) where given.
+
+        Models that corrupt inputs encode the corrupted version unless ``corrupt``
+        is False (inputs that are already degraded).
+        """
+        source = self.corrupted(batch) if corrupt else None
+        z = self.encode(batch if source is None else source).mean
+        return self.decode_like(z if shift is None else z + shift, batch, temperature)
 
     @torch.no_grad()
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -151,19 +187,24 @@ class Autoencoder(nn.Module, abc.ABC):
         return self.prior_mean + eps @ self.prior_scale_tril.T
 
     @torch.no_grad()
-    def sample(
-        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None, **context
-    ) -> Tensor:
-        """n new inputs decoded from prior codes."""
-        return self.decode(self.prior_sample(n, generator), temperature=temperature, **context)
+    def sample(self, n: int, temperature: float = SAMPLE_TEMPERATURE,
+               generator: torch.Generator | None = None, shift: Tensor | None = None,
+               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
+               ) -> Batch:
+        """n new inputs decoded from prior codes (moved by ``shift`` (latent,) where given),
+        laid out by ``mask`` and ``controls`` (n, steps) where the model has steps."""
+        z = self.prior_sample(n, generator)
+        z = z if shift is None else z + shift
+        return self.decode(z, temperature=temperature, mask=mask, controls=controls)
 
     @torch.no_grad()
-    def interpolate(
-        self, a: Tensor, b: Tensor, steps: int = 8, method: str = "slerp", temperature: float = 0.0
-    ) -> Tensor:
-        """Decode ``steps`` codes on the path between the posterior means of a and b.
+    def interpolate(self, a: Batch, b: Batch, steps: int = INTERPOLATION_STEPS,
+                    method: str = INTERPOLATION_METHOD,
+                    temperature: float = DECODE_TEMPERATURE) -> Batch:
+        """Decode ``steps`` codes on the path between the posterior means of a and b,
+        in the layout of a.
 
-        a, b: single inputs (batch of 1); both endpoints are included.
+        a, b: single inputs (batches of 1); both endpoints are included.
         """
         if steps < 2:
             raise MusicaeError(f"--steps must be at least 2 (got {steps})")
@@ -172,8 +213,7 @@ class Autoencoder(nn.Module, abc.ABC):
         za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
         t = torch.linspace(0.0, 1.0, steps, device=za.device)
         z = INTERPOLATIONS[method](za, zb, t)  # (steps, latent)
-        context = {k: _repeat(v, steps) for k, v in self.decode_context(a).items()}
-        return self.decode(z, temperature=temperature, **context)
+        return self.decode_like(z, a, temperature)
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:
@@ -185,10 +225,3 @@ class Autoencoder(nn.Module, abc.ABC):
         self.prior_mean.copy_(mean)
         self.prior_scale_tril.copy_(torch.linalg.cholesky(cov))
         self.prior_fitted.fill_(True)
-
-
-def _repeat(value, n: int):
-    """Repeat a batch-of-one tensor n times along the batch axis (other values pass)."""
-    if isinstance(value, Tensor):
-        return value.expand(n, *value.shape[1:])
-    return value

@@ -9,12 +9,15 @@ term is the binary cross-entropy summed over the 784 pixels.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from musicae.batch import Batch
+from musicae.defaults import DECODE_TEMPERATURE
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 
@@ -207,8 +210,8 @@ class ImageAutoencoder(Autoencoder):
         else:
             self.encoder, self.decoder = _pool_encoder(cfg), _pool_decoder(cfg)
 
-    def encode(self, x: Tensor) -> Posterior:
-        h = self.encoder(x)  # (B, latent) or (B, 2 * latent)
+    def encode(self, batch: Batch) -> Posterior:
+        h = self.encoder(batch.tokens)  # (B, latent) or (B, 2 * latent)
         if not self.variational:
             return Posterior(h)
         mean, logvar = h.chunk(2, dim=-1)
@@ -217,20 +220,30 @@ class ImageAutoencoder(Autoencoder):
     def decode_logits(self, z: Tensor) -> Tensor:
         return self.decoder(z)  # (B, 1, 28, 28)
 
-    def decode(self, z: Tensor, temperature: float = 1.0, **context) -> Tensor:
-        """Pixel probabilities (the mean image; temperature is unused for images)."""
-        return torch.sigmoid(self.decode_logits(z))
+    def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
+               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
+               ) -> Batch:
+        """Pixel probabilities (the mean image): images have no steps to lay out, so
+        temperature, mask and controls are unused."""
+        return Batch(torch.sigmoid(self.decode_logits(z)))
 
-    def loss(self, x: Tensor, beta: float = 1.0, free_bits: float = 0.0,
+    def corrupted(self, batch: Batch) -> Batch | None:
+        if self.cfg.corruption == "none":
+            return None
+        return Batch(corrupt(batch.tokens, self.cfg))
+
+    def loss(self, batch: Batch, beta: float = 1.0, free_bits: float = 0.0,
              step: int = 0) -> dict[str, Tensor]:
-        """Named terms for clean images x: (batch, 1, 28, 28).
+        """Named terms for clean images (batch, 1, 28, 28).
 
         ``recon`` decodes a code drawn from the posterior, so ``elbo`` is an unbiased
         one-sample estimate (decoding the mean would flatter it by several nats).
         ``mse`` is per pixel; out of training it scores the posterior mean's decoding,
         the reconstruction a user sees.
         """
-        posterior = self.encode(corrupt(x, self.cfg))
+        x = batch.tokens
+        source = self.corrupted(batch)
+        posterior = self.encode(batch if source is None else source)
         logits = self.decode_logits(posterior.sample())  # (B, 1, 28, 28)
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         recon = recon.flatten(1).sum(dim=1).mean()  # nats per image

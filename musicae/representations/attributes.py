@@ -7,6 +7,7 @@ Each function takes melody tokens (n, steps) and a mask of real steps
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,7 +21,8 @@ def _onsets(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _pitches(tokens: np.ndarray, onsets: np.ndarray) -> np.ndarray:
     """MIDI pitch at onsets, NaN elsewhere: (n, steps)."""
-    return np.where(onsets, tokens - FIRST_PITCH_TOKEN + MIN_PITCH, np.nan).astype(float)
+    pitch = tokens.astype(np.int64) - FIRST_PITCH_TOKEN + MIN_PITCH
+    return np.where(onsets, pitch, np.nan).astype(float)
 
 
 def note_density(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -57,7 +59,7 @@ MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
 def pitch_classes(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Onsets per pitch class (C = 0) in each window: (n, 12)."""
     onsets = _onsets(tokens, mask)
-    classes = (tokens - FIRST_PITCH_TOKEN + MIN_PITCH) % 12
+    classes = (tokens.astype(np.int64) - FIRST_PITCH_TOKEN + MIN_PITCH) % 12
     return np.stack([(onsets & (classes == c)).sum(1) for c in range(12)], axis=1)
 
 
@@ -72,7 +74,9 @@ def in_scale(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.where(counts.sum(1) > 0, best / counts.sum(1), np.nan)
 
 
-ATTRIBUTES = {
+Attribute = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (tokens, mask) -> (n,)
+
+ATTRIBUTES: dict[str, Attribute] = {
     "density": note_density,
     "pitch_range": pitch_range,
     "mean_pitch": mean_pitch,

@@ -12,7 +12,6 @@ import numpy as np
 
 from musicae.representations.constants import (
     FIRST_PITCH_TOKEN,
-    MAX_PITCH,
     MIN_PITCH,
     NO_EVENT,
     NOTE_OFF,
@@ -21,11 +20,6 @@ from musicae.representations.notes import make_notes
 
 LEGATO_STEPS = 1  # a lower note may cut a higher one that would end this close after it
 OCTAVE = 12
-
-
-def melody_depth(min_pitch: int = MIN_PITCH, max_pitch: int = MAX_PITCH) -> int:
-    """Number of melody classes: no-event, note-off and one per pitch (90 for 21..108)."""
-    return max_pitch - min_pitch + 1 + FIRST_PITCH_TOKEN
 
 
 def skyline(notes: np.ndarray) -> np.ndarray:

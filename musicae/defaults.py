@@ -1,0 +1,11 @@
+"""Defaults that the command line and the Python API share: each has one home, here.
+
+No imports, so the command line reads them without loading torch.
+"""
+
+SAMPLE_TEMPERATURE = 0.5  # softmax temperature when sampling new music from the prior
+DECODE_TEMPERATURE = 0.0  # decoding a given code (reconstruct, interpolate, decode): argmax
+SAMPLES = 8  # `sample -n`
+INTERPOLATION_STEPS = 8  # points on an interpolation path, endpoints included
+INTERPOLATION_METHOD = "slerp"
+METER = "4/4"  # meter of sampled or decoded music

@@ -1,0 +1,250 @@
+"""Swappable parts of a sequence VAE: output heads, encoders and decoders.
+
+:class:`~musicae.models.sequence.SequenceVAE` composes one encoder and one
+decoder (as MusicVAE's ``MusicVAE(encoder, decoder)``); the decoder owns an
+output head, which turns hidden states into per-position categoricals and
+tokens back into inputs. Geometry (heads, positions, classes) comes from the
+representation, so no part knows which kind of music it models.
+
+Shapes: B batch, T steps, P token positions per step, W one-hot width.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from musicae.models.base import Posterior
+
+Logits = tuple[Tensor, ...]  # one (..., positions, classes) tensor per head
+
+
+class OutputHead(nn.Module, abc.ABC):
+    """Hidden states ⇄ tokens: what a decoder predicts and how a token is fed back."""
+
+    input_width: int  # W: width of one step's token encoding
+
+    @abc.abstractmethod
+    def one_hot(self, tokens: Tensor) -> Tensor:
+        """Tokens (B, T, P) → step inputs (B, T, W)."""
+
+    @abc.abstractmethod
+    def logits(self, h: Tensor) -> Logits:
+        """Hidden states (..., size) → logits per head (..., positions, classes)."""
+
+    @abc.abstractmethod
+    def nll(self, logits: Logits, tokens: Tensor) -> Tensor:
+        """Negative log-likelihood of tokens (B, T, P) in nats per step: (B, T)."""
+
+    @abc.abstractmethod
+    def correct(self, logits: Logits, tokens: Tensor) -> Tensor:
+        """Whether the argmax gets every position of a step right: (B, T) bool."""
+
+    @abc.abstractmethod
+    def pick(self, logits: Logits, temperature: float) -> Tensor:
+        """Tokens drawn from one step's logits (B, positions, classes): (B, P)."""
+
+
+class CategoricalHeads(OutputHead):
+    """An independent categorical per token position, in heads of (positions, classes).
+
+    A melody is one head ``(1, 90)``, a piano-roll ``(88, 3)``; several tracks
+    are several heads side by side on the position axis.
+    """
+
+    def __init__(self, size: int, heads: tuple[tuple[int, int], ...]) -> None:
+        super().__init__()
+        self.heads = tuple(tuple(h) for h in heads)
+        self.widths = [positions * classes for positions, classes in self.heads]
+        self.input_width = sum(self.widths)
+        self.out = nn.Linear(size, self.input_width)
+
+    def _split(self, tokens: Tensor) -> tuple[Tensor, ...]:
+        return tokens.split([positions for positions, _ in self.heads], dim=-1)
+
+    def one_hot(self, tokens: Tensor) -> Tensor:
+        parts = [F.one_hot(part, classes).flatten(-2).float()  # (B, T, positions * classes)
+                 for part, (_, classes) in zip(self._split(tokens), self.heads, strict=True)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+    def logits(self, h: Tensor) -> Logits:
+        flat = self.out(h).split(self.widths, dim=-1)
+        return tuple(part.unflatten(-1, head) for part, head in zip(flat, self.heads, strict=True))
+
+    def nll(self, logits: Logits, tokens: Tensor) -> Tensor:
+        total = 0.0
+        for part, target in zip(logits, self._split(tokens), strict=True):
+            ce = F.cross_entropy(part.flatten(0, -2), target.flatten(), reduction="none")
+            total = total + ce.view(target.shape).sum(-1)  # (B, T): all positions of a step
+        return total
+
+    def correct(self, logits: Logits, tokens: Tensor) -> Tensor:
+        hits = [(part.argmax(-1) == target).all(-1)
+                for part, target in zip(logits, self._split(tokens), strict=True)]
+        return torch.stack(hits).all(0)
+
+    def pick(self, logits: Logits, temperature: float) -> Tensor:
+        return torch.cat([_draw(part, temperature) for part in logits], dim=-1)
+
+
+def _draw(logits: Tensor, temperature: float) -> Tensor:
+    """Argmax (temperature 0) or a draw from softmax(logits / temperature): (..., C) → (...)."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1)
+    return flat.view(probs.shape[:-1])
+
+
+class LatentInit(nn.Module):
+    """Initial (h, c) states of a stacked LSTM from a code: Linear + tanh, as in MusicVAE."""
+
+    def __init__(self, in_dim: int, size: int, layers: int) -> None:
+        super().__init__()
+        self.size, self.layers = size, layers
+        self.proj = nn.Linear(in_dim, 2 * layers * size)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        s = torch.tanh(self.proj(z))  # (B, 2 * layers * size)
+        h, c = s.view(-1, 2, self.layers, self.size).permute(1, 2, 0, 3)  # (layers, B, size) x2
+        return h.contiguous(), c.contiguous()
+
+
+# --- encoders ------------------------------------------------------------------
+
+
+class SequenceEncoder(nn.Module, abc.ABC):
+    """Step inputs (B, T, W) → a posterior over codes (B, latent)."""
+
+    @abc.abstractmethod
+    def forward(self, inputs: Tensor) -> Posterior:
+        """The posterior of each sequence."""
+
+
+class BiLSTMEncoder(SequenceEncoder):
+    """MusicVAE's encoder: a bidirectional LSTM whose final states give mean and log-variance."""
+
+    def __init__(self, width: int, size: int, layers: int, latent_dim: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(width, size, layers, batch_first=True, bidirectional=True)
+        self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
+
+    def forward(self, inputs: Tensor) -> Posterior:
+        _, (h, _) = self.lstm(inputs)  # h: (layers * 2, B, size)
+        final = torch.cat([h[-2], h[-1]], dim=-1)  # last layer, both directions: (B, 2 * size)
+        mean, logvar = self.to_posterior(final).chunk(2, dim=-1)
+        return Posterior(mean, logvar)
+
+
+# --- decoders ------------------------------------------------------------------
+
+
+class SequenceDecoder(nn.Module, abc.ABC):
+    """Codes → tokens, autoregressively; ``context`` (B, T, X) is what each step is told
+    besides the previous token (whether it is real, the controls)."""
+
+    head: OutputHead
+
+    @abc.abstractmethod
+    def teacher_forced(self, z: Tensor, tokens: Tensor, mask: Tensor, context: Tensor) -> Logits:
+        """Logits for every step given the true previous tokens (B, T, P)."""
+
+    @abc.abstractmethod
+    def generate(self, z: Tensor, mask: Tensor, context: Tensor, temperature: float,
+                 teacher: Tensor | None = None, teacher_prob: float = 0.0
+                 ) -> tuple[Tensor, Logits]:
+        """Tokens (B, T, P), zero off the mask, and the logits they were drawn from.
+
+        With ``teacher`` given, each step's input is the true previous token
+        with probability ``teacher_prob`` (scheduled sampling).
+        """
+
+
+class LSTMDecoder(SequenceDecoder):
+    """An LSTM over segments of steps, each started (through its initial state) and
+    conditioned (at every step) by one vector of :meth:`conditions`."""
+
+    def __init__(self, head: OutputHead, context_width: int, cond_width: int, size: int,
+                 layers: int) -> None:
+        super().__init__()
+        self.head = head
+        self.init = LatentInit(cond_width, size, layers)
+        self.lstm = nn.LSTM(head.input_width + context_width + cond_width, size, layers,
+                            batch_first=True)
+
+    @abc.abstractmethod
+    def conditions(self, z: Tensor) -> Tensor:
+        """What conditions each segment: (B, segments, cond_width)."""
+
+    def teacher_forced(self, z: Tensor, tokens: Tensor, mask: Tensor, context: Tensor) -> Logits:
+        n, steps = mask.shape
+        hot = self.head.one_hot(tokens) * mask[..., None]  # (B, T, W)
+        prev = torch.cat([torch.zeros_like(hot[:, :1]), hot[:, :-1]], dim=1)
+        cond = self.conditions(z)  # (B, S, C)
+        segments = cond.shape[1]
+        seg_len = steps // segments
+        inputs = torch.cat([prev, context], dim=-1).reshape(n * segments, seg_len, -1)
+        cond = cond.reshape(n * segments, 1, -1)  # (B*S, 1, C)
+        inputs = torch.cat([inputs, cond.expand(-1, seg_len, -1)], dim=-1)
+        h, _ = self.lstm(inputs, self.init(cond[:, 0]))  # (B*S, T/S, size)
+        return self.head.logits(h.reshape(n, steps, -1))
+
+    def generate(self, z: Tensor, mask: Tensor, context: Tensor, temperature: float,
+                 teacher: Tensor | None = None, teacher_prob: float = 0.0
+                 ) -> tuple[Tensor, Logits]:
+        n, steps = mask.shape
+        cond = self.conditions(z)  # (B, S, C)
+        seg_len = steps // cond.shape[1]
+        tokens, logits_all = [], []
+        prev = z.new_zeros(n, self.head.input_width)
+        for s in range(cond.shape[1]):
+            state = self.init(cond[:, s])
+            for t in range(s * seg_len, (s + 1) * seg_len):
+                step_in = torch.cat([prev, context[:, t], cond[:, s]], dim=-1)
+                h, state = self.lstm(step_in[:, None], state)
+                logits = self.head.logits(h[:, 0])  # per head (B, positions, classes)
+                token = self.head.pick(logits, temperature)  # (B, P)
+                if teacher is not None and teacher_prob > 0:
+                    use_true = torch.rand(n, device=z.device) < teacher_prob
+                    token = torch.where(use_true[:, None], teacher[:, t], token)
+                token = token * mask[:, t, None]
+                tokens.append(token)
+                logits_all.append(logits)
+                prev = self.head.one_hot(token[:, None])[:, 0] * mask[:, t, None]
+        stacked = tuple(torch.stack(parts, dim=1) for parts in zip(*logits_all, strict=True))
+        return torch.stack(tokens, dim=1), stacked
+
+
+class FlatDecoder(LSTMDecoder):
+    """One segment: the whole window decoded by one LSTM fed z at every step."""
+
+    def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
+                 layers: int) -> None:
+        super().__init__(head, context_width, latent_dim, size, layers)
+
+    def conditions(self, z: Tensor) -> Tensor:
+        return z[:, None]
+
+
+class HierarchicalDecoder(LSTMDecoder):
+    """MusicVAE's hierarchical decoder: a conductor LSTM turns z into one embedding per bar,
+    which starts and conditions that bar's decoding; with ``z_to_bars`` z is fed beside it."""
+
+    def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
+                 layers: int, bars: int, conductor_size: int, conductor_layers: int,
+                 z_to_bars: bool) -> None:
+        cond_width = conductor_size + (latent_dim if z_to_bars else 0)
+        super().__init__(head, context_width, cond_width, size, layers)
+        self.bars, self.z_to_bars = bars, z_to_bars
+        self.conductor_init = LatentInit(latent_dim, conductor_size, conductor_layers)
+        self.conductor = nn.LSTM(1, conductor_size, conductor_layers, batch_first=True)
+
+    def conditions(self, z: Tensor) -> Tensor:
+        zeros = z.new_zeros(len(z), self.bars, 1)
+        bars, _ = self.conductor(zeros, self.conductor_init(z))  # (B, bars, conductor_size)
+        if self.z_to_bars:
+            bars = torch.cat([bars, z[:, None].expand(-1, self.bars, -1)], dim=-1)
+        return bars

@@ -1,0 +1,256 @@
+"""A representation: how a piece of music becomes training windows and back.
+
+A :class:`Representation` is both the settings of a kind (frozen and
+hashable: its fields key the dataset cache and a trained model stores them)
+and the one owner of everything that differs between kinds: which notes of a
+piece it reads, how a span of steps is encoded and decoded, and its output
+geometry (the categorical *heads* a model predicts at each step). Models,
+datasets and commands ask it; none of them branches on its kind.
+
+Subclasses (``kinds.py``) implement the hooks marked abstract; window layout,
+meters, slots and MIDI writing are written once here and in ``codec.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+import numpy as np
+
+from musicae.errors import MusicaeError
+from musicae.representations.attributes import Attribute
+from musicae.representations.constants import (
+    DEFAULT_PROGRAM,
+    DEFAULT_QPM,
+    DEFAULT_SLOT,
+    MAX_PITCH,
+    MIN_PITCH,
+    STEPS_PER_QUARTER,
+)
+from musicae.representations.notes import Piece
+
+CODEC_VERSION = 2  # bump when encoding changes, so cached windows are rebuilt
+OUT_OF_RANGE = ("shift", "drop")  # octave-shift notes into range, or drop them
+MIDI_PITCH_RANGE = (0, 127)
+GM_PROGRAMS = range(128)
+KEY_CHARS = 16  # hex digits of a settings key
+
+
+@dataclass(frozen=True)
+class Representation(abc.ABC):
+    """How a piece becomes windows of ``bars`` bars, what a model predicts, and back.
+
+    Parameters
+    ----------
+    bars : int
+        Bars per window.
+    slot : int
+        Steps reserved per window bar; a longer bar is cut into equal groups of
+        beats that fit (4/2 into 2/2 halves), or skipped where none do.
+    hop_bars : int
+        Bars between the starts of consecutive windows.
+    steps_per_quarter : int
+        Grid resolution.
+    max_windows_per_file : int or None
+        Keep at most this many windows of one file (evenly spread), None for all.
+    min_pitch, max_pitch : int
+        Pitch range of melody tokens and piano-roll rows.
+    gap_bars : int
+        This many bars of silence end a melody (or drum or piano part).
+    out_of_range : str
+        ``"shift"`` moves out-of-range notes by octaves; ``"drop"`` drops the
+        melody (piano-roll: the note).
+    programs : tuple of int or None
+        General MIDI programs pitched parts are taken from; None for all.
+    min_notes : int
+        Fewest note onsets (drums: steps with hits) a kept window has.
+    """
+
+    kind: ClassVar[str]  # the name config.json and presets use
+    bars: int = 2
+    slot: int = DEFAULT_SLOT
+    hop_bars: int = 1
+    steps_per_quarter: int = STEPS_PER_QUARTER
+    max_windows_per_file: int | None = None
+    min_pitch: int = MIN_PITCH
+    max_pitch: int = MAX_PITCH
+    gap_bars: int = 1
+    out_of_range: str = "shift"
+    programs: tuple[int, ...] | None = None
+    min_notes: int = 2
+
+    def __post_init__(self) -> None:
+        if self.programs is not None:
+            object.__setattr__(self, "programs", tuple(int(p) for p in self.programs))
+        problem = _problem(self)
+        if problem:
+            raise MusicaeError(f"{self.kind} settings: {problem}")
+
+    # --- geometry: what a model reads and predicts ---------------------------
+
+    @property
+    @abc.abstractmethod
+    def heads(self) -> tuple[tuple[int, int], ...]:
+        """(positions, classes) of each categorical output head, per step.
+
+        A melody is one position of 90 classes, ``((1, 90),)``; a piano-roll 88
+        positions of 3 states, ``((88, 3),)``; several tracks, one head each.
+        """
+
+    @property
+    def positions(self) -> int:
+        """Token positions per step, over all heads (the last axis a model sees)."""
+        return sum(positions for positions, _ in self.heads)
+
+    @property
+    def token_shape(self) -> tuple[int, ...]:
+        """Axes of one step's tokens in the arrays a dataset stores: () or (positions,)."""
+        return () if self.positions == 1 else (self.positions,)
+
+    @property
+    def token_dtype(self) -> type:
+        """The compact integer type windows are stored in."""
+        largest = max(classes for _, classes in self.heads) - 1
+        return np.uint8 if largest <= np.iinfo(np.uint8).max else np.int16
+
+    @property
+    def controls(self) -> dict[str, int]:
+        """Named per-step control labels a model is conditioned on, and their classes."""
+        return {}
+
+    def geometry(self) -> dict:
+        """What a model of this representation is shaped by: heads, controls, bars, slot."""
+        return {"heads": self.heads, "controls": tuple(self.controls.items()),
+                "bars": self.bars, "slot": self.slot}
+
+    @property
+    def steps(self) -> int:
+        """Positions in a window: ``bars * slot``."""
+        return self.bars * self.slot
+
+    @property
+    def pitches(self) -> int:
+        """Pitches in the range."""
+        return self.max_pitch - self.min_pitch + 1
+
+    # --- hooks each kind implements ------------------------------------------
+
+    @abc.abstractmethod
+    def sources(self, piece: Piece) -> list[np.ndarray]:
+        """The note arrays of a piece that runs are cut from: list of (n,) ``NOTE_DTYPE``."""
+
+    @abc.abstractmethod
+    def no_source_reason(self, piece: Piece) -> str:
+        """Why a piece has no :meth:`sources`: the countable skip reason."""
+
+    @abc.abstractmethod
+    def fit(self, notes: np.ndarray) -> np.ndarray | None:
+        """A run brought into range, or None when it is dropped."""
+
+    @abc.abstractmethod
+    def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
+        """Tokens of steps ``[start, start + n_steps)``: (n_steps, *token_shape)."""
+
+    @abc.abstractmethod
+    def onsets(self, tokens: np.ndarray) -> np.ndarray:
+        """Notes starting at each step: (steps, *token_shape) → (steps,) int64."""
+
+    @abc.abstractmethod
+    def decode_notes(self, tokens: np.ndarray) -> np.ndarray:
+        """Notes of real steps (steps, *token_shape) → (m,) ``NOTE_DTYPE`` from step 0."""
+
+    @abc.abstractmethod
+    def shift(self, block: np.ndarray, semitones: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows moved by ``semitones``, and which stayed in range: (m, ...), (m,) bool."""
+
+    @abc.abstractmethod
+    def pitch_span(self, tokens: np.ndarray) -> tuple[int, int] | None:
+        """Lowest and highest pitch in windows (n, steps, *token_shape); None if pitchless."""
+
+    @property
+    def attributes(self) -> dict[str, Attribute]:
+        """Measurable attributes of windows (for attribute vectors); none by default."""
+        return {}
+
+    # --- written once for every kind ------------------------------------------
+
+    def empty(self) -> np.ndarray:
+        """No windows: (0, steps, *token_shape) of ``token_dtype``."""
+        return np.zeros((0, self.steps, *self.token_shape), dtype=self.token_dtype)
+
+    def transpose(self, tokens: np.ndarray, semitones: int | np.ndarray) -> np.ndarray:
+        """Windows moved by ``semitones`` (augmentation); a window that would leave the range
+        stays as it was.
+
+        tokens: (n, steps, *token_shape); semitones: one shift, or (n,) one per window.
+        """
+        shifts = np.broadcast_to(np.asarray(semitones, dtype=np.int64), tokens.shape[:1])
+        out = tokens.copy()
+        for amount in np.unique(shifts[shifts != 0]):
+            rows = np.flatnonzero(shifts == amount)
+            moved, ok = self.shift(tokens[rows], int(amount))
+            out[rows[ok]] = moved[ok]
+        return out
+
+    def decode(
+        self,
+        tokens: np.ndarray,
+        mask: np.ndarray,
+        meter: tuple[int, int] | None = None,
+        qpm: float = DEFAULT_QPM,
+        program: int = DEFAULT_PROGRAM,
+    ) -> Piece:
+        """A piece from one slotted window (see ``codec.decode_window``)."""
+        from musicae.representations.codec import decode_window
+
+        return decode_window(self, tokens, mask, meter, qpm, program)
+
+    def write_midi(self, tokens: np.ndarray, mask: np.ndarray, path: str | os.PathLike,
+                   **options) -> None:
+        """Decode one slotted window (options as :meth:`decode`) and write it as MIDI."""
+        from musicae.representations.notes import write_midi
+
+        write_midi(self.decode(tokens, mask, **options), path)
+
+    def key(self) -> str:
+        """A short stable digest of the settings and ``CODEC_VERSION``, for cache paths."""
+        text = json.dumps([CODEC_VERSION, self.to_dict()], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:KEY_CHARS]
+
+    def to_dict(self) -> dict:
+        """The kind and settings as plain JSON values (what config.json stores)."""
+        values = {"kind": self.kind} | asdict(self)
+        values["programs"] = list(self.programs) if self.programs is not None else None
+        return values
+
+    @classmethod
+    def setting_names(cls) -> set[str]:
+        """The settings ``--set`` may change."""
+        return {f.name for f in fields(cls)}
+
+
+def _problem(rep: Representation) -> str:
+    """What is wrong with the settings, or an empty string."""
+    positive = ("bars", "slot", "hop_bars", "steps_per_quarter", "gap_bars")
+    checks = [
+        *((_is_int(getattr(rep, n)) and getattr(rep, n) >= 1, f"{n} must be a positive integer")
+          for n in positive),
+        (rep.out_of_range in OUT_OF_RANGE, f"out_of_range must be one of {OUT_OF_RANGE}"),
+        (
+            MIDI_PITCH_RANGE[0] <= rep.min_pitch <= rep.max_pitch <= MIDI_PITCH_RANGE[1],
+            "need 0 <= min_pitch <= max_pitch <= 127",
+        ),
+        (rep.max_windows_per_file is None or rep.max_windows_per_file >= 1, "bad window cap"),
+        (rep.min_notes >= 0, "min_notes must be at least 0"),
+        (rep.programs is None or set(rep.programs) <= set(GM_PROGRAMS), "programs are 0..127"),
+    ]
+    return next((message for ok, message in checks if not ok), "")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
