@@ -27,10 +27,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from musicae.datasets.examples import Examples, image_examples
 from musicae.datasets.images import load_images
 from musicae.models.image import ImageAutoencoder
 from musicae.presets import build_model, get_preset
-from musicae.train import TensorData, Trainer
+from musicae.train import Trainer
 
 PRESET = "mnist_conv_vae"
 
@@ -41,7 +42,7 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def musicae_run(model: ImageAutoencoder, data: TensorData, batch: int, steps: int,
+def musicae_run(model: ImageAutoencoder, data: Examples, batch: int, steps: int,
                 device: torch.device) -> Callable[[], None]:
     """``steps`` more optimiser steps through musicae's Trainer (no evaluation, no files)."""
     cfg = get_preset(PRESET).train
@@ -127,7 +128,8 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"training: batch {args.batch}, {args.steps} steps per repeat, "
           f"median of {args.repeats} (timed in alternation)")
-    ours = musicae_run(copy.deepcopy(model), TensorData(data), args.batch, args.steps, device)
+    examples = image_examples(data.numpy())
+    ours = musicae_run(copy.deepcopy(model), examples, args.batch, args.steps, device)
     bare = bare_run(copy.deepcopy(model), data, args.batch, args.steps, device)
     t_ours, t_bare = alternate(ours, bare, args.repeats)
     rate_ours, rate_bare = args.batch * args.steps / t_ours, args.batch * args.steps / t_bare

@@ -16,11 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from musicae.datasets.examples import window_examples
 from musicae.presets import build_model, get_preset
-from musicae.train import TensorData, TrainConfig, Trainer
+from musicae.train import TrainConfig, Trainer
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -35,11 +37,12 @@ def median_seconds(fn, repeats: int) -> float:
 
 def bare_step(batch: int, steps: int, bf16: bool):
     """Forward + backward through plain nn.LSTMs of mel_2bar_small's shapes."""
-    cfg = get_preset("mel_2bar_small").model_config
-    width = cfg.depth + 1
+    cfg = build_model("mel_2bar_small").cfg
+    depth = cfg.heads[0][1]
+    width = depth + 1
     enc = nn.LSTM(width, cfg.enc_size, batch_first=True, bidirectional=True)
     dec = nn.LSTM(width + cfg.latent_dim, cfg.dec_size, cfg.dec_layers, batch_first=True)
-    head = nn.Linear(cfg.dec_size, cfg.depth)
+    head = nn.Linear(cfg.dec_size, depth)
     params = [*enc.parameters(), *dec.parameters(), *head.parameters()]
     opt = torch.optim.Adam(params)
     x = torch.randn(batch, steps, width)
@@ -63,7 +66,10 @@ def musicae_step(batch: int, bf16: bool):
     cfg = TrainConfig(batch_size=batch, bf16=bf16)
     trainer = Trainer(model, cfg, Path(tempfile.mkdtemp()), lambda *a: None,
                       torch.device("cpu"))
-    data = TensorData(torch.randint(0, 90, (batch * 4, 32)))
+    rep = get_preset("mel_2bar_small").representation
+    windows = {"tokens": np.random.default_rng(0).integers(0, 90, (batch * 4, 32), np.uint8),
+               "steps_per_bar": np.full(batch * 4, 16, np.int16)}
+    data = window_examples(windows, rep)
     batches = data.batches(batch, torch.Generator().manual_seed(0))
     return lambda: trainer.train_step(next(batches))
 
@@ -90,19 +96,19 @@ def main() -> None:
 
 def bare_sampling_loop(n: int, steps: int):
     """The decoder's step loop with nothing but nn.LSTM, a linear head and a draw."""
-    cfg = get_preset("mel_2bar_small").model_config
-    dec = nn.LSTM(cfg.depth + 1 + cfg.latent_dim, cfg.dec_size, cfg.dec_layers,
-                  batch_first=True)
-    head = nn.Linear(cfg.dec_size, cfg.depth)
+    cfg = build_model("mel_2bar_small").cfg
+    depth = cfg.heads[0][1]
+    dec = nn.LSTM(depth + 1 + cfg.latent_dim, cfg.dec_size, cfg.dec_layers, batch_first=True)
+    head = nn.Linear(cfg.dec_size, depth)
     z = torch.randn(n, cfg.latent_dim)
 
     @torch.no_grad()
     def run():
-        prev, state = torch.zeros(n, cfg.depth + 1), None
+        prev, state = torch.zeros(n, depth + 1), None
         for _ in range(steps):
             h, state = dec(torch.cat([prev, z], -1)[:, None], state)
             token = torch.multinomial(torch.softmax(head(h[:, 0]) / 0.5, -1), 1)[:, 0]
-            prev = torch.cat([nn.functional.one_hot(token, cfg.depth).float(),
+            prev = torch.cat([nn.functional.one_hot(token, depth).float(),
                               torch.ones(n, 1)], -1)
 
     return run

@@ -14,7 +14,8 @@ cached time (goal >= 20).
 
 Usage::
 
-    python benchmarks/bench_prepare.py [DATA] [--codec melody_2bar] [--repeats 3] [--workers N]
+    python benchmarks/bench_prepare.py [DATA] [--representation melody:2] [--repeats 3]
+                                       [--workers N]
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ def bare_parse(data: Path) -> dict:
     return {"seconds": seconds, "files": len(files), "windows": 0, "failed": failed}
 
 
-def pipeline(data: Path, codec: str, cache: Path, workers: int | None) -> dict:
+def pipeline(data: Path, representation: str, cache: Path, workers: int | None) -> dict:
     """One ``prepare`` call; timed inside, so interpreter start-up is not counted."""
     from musicae.datasets.midi import prepare
-    from musicae.representations.codec import CODECS
+    from musicae.representations import REPRESENTATIONS
 
     started = time.perf_counter()
-    report = prepare(data, CODECS[codec], workers=workers, cache_dir=cache, progress=False)
+    kind, _, bars = representation.partition(":")  # torch-free, unlike musicae.presets
+    rep = REPRESENTATIONS[kind](bars=int(bars))
+    report = prepare(data, rep, workers=workers, cache_dir=cache, progress=False)
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -87,14 +90,14 @@ def run_phase(args: argparse.Namespace) -> None:
     if args.phase == "parse":
         result = bare_parse(data)
     else:
-        result = pipeline(data, args.codec, Path(args.cache), args.workers)
+        result = pipeline(data, args.representation, Path(args.cache), args.workers)
     print(json.dumps({**result, **usage()}))
 
 
 def measure(phase: str, args: argparse.Namespace, cache: Path) -> dict:
     """Run one phase in a fresh interpreter and read its JSON line."""
-    command = [sys.executable, __file__, str(args.data), "--phase", phase, "--codec", args.codec,
-               "--cache", str(cache)]  # fmt: skip
+    command = [sys.executable, __file__, str(args.data), "--phase", phase,
+               "--representation", args.representation, "--cache", str(cache)]
     if args.workers:
         command += ["--workers", str(args.workers)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -121,7 +124,8 @@ def describe(name: str, row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", default=None, help="MIDI folder (default: folk)")
-    parser.add_argument("--codec", default="melody_2bar")
+    parser.add_argument("--representation", default="melody:2",
+                        help="KIND:BARS, e.g. melody:2, pianoroll:2")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None, help="default: all cores")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
@@ -147,7 +151,7 @@ def report(args: argparse.Namespace) -> None:
             runs["cached"].append(measure("cached", args, Path(cache)))
     rows = {phase: median_row(found) for phase, found in runs.items()}
     cold = rows["cold"]
-    print(f"data: {args.data}  codec: {args.codec}  files: {cold['files']}  "
+    print(f"data: {args.data}  representation: {args.representation}  files: {cold['files']}  "
           f"used: {cold['files_used']}  windows: {cold['windows']}  "
           f"workers: {args.workers or 'all cores'}  repeats: {args.repeats} (medians)")  # fmt: skip
     print(describe("pretty_midi parse (1 process)", rows["parse"]))

@@ -23,9 +23,8 @@ import numpy as np
 import torch
 
 from musicae import api
-from musicae.datasets.midi import resolve_data, split_files
-from musicae.domains.music import MusicDomain, to_arrays
-from musicae.models.sequence import valid_mask
+from musicae.datasets.examples import window_arrays
+from musicae.datasets.midi import resolve_data, split_files, window_mask
 from musicae.representations.attributes import in_scale, note_density, pitch_classes
 from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH
 
@@ -38,7 +37,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args()
     bundle = api.load(args.model, "cpu")
-    domain = MusicDomain()
+    domain, rep = api.domain(bundle), bundle.representation
     sample_quality(bundle, args.samples)
     tunes = split_files(resolve_data("folk"))["test"][: 2 * args.pairs]
     endpoint, monotone, curves = [], 0, []
@@ -46,10 +45,10 @@ def main() -> None:
         for a_path, b_path in zip(tunes[::2], tunes[1::2], strict=False):
             a, _ = domain.read_input(bundle, a_path)
             b, _ = domain.read_input(bundle, b_path)
-            path = bundle.model.interpolate(a, b, args.steps)  # (steps, T)
-            for x, y in ((a[0], path[0]), (b[0], path[-1])):
-                real = valid_mask(x[None])[0]
-                endpoint.append(float((x[real] == y[real]).float().mean()))
+            path, _ = window_arrays(bundle.model.interpolate(a, b, args.steps), rep)  # (steps, T)
+            for x, y in ((a, path[0]), (b, path[-1])):
+                tokens, mask = window_arrays(x, rep)
+                endpoint.append(float((tokens[0][mask[0]] == y[mask[0]]).mean()))
             distance = [int((p != path[0]).sum()) for p in path]
             curves.append(distance)
             monotone += all(d1 <= d2 for d1, d2 in zip(distance, distance[1:], strict=False))
@@ -80,8 +79,10 @@ def describe(tokens: np.ndarray, mask: np.ndarray, reference: np.ndarray | None)
 
 
 def sample_quality(bundle, n: int) -> None:
-    windows = api.domain("music").training_data("folk", bundle.preset, "train", progress=False)
-    tokens, mask = to_arrays(windows.x)
+    rep = bundle.representation
+    windows = api.domain(bundle).examples("folk", "train", rep, progress=False)
+    tokens = windows.arrays["tokens"].astype(np.int64)
+    mask = window_mask(windows.arrays["steps_per_bar"], rep)
     four_four = mask.all(1)
     train = describe(tokens[four_four], mask[four_four], None)
     reference = train["histogram"]
@@ -89,10 +90,9 @@ def sample_quality(bundle, n: int) -> None:
     torch.manual_seed(0)  # the decoder's draws use the global generator
     with torch.no_grad():
         x = bundle.model.sample(n, temperature=0.5, generator=torch.Generator().manual_seed(0))
-    random = np.random.default_rng(0).integers(0, bundle.model.cfg.depth,
-                                               size=(n, bundle.model.cfg.steps))
+    random = np.random.default_rng(0).integers(0, rep.heads[0][1], size=(n, rep.steps))
     rows = {"train windows (4/4)": train,
-            "samples, temperature 0.5": describe(*to_arrays(x), reference),
+            "samples, temperature 0.5": describe(*window_arrays(x, rep), reference),
             "random tokens": describe(random, np.ones_like(random, bool), reference)}
     print(f"samples: {n} from the prior of {bundle.path.name} at temperature 0.5, "
           f"against {int(four_four.sum())} 4/4 training windows")

@@ -21,10 +21,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from musicae import api
-from musicae.train import TensorData
+from musicae.datasets.examples import window_examples
+from musicae.domains.music import evaluate_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"ryans": "Ryan's Mammoth Collection", "airds": "Aird's Airs"}
@@ -38,9 +39,19 @@ def build(source: str, folder: Path) -> None:
                     "--flat", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
 
 
-def seen_rows(x: torch.Tensor, train: set[bytes]) -> torch.Tensor:
-    """True for windows that are token-for-token a training window."""
-    return torch.tensor([row.numpy().tobytes() in train for row in x], dtype=torch.bool)
+def seen_rows(windows: dict[str, np.ndarray], train: set[bytes]) -> np.ndarray:
+    """True for windows that are token-for-token (and bar for bar) a training window."""
+    return np.array([key in train for key in keys(windows)], dtype=bool)
+
+
+def keys(windows: dict[str, np.ndarray]) -> list[bytes]:
+    """One key per window: its bar length and its tokens."""
+    return [int(spb).to_bytes(2, "little") + row.tobytes()
+            for spb, row in zip(windows["steps_per_bar"], windows["tokens"], strict=True)]
+
+
+def arrays(music, data: str, split: str, rep) -> dict[str, np.ndarray]:
+    return dict(music.examples(data, split, rep, progress=False).arrays)
 
 
 def main() -> None:
@@ -49,23 +60,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "outside")
     args = parser.parse_args()
     bundle = api.load(args.model, "cpu")
-    music = api.domain("music")
-    train = {row.numpy().tobytes()
-             for row in music.training_data("folk", bundle.preset, "train", progress=False).x}
-    rows = [("folk test split (bundled)", music.training_data("folk", bundle.preset, "test",
-                                                              progress=False).x, 0)]
+    music, rep = api.domain(bundle), bundle.representation
+    train = set(keys(arrays(music, "folk", "train", rep)))
+    rows = [("folk test split (bundled)", arrays(music, "folk", "test", rep), 0)]
     for source, title in SOURCES.items():
         folder = args.out / source
         build(source, folder)
-        x = music.training_data(str(folder), bundle.preset, "all", progress=False).x
+        x = arrays(music, str(folder), "all", rep)
         seen = seen_rows(x, train)
         rows.append((f"{title}, all windows", x, int(seen.sum())))
-        rows.append((f"{title}, unseen windows", x[~seen], 0))
+        rows.append((f"{title}, unseen windows", {k: v[~seen] for k, v in x.items()}, 0))
     print(f"model {args.model}; accuracy per real step, free-running on up to 2048 windows")
     print(f"{'data':44}{'windows':>9}{'in train':>10}{'teacher-forced':>16}"
           f"{'free-running':>14}{'ELBO':>9}")
     for name, x, seen in rows:
-        m = music.evaluate(bundle, TensorData(x))
+        m = evaluate_windows(bundle.model, window_examples(x, rep))
         print(f"{name:44}{m['windows']:>9}{seen:>10}{m['teacher_forced_accuracy']:>16.3f}"
               f"{m['free_running_accuracy']:>14.3f}{m['elbo']:>9.1f}")
 

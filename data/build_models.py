@@ -7,6 +7,12 @@ the files that ship. The card (data, preset, command, steps, training time,
 machine, held-out metrics) is stored in the model's config.json under "card".
 
     python data/build_models.py [--train] [NAME ...]
+    python data/build_models.py --reexport [NAME ...]
+
+``--reexport`` rewrites shipped models in the current directory format
+without retraining or re-evaluating them (weights as they are, card and
+attribute vectors kept): how the models trained before config.json stored
+the representation were brought to ``musicae-model/2``.
 """
 
 from __future__ import annotations
@@ -76,13 +82,24 @@ def export(name: str, train: bool) -> dict:
     return card
 
 
+def reexport(name: str) -> dict:
+    """Load a shipped model and save it again: the same float16 weights, the current format."""
+    dest = artifacts.SHIPPED_DIR / name
+    bundle = artifacts.load(dest)
+    artifacts.save(bundle, dest, half=True)
+    return {"format": artifacts.FORMAT, "representation": bundle.meta["representation"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(SHIPPED))
     parser.add_argument("--train", action="store_true", help="train first (else use runs/)")
+    parser.add_argument("--reexport", action="store_true",
+                        help="rewrite the shipped models in the current format, nothing else")
     args = parser.parse_args()
     for name in args.names:
-        print(json.dumps({name: export(name, args.train)}, indent=2))
+        done = reexport(name) if args.reexport else export(name, args.train)
+        print(json.dumps({name: done}, indent=2))
 
 
 if __name__ == "__main__":

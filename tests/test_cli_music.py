@@ -227,3 +227,29 @@ def test_demo_runs_the_main_job_on_the_shipped_models(cli, tmp_path):
     assert (tmp_path / "digits" / "sample_grid.png").is_file()
     assert (tmp_path / "latent_2d.png").is_file()
     assert f"Open {tmp_path}/melodies/pianoroll.png" in result.stdout
+
+
+def test_a_model_directory_from_before_representations_loads(model, tunes, tmp_path):
+    """musicae-model/1 directories (flat weight names, no representation) load and decode
+    exactly as the same model saved now."""
+    from safetensors.torch import load_file, save_file
+
+    from musicae import api, artifacts
+    from musicae.models.sequence import SequenceVAE
+
+    old = tmp_path / "old"
+    old.mkdir()
+    renames = [(new, prefix) for prefix, new in SequenceVAE.FORMAT_1_NAMES]
+    tensors = {}
+    for key, value in load_file(str(model / "model.safetensors")).items():
+        new = next((n for n, _ in renames if key.startswith(n)), None)
+        tensors[dict(renames)[new] + key[len(new):] if new else key] = value
+    save_file(tensors, str(old / "model.safetensors"))
+    config = json.loads((model / "config.json").read_text())
+    config |= {"format": "musicae-model/1", "overrides": config["overrides"] | {"depth": 90}}
+    del config["representation"]
+    (old / "config.json").write_text(json.dumps(config))
+    loaded, now = artifacts.load(old), artifacts.load(model)
+    assert loaded.representation == now.representation
+    x, _ = api.domain(now).read_input(now, tunes / "test" / "tune0.mid")
+    assert torch.equal(loaded.model.reconstruct(x).tokens, now.model.reconstruct(x).tokens)

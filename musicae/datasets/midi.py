@@ -29,7 +29,7 @@ from musicae.datasets.midi_worker import (
 )
 from musicae.errors import MusicaeError
 from musicae.representations.base import Representation
-from musicae.representations.codec import piece_windows
+from musicae.representations.codec import WindowArrays, piece_windows
 from musicae.representations.notes import read_midi
 
 FOLK = "folk"  # name of the bundled corpus
@@ -40,14 +40,12 @@ ALL = "all"
 CHECKPOINT_SECONDS = 60.0  # how often a long run saves what it has done
 
 @dataclass
-class Windows:
+class Windows(WindowArrays):
     """The windows of a split, ready for a model.
 
-    arrays: named arrays, one row per window, memory-mapped from the cache where
-        it can: ``tokens`` (n, bars * slot, *token_shape) in the representation's
-        compact dtype, ``steps_per_bar`` (n,) int16, ``meter`` (n, 2) int16
-        (numerator, denominator), ``file_index`` (n,) int32 into ``files``, and
-        any controls the representation stores
+    arrays: named arrays, one row per window (see ``WindowArrays``), memory-mapped
+        from the cache where it can, tokens in the representation's compact
+        dtype; ``file_index`` (n,) int32 indexes ``files``
     """
 
     arrays: dict[str, np.ndarray]
@@ -55,34 +53,14 @@ class Windows:
     rep: Representation
     report: PrepareReport
 
-    def __len__(self) -> int:
-        return len(self.arrays["tokens"])
-
-    @property
-    def tokens(self) -> np.ndarray:
-        return self.arrays["tokens"]
-
     @property
     def mask(self) -> np.ndarray:
         """(n, bars * slot) bool, True on real steps (see ``representations.slots``)."""
         return window_mask(self.steps_per_bar, self.rep)
 
     @property
-    def steps_per_bar(self) -> np.ndarray:
-        return self.arrays["steps_per_bar"]
-
-    @property
-    def meter(self) -> np.ndarray:
-        return self.arrays["meter"]
-
-    @property
     def file_index(self) -> np.ndarray:
         return self.arrays["file_index"]
-
-    def meter_of(self, index: int) -> tuple[int, int]:
-        """Time signature of window ``index``'s bars."""
-        numerator, denominator = self.meter[index]
-        return int(numerator), int(denominator)
 
 
 def bundled_folk() -> Path:

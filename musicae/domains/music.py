@@ -25,7 +25,7 @@ from musicae.datasets.midi import prepare as prepare_windows
 from musicae.domains.base import Domain
 from musicae.domains.render import pianoroll_sheet, write_wav
 from musicae.errors import MusicaeError
-from musicae.models.sequence import code_gain, free_running_accuracy
+from musicae.models.sequence import SequenceVAE, code_gain, free_running_accuracy
 from musicae.representations.base import Representation
 from musicae.representations.notes import Piece, steps_per_bar, write_midi
 from musicae.train import mean_loss_terms
@@ -110,23 +110,8 @@ class MusicDomain(Domain):
         sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2)
         return [sheet] + midis + _wavs(midis, wav)
 
-    @torch.no_grad()
     def evaluate(self, bundle: ModelBundle, data: str, split: str) -> dict:
-        """MusicVAE's two accuracies, the ELBO terms and the code's gain, on DATA's windows."""
-        model = bundle.model
-        examples = self.examples(data, split, bundle.representation)
-        if len(examples) == 0:
-            raise MusicaeError("no windows to evaluate on")
-        terms = mean_loss_terms(model, examples.chunks(EVAL_BATCH))
-        order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(0))
-        subset = order[:FREE_RUNNING_LIMIT].numpy()
-        chunks = [c.to(model.device) for c in examples.chunks(EVAL_BATCH, subset)]
-        free = np.mean([free_running_accuracy(model, c) for c in chunks])
-        gain = np.average([code_gain(model, c) for c in chunks], weights=[len(c) for c in chunks])
-        return {"windows": len(examples), "teacher_forced_accuracy": terms["accuracy"],
-                "free_running_accuracy": float(free), "free_running_windows": len(subset),
-                "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
-                "code_gain": float(gain)}
+        return evaluate_windows(bundle.model, self.examples(data, split, bundle.representation))
 
     def data_path(self, data: str) -> str | None:
         try:
@@ -144,6 +129,23 @@ class MusicDomain(Domain):
             raise MusicaeError(f"{bundle.path}: {rep.kind} windows have no attribute {name!r} "
                                f"(known: {known})")
         return rep.attributes[name](*window_arrays(batch, rep))
+
+
+@torch.no_grad()
+def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
+    """MusicVAE's two accuracies, the ELBO terms and the code's gain, on windows."""
+    if len(examples) == 0:
+        raise MusicaeError("no windows to evaluate on")
+    terms = mean_loss_terms(model, examples.chunks(EVAL_BATCH))
+    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(0))
+    subset = order[:FREE_RUNNING_LIMIT].numpy()
+    chunks = [c.to(model.device) for c in examples.chunks(EVAL_BATCH, subset)]
+    free = np.mean([free_running_accuracy(model, c) for c in chunks])
+    gain = np.average([code_gain(model, c) for c in chunks], weights=[len(c) for c in chunks])
+    return {"windows": len(examples), "teacher_forced_accuracy": terms["accuracy"],
+            "free_running_accuracy": float(free), "free_running_windows": len(subset),
+            "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
+            "code_gain": float(gain)}
 
 
 def _wavs(midis: list[Path], wav: bool) -> list[Path]:

@@ -25,14 +25,14 @@ import numpy as np
 from musicae.errors import MusicaeError
 from musicae.representations.attributes import Attribute
 from musicae.representations.constants import (
-    DEFAULT_PROGRAM,
     DEFAULT_QPM,
     DEFAULT_SLOT,
     MAX_PITCH,
     MIN_PITCH,
     STEPS_PER_QUARTER,
 )
-from musicae.representations.notes import Piece
+from musicae.representations.notes import Piece, meter_piece, steps_per_bar, write_midi
+from musicae.representations.slots import from_slots, steps_per_bar_of
 
 CODEC_VERSION = 2  # bump when encoding changes, so cached windows are rebuilt
 OUT_OF_RANGE = ("shift", "drop")  # octave-shift notes into range, or drop them
@@ -203,18 +203,39 @@ class Representation(abc.ABC):
         mask: np.ndarray,
         meter: tuple[int, int] | None = None,
         qpm: float = DEFAULT_QPM,
-        program: int = DEFAULT_PROGRAM,
+        program: int | None = None,
     ) -> Piece:
-        """A piece from one slotted window (see ``codec.decode_window``)."""
-        from musicae.representations.codec import decode_window
+        """A piece from one slotted window.
 
-        return decode_window(self, tokens, mask, meter, qpm, program)
+        Parameters
+        ----------
+        tokens : np.ndarray
+            (bars * slot, *token_shape), as the dataset gives them.
+        mask : np.ndarray
+            (bars * slot,) bool, True on real steps.
+        meter : tuple of int, optional
+            Time signature to write; it must have bars of the mask's length. By
+            default the plainest one that does (3/4 rather than 6/8 for 12 steps):
+            pass the window's own meter to keep it.
+        program : int, optional
+            General MIDI program of every pitched part (drums stay on the drum
+            channel); by default each part keeps the program its kind decodes it
+            with.
+        """
+        bar_steps = steps_per_bar_of(mask, self.slot)
+        spq = self.steps_per_quarter
+        meter = tuple(meter) if meter is not None else default_meter(bar_steps, spq)
+        if steps_per_bar(*meter, spq) != bar_steps:
+            raise MusicaeError(f"meter {meter[0]}/{meter[1]} does not have bars of "
+                               f"{bar_steps} steps")
+        notes = self.decode_notes(from_slots(tokens, mask))
+        if program is not None:
+            notes["program"][~notes["is_drum"]] = program
+        return meter_piece(notes, meter, qpm, spq)
 
     def write_midi(self, tokens: np.ndarray, mask: np.ndarray, path: str | os.PathLike,
                    **options) -> None:
         """Decode one slotted window (options as :meth:`decode`) and write it as MIDI."""
-        from musicae.representations.notes import write_midi
-
         write_midi(self.decode(tokens, mask, **options), path)
 
     def key(self) -> str:
@@ -232,6 +253,15 @@ class Representation(abc.ABC):
     def setting_names(cls) -> set[str]:
         """The settings ``--set`` may change."""
         return {f.name for f in fields(cls)}
+
+
+def default_meter(bar_steps: int, steps_per_quarter: int) -> tuple[int, int]:
+    """The plainest time signature with bars of ``bar_steps`` (16 → 4/4, 12 → 3/4, 6 → 3/8)."""
+    for denominator in (4, 8, 16, 32):
+        numerator, rest = divmod(bar_steps * denominator, 4 * steps_per_quarter)
+        if rest == 0:
+            return numerator, denominator
+    raise MusicaeError(f"no time signature has bars of {bar_steps} steps")
 
 
 def _problem(rep: Representation) -> str:

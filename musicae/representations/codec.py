@@ -2,8 +2,8 @@
 
 ``encode_piece`` cuts a piece into windows of whole bars (see ``windows``),
 ``piece_windows`` lays them out in bar slots with duplicates removed and a
-per-file cap applied (what a dataset stores), and ``decode_window`` turns a
-slotted window back into a piece. What differs between kinds comes from the
+per-file cap applied (what a dataset stores); ``Representation.decode`` turns
+a slotted window back into a piece. What differs between kinds comes from the
 :class:`~musicae.representations.base.Representation` passed in.
 """
 
@@ -16,17 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicae.errors import MusicaeError
 from musicae.representations.base import Representation
-from musicae.representations.constants import DEFAULT_PROGRAM, DEFAULT_QPM
-from musicae.representations.notes import (
-    Meter,
-    Piece,
-    UnusableMidi,
-    meter_piece,
-    steps_per_bar,
-)
-from musicae.representations.slots import from_slots, steps_per_bar_of, to_slots_batch
+from musicae.representations.notes import Meter, Piece, UnusableMidi
+from musicae.representations.slots import to_slots_batch
 from musicae.representations.windows import (
     Diagnostics,
     bar_spans,
@@ -51,20 +43,12 @@ class Window:
     source: str
 
 
-@dataclass(frozen=True)
-class FileWindows:
-    """The windows of one piece as a dataset stores them.
-
-    arrays: named arrays, one row per window: ``tokens`` (n, bars * slot,
-        *token_shape), ``steps_per_bar`` (n,) int16, ``meter`` (n, 2) int16
-        (numerator, denominator of a window bar)
-    windows_by_meter: the piece's time signature → windows
-    bars_skipped: reason → bars left out for their meter
-    """
+class WindowArrays:
+    """Named arrays with one row per window: ``tokens`` (n, bars * slot, *token_shape),
+    ``steps_per_bar`` (n,) int16, ``meter`` (n, 2) int16 (numerator, denominator of a
+    window bar), and whatever else a representation stores."""
 
     arrays: dict[str, np.ndarray]
-    windows_by_meter: dict[str, int]
-    bars_skipped: dict[str, int]
 
     def __len__(self) -> int:
         return len(self.arrays["tokens"])
@@ -80,6 +64,24 @@ class FileWindows:
     @property
     def meter(self) -> np.ndarray:
         return self.arrays["meter"]
+
+    def meter_of(self, index: int) -> tuple[int, int]:
+        """Time signature of window ``index``'s bars."""
+        numerator, denominator = self.meter[index]
+        return int(numerator), int(denominator)
+
+
+@dataclass(frozen=True)
+class FileWindows(WindowArrays):
+    """The windows of one piece as a dataset stores them (``arrays``, see WindowArrays).
+
+    windows_by_meter: the piece's time signature → windows
+    bars_skipped: reason → bars left out for their meter
+    """
+
+    arrays: dict[str, np.ndarray]
+    windows_by_meter: dict[str, int]
+    bars_skipped: dict[str, int]
 
 
 def encode_piece(piece: Piece, rep: Representation) -> list[Window]:
@@ -204,44 +206,3 @@ def _span_windows(span: SpanTokens, rep: Representation, diag: Diagnostics) -> l
         else:
             diag.sparse_windows += 1
     return windows
-
-
-def default_meter(bar_steps: int, steps_per_quarter: int) -> tuple[int, int]:
-    """The plainest time signature with bars of ``bar_steps`` (16 → 4/4, 12 → 3/4, 6 → 3/8)."""
-    for denominator in (4, 8, 16, 32):
-        numerator, rest = divmod(bar_steps * denominator, 4 * steps_per_quarter)
-        if rest == 0:
-            return numerator, denominator
-    raise MusicaeError(f"no time signature has bars of {bar_steps} steps")
-
-
-def decode_window(
-    rep: Representation,
-    tokens: np.ndarray,
-    mask: np.ndarray,
-    meter: tuple[int, int] | None = None,
-    qpm: float = DEFAULT_QPM,
-    program: int = DEFAULT_PROGRAM,
-) -> Piece:
-    """A piece from one slotted window.
-
-    Parameters
-    ----------
-    tokens : np.ndarray
-        (bars * slot, *token_shape), as the dataset gives them.
-    mask : np.ndarray
-        (bars * slot,) bool, True on real steps.
-    meter : tuple of int, optional
-        Time signature to write; it must have bars of the mask's length. By
-        default the plainest one that does (3/4 rather than 6/8 for 12 steps):
-        pass the window's own meter to keep it.
-    program : int
-        General MIDI program of pitched notes (drums stay on the drum channel).
-    """
-    bar_steps = steps_per_bar_of(mask, rep.slot)
-    meter = tuple(meter) if meter is not None else default_meter(bar_steps, rep.steps_per_quarter)
-    if steps_per_bar(*meter, rep.steps_per_quarter) != bar_steps:
-        raise MusicaeError(f"meter {meter[0]}/{meter[1]} does not have bars of {bar_steps} steps")
-    notes = rep.decode_notes(from_slots(tokens, mask))
-    notes["program"][~notes["is_drum"]] = program
-    return meter_piece(notes, meter, qpm, rep.steps_per_quarter)
