@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicae import artifacts
+from musicae import artifacts, distributed
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
 from musicae.defaults import (
@@ -76,6 +76,8 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     spec = get_preset(preset)
     rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
     out = Path(out)
+    first_seed = next(s for s in (seed, settings.get("seed"), spec.train.seed) if s is not None)
+    torch.manual_seed(first_seed)  # the same seed gives the same initial weights
     bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
     state = bundle.meta.get("training", {}) if resume else {}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -97,26 +99,33 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
                            f"pass --minutes above that to go on")
     if transpose is None:
         transpose = bundle.meta.get("transpose", 0) if resume else 0
-    dev = pick_device(device)
-    seed_everything(cfg.seed)
+    ranks, dev = distributed.setup(pick_device(device))
+    seed_everything(cfg.seed + ranks.rank)  # ranks draw different noise; DDP syncs weights
     dom = domain(spec)
     rep = bundle.representation
-    train_data = dom.examples(data, "train", rep, transpose=transpose, progress=progress)
-    valid_data = dom.examples(data, "valid", rep, progress=progress)
+    with distributed.main_first(ranks):  # rank 0 prepares (and caches) the data alone
+        train_data = dom.examples(data, "train", rep, transpose=transpose,
+                                  progress=progress and ranks.main)
+        valid_data = dom.examples(data, "valid", rep, progress=progress and ranks.main)
     trainer = Trainer(bundle.model, cfg, out,
                       lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
-                                                                              state), dev)
+                                                                              state),
+                      dev, ranks)
     if resume:
         trainer.restore(done, state.get("wall_seconds", 0.0),
-                        artifacts.load_optimizer_state(out))
+                        artifacts.load_optimizer_state(out, bundle.model))
     bundle.meta |= {"data": str(data), "data_path": dom.data_path(data),
                     "train_examples": len(train_data), "transpose": transpose}
-    trainer.fit(train_data, valid_data, progress=progress)
-    if not bundle.model.variational:
+    try:
+        trainer.fit(train_data, valid_data, progress=progress)
+    finally:
+        distributed.teardown()
+    if ranks.main and not bundle.model.variational:
         _fit_prior(bundle, train_data)
         artifacts.save_checkpoint(bundle, out, trainer.state())
     return {"model": str(out), "preset": preset, "steps": trainer.step,
             "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
+            "processes": ranks.world, "global_batch": cfg.batch_size * ranks.world,
             "train_examples": len(train_data), "valid": trainer.last_eval}
 
 
@@ -375,7 +384,13 @@ def attribute(model: str, data: str, name: str, split: str = "train", samples: i
     """
     bundle = load(model, device)
     dom = domain(bundle)
+    if name not in dom.attributes(bundle):
+        known = ", ".join(dom.attributes(bundle)) or "none"
+        raise MusicaeError(f"{bundle.path}: this model's data has no attribute {name!r} "
+                           f"(known: {known})")
     examples = dom.examples(data, split, bundle.representation)
+    if not len(examples):
+        raise MusicaeError(f"{data} [{split}]: no windows to measure {name} on")
     batch = Batch.cat(list(examples.chunks(4096, np.arange(min(len(examples),
                                                                 ATTRIBUTE_WINDOWS)))))
     values = dom.attribute(bundle, name, batch)

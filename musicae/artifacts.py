@@ -51,17 +51,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # as any new file, whatever the writer chose
+        os.chmod(tmp, 0o666 & ~UMASK)  # as any new file, whatever the writer chose
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+UMASK = _read_umask()  # read once, at import: setting it is process-wide
 
 
 def _write_json(obj: dict) -> Callable[[Path], None]:
@@ -94,14 +97,20 @@ def save(bundle: ModelBundle, directory: Path, training: dict | None = None,
 
 
 def save_checkpoint(bundle: ModelBundle, directory: Path, state: dict) -> None:
-    """A training checkpoint: the model plus Adam's state for ``--resume``."""
+    """A training checkpoint: the model plus Adam's state for ``--resume``.
+
+    Adam's state is stored by parameter name, so it survives a reordering of
+    the model's parts.
+    """
     state = dict(state)
     optimizer = state.pop("optimizer", None)
     if optimizer is not None:
         directory.mkdir(parents=True, exist_ok=True)
+        names = [name for name, _ in bundle.model.named_parameters()]
         tensors, groups = _flatten_optimizer(optimizer.state_dict())
+        metadata = {"groups": json.dumps(groups), "names": json.dumps(names)}
         atomic_write(directory / OPTIMIZER,
-                     lambda p: save_file(tensors, str(p), metadata={"groups": json.dumps(groups)}))
+                     lambda p: save_file(tensors, str(p), metadata=metadata))
     save(bundle, directory, training=state)
 
 
@@ -113,20 +122,53 @@ def _flatten_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], list]:
     return tensors, sd["param_groups"]
 
 
-def load_optimizer_state(directory: Path) -> dict | None:
-    """Adam's state_dict as saved by ``save_checkpoint`` (None when absent)."""
+def load_optimizer_state(directory: Path, model: Autoencoder) -> dict | None:
+    """Adam's state_dict as saved by ``save_checkpoint``, in ``model``'s parameter order
+    (None when absent)."""
     path = Path(directory) / OPTIMIZER
     if not path.exists():
         return None
     from safetensors import safe_open
 
-    with safe_open(str(path), "pt") as f:
-        groups = json.loads(f.metadata()["groups"])
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+        groups = json.loads(metadata["groups"])
+        tensors = load_file(str(path))
+    except Exception as exc:  # safetensors and json raise their own error types
+        raise MusicaeError(f"{path}: unreadable optimizer state ({_first_line(exc)})") from None
+    names = [name for name, _ in model.named_parameters()]
+    if "names" in metadata:
+        saved = json.loads(metadata["names"])
+    elif read_config(directory).get("format") == FORMAT_1:
+        saved = _format_1_order(model)
+    else:
+        saved = names
+    if sorted(saved) != sorted(names):
+        raise MusicaeError(f"{path}: optimizer state of another model")
+    position = {name: i for i, name in enumerate(names)}
     state: dict[int, dict] = {}
-    for key, value in load_file(str(path)).items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
+    for key, value in tensors.items():
+        index, slot = key.split(".", 1)
+        state.setdefault(position[saved[int(index)]], {})[slot] = value
     return {"state": state, "param_groups": groups}
+
+
+def _format_1_order(model: Autoencoder) -> list[str]:
+    """Parameter names (as they are now) in the order a format-1 model registered them."""
+    prefixes = [new for _, new in model.FORMAT_1_NAMES]  # in the old registration order
+    names = [name for name, _ in model.named_parameters()]
+    if not prefixes:
+        return names
+
+    def old_place(name: str) -> int:
+        return next(i for i, prefix in enumerate(prefixes) if name.startswith(prefix))
+
+    return sorted(names, key=old_place)  # stable: the order within a part is unchanged
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
@@ -176,8 +218,9 @@ def _overrides(config: dict) -> dict:
 def _rename_format_1(tensors: dict, model: Autoencoder) -> dict:
     """Weights of a format-1 directory under the names the model's parts have now."""
     renamed = {}
+    longest_first = sorted(model.FORMAT_1_NAMES, key=lambda pair: -len(pair[0]))
     for key, value in tensors.items():
-        old = next((o for o, _ in model.FORMAT_1_NAMES if key.startswith(o)), None)
+        old = next((o for o, _ in longest_first if key.startswith(o)), None)
         new = dict(model.FORMAT_1_NAMES)[old] + key[len(old):] if old else key
         renamed[new] = value
     return renamed

@@ -37,8 +37,12 @@ class Batch:
         mask = fn(self.mask) if self.mask is not None else None
         return Batch(fn(self.tokens), mask, {k: fn(v) for k, v in self.controls.items()})
 
-    def to(self, device: torch.device | str) -> Batch:
-        return self._map(lambda t: t.to(device))
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> Batch:
+        """The batch in page-locked memory, for fast asynchronous copies to a GPU."""
+        return self._map(lambda t: t.pin_memory())
 
     def __getitem__(self, index: slice | Tensor) -> Batch:
         """Examples ``index`` (a slice or indices along the batch axis)."""

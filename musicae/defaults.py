@@ -8,4 +8,4 @@ DECODE_TEMPERATURE = 0.0  # decoding a given code (reconstruct, interpolate, dec
 SAMPLES = 8  # `sample -n`
 INTERPOLATION_STEPS = 8  # points on an interpolation path, endpoints included
 INTERPOLATION_METHOD = "slerp"
-METER = "4/4"  # meter of sampled or decoded music
+METER = None  # meter of sampled or decoded music: None fills each bar slot (4/4 at 16 steps)

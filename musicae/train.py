@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from musicae.batch import Batch
 from musicae.datasets.examples import Examples
+from musicae.distributed import Ranks, any_rank
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, beta_schedule
 
@@ -74,8 +76,12 @@ class Trainer:
     """
 
     def __init__(self, model: Autoencoder, cfg: TrainConfig, run_dir: Path,
-                 save: Callable[..., None], device: torch.device) -> None:
+                 save: Callable[..., None], device: torch.device,
+                 ranks: Ranks = Ranks()) -> None:
         self.model = model.to(device)
+        # Under torchrun the model is wrapped so that gradients are averaged over ranks.
+        self.net = DistributedDataParallel(model) if ranks.active else model
+        self.ranks = ranks
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.save = save
@@ -87,21 +93,26 @@ class Trainer:
         self._valid_sample: np.ndarray | None = None
 
     def fit(self, train: Examples, valid: Examples | None, progress: bool = True) -> dict:
-        """Train until ``cfg.steps``; returns the last held-out evaluation."""
-        cfg = self.cfg
-        generator = torch.Generator().manual_seed(cfg.seed + self.step)
-        batches = train.batches(cfg.batch_size, generator)
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, unit="step",
-                   dynamic_ncols=True)
-        while self.step < cfg.steps and not self.out_of_time():
+        """Train until ``cfg.steps`` (or the time budget); returns the last held-out evaluation.
+
+        Under torchrun every rank trains on its own shard of each global batch
+        (``cfg.batch_size`` windows per rank); rank 0 evaluates and checkpoints.
+        """
+        cfg, ranks = self.cfg, self.ranks
+        generator = torch.Generator().manual_seed(cfg.seed + self.step)  # same on every rank
+        batches = train.batches(cfg.batch_size, generator, ranks.rank, ranks.world)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (progress and ranks.main),
+                   unit="step", dynamic_ncols=True)
+        done = self.finished()
+        while not done:
             start = time.perf_counter()
             terms = self.train_step(next(batches))
             self.wall_seconds += time.perf_counter() - start
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.3f}", kl=f"{terms.get('kl', 0.0):.2f}")
-            last = self.step == cfg.steps or self.out_of_time()
-            if self.step % cfg.eval_every == 0 or last:
+            done = self.finished()
+            if ranks.main and (self.step % cfg.eval_every == 0 or done):
                 self.evaluate_and_checkpoint(terms, valid)
         bar.close()
         return self.last_eval
@@ -109,15 +120,23 @@ class Trainer:
     def out_of_time(self) -> bool:
         return self.cfg.minutes is not None and self.wall_seconds >= 60 * self.cfg.minutes
 
+    def finished(self) -> bool:
+        """Whether to stop now; every rank gets the same answer."""
+        if self.step >= self.cfg.steps:
+            return True
+        return any_rank(self.out_of_time(), self.ranks, self.device)
+
     def train_step(self, batch: Batch) -> dict[str, float]:
         cfg = self.cfg
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr_at(self.step)
         beta = beta_schedule(self.step, cfg.max_beta, cfg.beta_rate)
+        if self.device.type == "cuda":
+            batch = batch.pin_memory()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            terms = self.model(batch.to(self.device), beta=beta, free_bits=cfg.free_bits,
-                               step=self.step)
+            terms = self.net(batch.to(self.device, non_blocking=True), beta=beta,
+                             free_bits=cfg.free_bits, step=self.step)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)

@@ -42,7 +42,7 @@ def cli() -> Callable[..., Result]:
     The result keeps stdout and stderr apart (``result.stdout``, ``result.stderr``);
     an exception that escaped the command is in ``result.exception``.
     """
-    from cli import main
+    from musicae.cli import main
 
     runner = CliRunner()
 

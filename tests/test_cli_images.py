@@ -45,7 +45,7 @@ def vae(workdir) -> Path:
     """A conv VAE trained for 30 steps through the CLI."""
     from click.testing import CliRunner
 
-    from cli import main
+    from musicae.cli import main
 
     out = workdir / "vae"
     result = CliRunner().invoke(main, ["train", "mnist", "--preset", "mnist_conv_vae",
@@ -151,7 +151,7 @@ def test_threads_option_sets_torch_threads(cli):
 
 
 def test_every_command_has_help(cli):
-    from cli import main
+    from musicae.cli import main
 
     assert set(main.commands) == {"train", "sample", "interpolate", "reconstruct", "encode",
                                   "decode", "prepare", "evaluate", "attribute", "plot-latent",

@@ -30,7 +30,7 @@ def tunes(tmp_path_factory) -> Path:
 def model(tunes, tmp_path_factory) -> Path:
     from click.testing import CliRunner
 
-    from cli import main
+    from musicae.cli import main
 
     out = tmp_path_factory.mktemp("run") / "mel"
     result = CliRunner().invoke(main, ["train", str(tunes), "--preset", "mel_2bar_small",
@@ -253,3 +253,19 @@ def test_a_model_directory_from_before_representations_loads(model, tunes, tmp_p
     assert loaded.representation == now.representation
     x, _ = api.domain(now).read_input(now, tunes / "test" / "tune0.mid")
     assert torch.equal(loaded.model.reconstruct(x).tokens, now.model.reconstruct(x).tokens)
+    # Adam's moments, as format 1 kept them: by index in the old parameter order
+    optimizer = artifacts.load_optimizer_state(model, now.model)
+    names = [name for name, _ in now.model.named_parameters()]
+    old_index = {name: i for i, name in enumerate(artifacts._format_1_order(now.model))}
+    save_file({f"{old_index[names[i]]}.{slot}": value
+               for i, slots in optimizer["state"].items() for slot, value in slots.items()},
+              str(old / "optimizer.safetensors"),
+              metadata={"groups": json.dumps(optimizer["param_groups"])})
+    assert artifacts.load_optimizer_state(old, loaded.model)["state"].keys() \
+        == optimizer["state"].keys()
+    for i, slots in artifacts.load_optimizer_state(old, loaded.model)["state"].items():
+        assert all(torch.equal(v, optimizer["state"][i][k]) for k, v in slots.items())
+    steps = config["training"]["step"] + 2
+    resumed = api.train(str(tunes), "mel_2bar_small", old, steps=steps, resume=True,
+                        progress=False)
+    assert resumed["steps"] == steps

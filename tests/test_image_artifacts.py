@@ -88,7 +88,7 @@ def test_model_directory_holds_no_pickle(trained, monkeypatch):
     monkeypatch.setattr(pickle, "loads", refuse)
     monkeypatch.setattr(torch, "load", refuse)
     assert artifacts.load(trained).model.latent_dim == 16
-    assert artifacts.load_optimizer_state(trained)["state"]
+    assert artifacts.load_optimizer_state(trained, artifacts.load(trained).model)["state"]
 
 
 def test_resume_continues_the_step_count(trained, tmp_path, digits):

@@ -16,6 +16,7 @@ import torch
 
 from musicae.batch import Batch
 from musicae.datasets.midi import window_mask
+from musicae.errors import MusicaeError
 from musicae.representations.base import Representation
 
 Rows = dict[str, np.ndarray]
@@ -43,13 +44,23 @@ class Examples:
             rows = self.augment(rows, generator)
         return self.to_batch(rows)
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """Endless shuffled, augmented batches (reshuffled every epoch)."""
-        batch_size = min(batch_size, len(self))
+    def batches(self, batch_size: int, generator: torch.Generator, rank: int = 0,
+                world: int = 1) -> Iterator[Batch]:
+        """Endless shuffled, augmented batches (reshuffled every epoch).
+
+        With ``world`` processes each global batch of ``world * batch_size``
+        examples is cut into shards and this process (``rank``) gets one, so no
+        two ranks see the same example in an epoch; every rank must pass a
+        generator in the same state.
+        """
+        per_rank = min(batch_size * world, len(self)) // world
+        if per_rank < 1:
+            raise MusicaeError(f"{len(self)} examples cannot be shared by {world} processes")
         while True:
             order = torch.randperm(len(self), generator=generator).numpy()
-            for i in range(0, len(order) - batch_size + 1, batch_size):
-                yield self.batch(order[i : i + batch_size], generator)
+            for i in range(0, len(order) - per_rank * world + 1, per_rank * world):
+                first = i + rank * per_rank
+                yield self.batch(order[first : first + per_rank], generator)
 
     def chunks(self, size: int, index: np.ndarray | None = None) -> Iterator[Batch]:
         """The examples at ``index`` (default: all, in order) in batches of at most ``size``."""

@@ -302,8 +302,7 @@ def _concatenate(results: list[FileResult | None], rep: Representation) -> dict[
     """Every file's named arrays stacked in file order; files not done yet (None) have none."""
     used = [r.arrays for r in results if r is not None and r.windows]
     if not used:
-        return {"tokens": rep.empty(), "steps_per_bar": np.zeros(0, np.int16),
-                "meter": np.zeros((0, 2), np.int16)}
+        return rep.empty()
     return {name: np.concatenate([arrays[name] for arrays in used]) for name in used[0]}
 
 

@@ -5,7 +5,7 @@ Layout under the cache directory (default ``~/.cache/musicae``)::
     midi/manifests/<folder>.json                path → (size, mtime, content digest)
     midi/<settings key>/sets/<folder>-<split>/  a split's windows, file by file
 
-Results are keyed by file content (its digest) and codec settings: the
+Results are keyed by file content (its digest) and representation settings: the
 manifest finds a file's digest by ``stat`` alone, and the split file holds
 every file's windows (or why it has none) by digest, so a second run loads
 it in one read, and a renamed or new file is the only one parsed. One file per
@@ -20,12 +20,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from musicae.errors import MusicaeError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one writer per cache is assumed
+    fcntl = None
 from musicae.representations.base import Representation
 from musicae.representations.codec import FileWindows
 
@@ -107,6 +114,20 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (POSIX; elsewhere no lock)."""
+    if fcntl is None:
+        yield
+        return
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _open_npy(path: Path) -> np.ndarray:
     """A stored array, memory-mapped (read-only), as a plain ndarray view of the mapping:
     slicing that costs a tenth of slicing a ``np.memmap``."""
@@ -118,9 +139,9 @@ class MidiCache:
 
     def __init__(self, cache_dir: Path, rep: Representation) -> None:
         self.root = Path(cache_dir) / MIDI_DIR
-        self.codec_dir = self.root / rep.key()
+        self.settings_dir = self.root / rep.key()
         try:
-            self.codec_dir.mkdir(parents=True, exist_ok=True)
+            self.settings_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MusicaeError(f"{cache_dir}: cannot create cache folder ({exc.strerror})") from exc
 
@@ -149,7 +170,7 @@ class MidiCache:
 
     def _set_dir(self, folder: Path, split: str) -> Path:
         name = _text_digest(str(folder.resolve()))
-        return self.codec_dir / "sets" / f"{name}-{split}"
+        return self.settings_dir / "sets" / f"{name}-{split}"
 
     def load_set(self, folder: Path, split: str) -> tuple[list, dict[str, FileResult], dict]:
         """The last run of this split: its files' digests in order, digest → result, and
@@ -186,16 +207,17 @@ class MidiCache:
         where.mkdir(parents=True, exist_ok=True)
         stamp = f"{os.getpid()}-{os.urandom(4).hex()}"
         counts = [r.windows for r in results]
-        stored = dict(arrays) | {"bounds": np.concatenate([[0], np.cumsum(counts)])}
-        for name, array in stored.items():
-            _atomic_save_npy(where / f"{stamp}.{name}.npy", array)
+        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         info = {"stamp": stamp, "arrays": sorted(arrays), "digests": [r.digest for r in results],
                 "records": [r.record() for r in results]}
-        _atomic_write_text(where / "index.json", json.dumps(info))
-        for old in where.glob("*.npy"):
-            if not old.name.startswith(f"{stamp}."):
-                old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
-        return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
+        with _locked(where):  # one writer at a time per split
+            for name, array in (dict(arrays) | {"bounds": bounds}).items():
+                _atomic_save_npy(where / f"{stamp}.{name}.npy", array)
+            _atomic_write_text(where / "index.json", json.dumps(info))
+            for old in where.glob("*.npy"):
+                if not old.name.startswith(f"{stamp}."):
+                    old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
+            return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
 
 
 def _result(digest: str, record: dict, arrays: dict[str, np.ndarray]) -> FileResult:

@@ -67,6 +67,10 @@ class Domain(abc.ABC):
         """Turn DATA into cached training examples; the report of what it yields."""
         raise MusicaeError("prepare is for music presets; image data needs no preparing")
 
+    def attributes(self, bundle: ModelBundle) -> list[str]:
+        """Names of the attributes :meth:`attribute` measures for this model."""
+        return []
+
     def attribute(self, bundle: ModelBundle, name: str, batch: Batch) -> np.ndarray:
         """One value of attribute ``name`` per example of ``batch`` (NaN where undefined)."""
         raise MusicaeError(f"{bundle.path}: attribute vectors are measured on music models")

@@ -26,7 +26,7 @@ from musicae.domains.base import Domain
 from musicae.domains.render import pianoroll_sheet, write_wav
 from musicae.errors import MusicaeError
 from musicae.models.sequence import SequenceVAE, code_gain, free_running_accuracy
-from musicae.representations.base import Representation
+from musicae.representations.base import Representation, default_meter
 from musicae.representations.notes import Piece, steps_per_bar, write_midi
 from musicae.train import mean_loss_terms
 
@@ -65,7 +65,7 @@ class MusicDomain(Domain):
 
     def layout(self, bundle: ModelBundle, n: int, meter: str | None = None) -> dict:
         rep = bundle.representation
-        num, den = parse_meter(meter) or (4, 4)
+        num, den = parse_meter(meter) or default_meter(rep.slot, rep.steps_per_quarter)
         spb = steps_per_bar(num, den, rep.steps_per_quarter)
         if not 0 < spb <= rep.slot:
             raise MusicaeError(f"--meter {num}/{den}: bars of {spb} steps do not fit this "
@@ -122,12 +122,11 @@ class MusicDomain(Domain):
     def prepare(self, data: str, rep: Representation | None, **options):
         return prepare_windows(data, rep, **options)
 
+    def attributes(self, bundle: ModelBundle) -> list[str]:
+        return list(bundle.representation.attributes)
+
     def attribute(self, bundle: ModelBundle, name: str, batch: Batch) -> np.ndarray:
         rep = bundle.representation
-        if name not in rep.attributes:
-            known = ", ".join(rep.attributes) or "none"
-            raise MusicaeError(f"{bundle.path}: {rep.kind} windows have no attribute {name!r} "
-                               f"(known: {known})")
         return rep.attributes[name](*window_arrays(batch, rep))
 
 

@@ -108,7 +108,8 @@ class Autoencoder(nn.Module, abc.ABC):
     ignore them. ``forward`` is ``loss``, so DistributedDataParallel wraps any model.
     """
 
-    # (old prefix, new prefix) of weight names saved by musicae-model/1 directories
+    # (old prefix, new prefix) of weight names saved by musicae-model/1 directories, in the
+    # order that model registered its parameters
     FORMAT_1_NAMES: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, latent_dim: int, variational: bool) -> None:

@@ -179,9 +179,12 @@ class Representation(abc.ABC):
 
     # --- written once for every kind ------------------------------------------
 
-    def empty(self) -> np.ndarray:
-        """No windows: (0, steps, *token_shape) of ``token_dtype``."""
-        return np.zeros((0, self.steps, *self.token_shape), dtype=self.token_dtype)
+    def empty(self) -> dict[str, np.ndarray]:
+        """The named arrays of no windows, as a dataset stores them."""
+        controls = {name: np.zeros((0, self.steps), np.int16) for name in self.controls}
+        return {"tokens": np.zeros((0, self.steps, *self.token_shape), dtype=self.token_dtype),
+                "steps_per_bar": np.zeros(0, np.int16), "meter": np.zeros((0, 2), np.int16),
+                **controls}
 
     def transpose(self, tokens: np.ndarray, semitones: int | np.ndarray) -> np.ndarray:
         """Windows moved by ``semitones`` (augmentation); a window that would leave the range

@@ -47,6 +47,6 @@ PIANOROLL_HOLD = 2  # a note of this pitch, started earlier, still sounds
 PIANOROLL_STATES = 3
 
 # --- decoding defaults -------------------------------------------------------
-DEFAULT_VELOCITY = 80  # velocity of decoded notes (the codecs carry none)
+DEFAULT_VELOCITY = 80  # velocity of decoded notes (the representations carry none)
 DEFAULT_PROGRAM = 0  # General MIDI acoustic grand piano
 DRUM_CHANNEL = 9  # channel 10 in 1-based MIDI numbering

@@ -10,6 +10,7 @@ span of steps is encoded, counted and decoded, and what a model predicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -89,7 +90,11 @@ class Melody(Representation):
 
     @property
     def attributes(self) -> dict[str, Attribute]:
-        return attributes.ATTRIBUTES
+        pitched = {"min_pitch": self.min_pitch}
+        settings = {"pitch_range": pitched, "mean_pitch": pitched,
+                    "syncopation": {"steps_per_quarter": self.steps_per_quarter}}
+        return {name: partial(fn, **settings.get(name, {}))
+                for name, fn in attributes.ATTRIBUTES.items()}
 
 
 @dataclass(frozen=True)

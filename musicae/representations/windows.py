@@ -53,7 +53,7 @@ def bar_unit(meter: Meter, slot: int) -> tuple[int, int] | None:
 class Diagnostics:
     """What kept a piece's notes out of windows; names the reason when none is left."""
 
-    no_source: str = ""  # the piece has no notes of the codec's kind
+    no_source: str = ""  # the piece has no notes of the representation's kind
     meter_skips: Counter = field(default_factory=Counter)  # reason → bars skipped
     dropped_runs: int = 0  # runs dropped for pitches out of range
     short_runs: int = 0  # spans with fewer bars than a window

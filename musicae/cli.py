@@ -1,0 +1,403 @@
+"""musicae's command line: parses, calls musicae.api, prints.
+
+The installed `musicae ...`, `python -m musicae ...` and the repository's
+`python cli.py ...` are the same program. User errors
+(musicae.errors.MusicaeError) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from musicae.defaults import (
+    DECODE_TEMPERATURE,
+    INTERPOLATION_METHOD,
+    INTERPOLATION_STEPS,
+    METER,
+    SAMPLE_TEMPERATURE,
+    SAMPLES,
+)
+from musicae.errors import MusicaeError
+
+POSITIVE = click.IntRange(min=1)
+
+
+class Group(click.Group):
+    """Turns MusicaeError into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MusicaeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def report(summary: dict, as_json: bool) -> None:
+    """Print a command's summary: JSON, or a short human listing."""
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    written = summary.pop("written", [])
+    for key, value in summary.items():
+        if value in ({}, [], None):
+            continue
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            click.echo(f"{key}:")
+            for item in value:
+                click.echo(f"  {_human(item)}")
+        else:
+            click.echo(f"{key}: {_human(value)}")
+    if written:
+        folder = Path(written[0]).parent
+        click.echo(f"wrote {len(written)} file(s) to {folder}/, e.g. {Path(written[0]).name}")
+
+
+def _human(value) -> str:
+    """A value of a summary as short text: 4 significant digits, k=v pairs, commas."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_human(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_human(v) for v in value)
+    return str(value)
+
+
+def is_model(arg: str) -> bool:
+    """A trained-model directory or a shipped model's name."""
+    from musicae.artifacts import CONFIG, SHIPPED_DIR
+
+    return (Path(arg) / CONFIG).is_file() or (SHIPPED_DIR / arg / CONFIG).is_file()
+
+
+def split_model(args: tuple[str, ...], inputs: int | None) -> tuple[str, list[str]]:
+    """Separate an optional leading MODEL from input paths.
+
+    inputs: how many inputs the command takes (None: one or more).
+    """
+    from musicae.api import default_model_for
+
+    args = list(args)
+    explicit = len(args) == inputs + 1 if inputs else len(args) > 1 and is_model(args[0])
+    if explicit:
+        return args[0], args[1:]
+    if inputs and len(args) != inputs:
+        raise MusicaeError(f"expected [MODEL] and {inputs} input(s), got {len(args)} argument(s)")
+    if not args:
+        raise MusicaeError("no input given")
+    return default_model_for(args), args
+
+
+def parse_shifts(shifts: tuple[str, ...]) -> dict[str, float]:
+    """``density=+1.5`` -> {"density": 1.5}."""
+    out = {}
+    for item in shifts:
+        name, sep, amount = item.partition("=")
+        try:
+            out[name.strip()] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise MusicaeError(f"--shift {item!r}: expected NAME=AMOUNT, e.g. density=+1.5")
+    return out
+
+
+def parse_settings(settings: tuple[str, ...]) -> dict:
+    """``--set bars=4 --set latent_dim=2 --set channels=[16,32]`` -> settings by name (JSON
+    values): of the representation, the model sizes or training."""
+    out = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise MusicaeError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+device_option = click.option("--device", default="auto", show_default=True,
+                             help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+out_option = click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+                          help="Output folder.")
+meter_option = click.option("--meter", default=METER,
+                            help="Music: meter of the output, e.g. 3/4 [default: full bars, "
+                            "4/4 for 16-step bars].")
+music_options = [
+    click.option("--bar", type=click.IntRange(min=0), default=None,
+                 help="Music: which window of a longer MIDI input (default: first with notes)."),
+    click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI."),
+]
+
+
+def with_music_options(f):
+    for option in reversed(music_options):
+        f = option(f)
+    return f
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="musicae")
+@click.option("--threads", type=POSITIVE, default=None,
+              help="CPU threads for torch (default: one per core). On a machine shared "
+              "with other jobs, 1 is often much faster.")
+def main(threads: int | None) -> None:
+    """Autoencoders for music (MIDI) and digits (MNIST): train, sample, interpolate."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@main.command()
+@click.argument("data")
+@click.option("--preset", required=True, help="Model recipe; see `musicae models`.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--steps", type=POSITIVE, default=None, help="Optimiser steps (preset default).")
+@click.option("--batch-size", type=POSITIVE, default=None,
+              help="Windows per step and process (preset default); under torchrun the "
+              "global batch is the sum over processes.")
+@click.option("--lr", type=float, default=None, help="Initial learning rate.")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this much training time (steps still cap the run).")
+@click.option("--seed", type=int, default=None, help="Random seed.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override a representation setting, model size or training setting, e.g. "
+              "--set bars=4 --set latent_dim=2 --set free_bits=48 (repeatable; see README).")
+@click.option("--transpose", type=click.IntRange(0, 12), default=None,
+              help="Music: shift training windows by up to K semitones (augmentation; "
+              "default 0, or what a resumed run used).")
+@click.option("--bf16", is_flag=True, default=None,
+              help="bfloat16 autocast: faster on recent CPUs (AVX512-BF16) and GPUs.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@device_option
+@json_option
+def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, transpose, bf16,
+          resume, quiet, device, as_json):
+    """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk).
+
+    Data-parallel over processes and machines when launched by torchrun, e.g.
+    torchrun --nproc_per_node=2 -m musicae train folk --preset mel_2bar_small --out runs/m
+    """
+    from musicae import api, distributed
+
+    summary = api.train(data, preset, out, steps=steps, batch_size=batch_size, device=device,
+                        resume=resume, seed=seed, overrides=parse_settings(settings),
+                        progress=not quiet, transpose=transpose, lr=lr, bf16=bf16,
+                        minutes=minutes)
+    if distributed.is_main_process():
+        report(summary, as_json)
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("-n", "n", type=POSITIVE, default=SAMPLES, show_default=True,
+              help="How many samples.")
+@out_option
+@click.option("--temperature", type=click.FloatRange(min=0), default=SAMPLE_TEMPERATURE,
+              show_default=True, help="Sampling temperature for sequence models (0 = argmax).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: from the clock).")
+@click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
+              help="Move samples along an attribute vector, e.g. density=+1.5.")
+@meter_option
+@click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@device_option
+@json_option
+def sample(model, n, out, temperature, seed, shift, meter, wav, device, as_json):
+    """Decode N random codes into new examples (MIDI or PNG)."""
+    from musicae import api
+
+    summary = api.sample(model or api.DEFAULT_MODELS["music"], n, out, temperature, seed,
+                         device, shift=parse_shifts(shift), meter=meter, wav=wav)
+    report(summary, as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] A B")
+@out_option
+@click.option("--steps", type=click.IntRange(min=2), default=INTERPOLATION_STEPS,
+              show_default=True, help="Points on the path, endpoints included.")
+@click.option("--method", type=click.Choice(["slerp", "lerp"]), default=INTERPOLATION_METHOD,
+              show_default=True)
+@with_music_options
+@device_option
+@json_option
+def interpolate(args, out, steps, method, bar, wav, device, as_json):
+    """Walk the latent space from input A to input B (music: in A's meter)."""
+    from musicae import api
+
+    model, (a, b) = split_model(args, 2)
+    report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav),
+           as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] INPUT...")
+@out_option
+@click.option("--no-corrupt", is_flag=True,
+              help="Denoise/super-res models: the inputs are already degraded.")
+@click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
+              help="Move the code along an attribute vector before decoding.")
+@with_music_options
+@device_option
+@json_option
+def reconstruct(args, out, no_corrupt, shift, bar, wav, device, as_json):
+    """Encode and decode inputs; writes each input beside its reconstruction (music: in
+    the input's meter)."""
+    from musicae import api
+
+    model, inputs = split_model(args, None)
+    report(api.reconstruct(model, inputs, out, device, corrupt_input=not no_corrupt,
+                           shift=parse_shifts(shift), bar=bar, wav=wav), as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] INPUT...")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+              help="Output .npy file.")
+@click.option("--bar", type=click.IntRange(min=0), default=None,
+              help="Music: which window of a longer MIDI input.")
+@device_option
+@json_option
+def encode(args, out, bar, device, as_json):
+    """Save the latent codes (posterior means) of inputs as an (n, latent) .npy array."""
+    from musicae import api
+
+    model, inputs = split_model(args, None)
+    report(api.encode(model, inputs, out, device, bar=bar), as_json)
+
+
+@main.command()
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] Z.npy")
+@out_option
+@click.option("--temperature", type=click.FloatRange(min=0), default=DECODE_TEMPERATURE,
+              show_default=True, help="Sequence models: 0 = argmax.")
+@meter_option
+@click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@device_option
+@json_option
+def decode(args, out, temperature, meter, wav, device, as_json):
+    """Decode codes from a .npy file (as written by `encode`)."""
+    from musicae import api
+
+    if len(args) == 2:
+        model, codes = args
+    elif len(args) == 1:
+        model, codes = api.DEFAULT_MODELS["music"], args[0]
+    else:
+        raise MusicaeError("expected [MODEL] Z.npy")
+    report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav), as_json)
+
+
+@main.command()
+@click.argument("data")
+@click.option("--preset", required=True, help="Music preset whose windows to make.")
+@click.option("--workers", type=POSITIVE, default=None, help="Processes (default: all cores).")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Cache folder (default: $MUSICAE_CACHE or ~/.cache/musicae).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override a representation setting, e.g. --set bars=4 (as for train).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def prepare(data, preset, workers, cache, settings, quiet, as_json):
+    """Statistics of what a MIDI folder yields (and cache its windows)."""
+    from musicae import api
+
+    result = api.prepare(data, preset, workers, cache, progress=not quiet,
+                         overrides=parse_settings(settings))
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+
+
+@main.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default=None,
+              help="Which files of DATA [default: test for the model's own training data, "
+              "all for other data].")
+@device_option
+@json_option
+def evaluate(model, data, split, device, as_json):
+    """Held-out metrics of MODEL on DATA."""
+    from musicae import api
+
+    report(api.evaluate(model, data, split, device), as_json)
+
+
+@main.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--name", required=True,
+              type=click.Choice(["density", "pitch_range", "mean_pitch", "syncopation"]),
+              help="The attribute whose latent direction to store.")
+@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train",
+              show_default=True)
+@device_option
+@json_option
+def attribute(model, data, name, split, device, as_json):
+    """Store an attribute vector in MODEL (then: sample/reconstruct --shift NAME=AMOUNT)."""
+    from musicae import api
+
+    report(api.attribute(model, data, name, split, device=device), as_json)
+
+
+@main.command("plot-latent")
+@click.argument("model", required=False, default="mnist_vae_2d")
+@click.option("--data", default="mnist", show_default=True, help="Images whose codes to draw.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="PNG file.")
+@device_option
+@json_option
+def plot_latent(model, data, out, device, as_json):
+    """Picture of an image model's latent space, coloured by digit."""
+    from musicae import api
+
+    report(api.plot_latent(model, data, out, device), as_json)
+
+
+@main.command()
+@click.option("-o", "--out", default="out", show_default=True, type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--wav", is_flag=True, help="Also write a WAV beside each MIDI file.")
+@device_option
+@json_option
+def demo(out, seed, wav, device, as_json):
+    """The main job on the shipped models: 8 new melodies, an interpolation, digits."""
+    from musicae import api
+
+    written = api.demo(out, seed, device, wav=wav)
+    if as_json:
+        report(written, True)
+        return
+    for name, paths in written.items():
+        click.echo(f"{name:<14} {Path(paths[0]).parent}/  ({len(paths)} files, "
+                   f"start with {Path(paths[0]).name})")
+    click.echo(f"Open {out}/melodies/pianoroll.png and play {out}/melodies/*.mid; "
+               f"{out}/interpolation/interpolation.mid plays the whole path.")
+
+
+@main.command()
+@json_option
+def models(as_json):
+    """List presets and shipped models."""
+    from musicae import api
+
+    listing = api.models()
+    if as_json:
+        report(listing, True)
+        return
+    click.echo("presets:")
+    for p in listing["presets"]:
+        click.echo(f"  {p['name']:<16} {p['domain']:<6} {p['description']}")
+    click.echo("shipped models:" if listing["shipped"] else "shipped models: none")
+    for m in listing["shipped"]:
+        click.echo(f"  {m['name']:<16} preset {m['preset']}")

@@ -1,0 +1,106 @@
+"""Data-parallel training under torchrun: real processes, gloo on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from musicae import artifacts
+
+TINY_AE = ["--set", "hidden=[32]", "--set", "latent_dim=4"]
+TIMEOUT = 240
+
+
+def musicae(*args: object, processes: int = 1, **popen) -> list[str]:
+    """The command line of ``musicae ARGS``, under torchrun with ``processes`` > 1."""
+    launcher = [sys.executable, "-m", "musicae"]
+    if processes > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    f"--nproc_per_node={processes}", "-m", "musicae"]
+    return launcher + [str(a) for a in args]
+
+
+def run(command: list[str]) -> subprocess.CompletedProcess:
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+
+
+def train(out: Path, batch: int, processes: int, *extra: object) -> subprocess.CompletedProcess:
+    return run(musicae("train", "mnist", "--preset", "mnist_ae", "--out", out, "--steps", 6,
+                       "--batch-size", batch, "--seed", 0, "--quiet", "--json", "--device",
+                       "cpu", *TINY_AE, *extra, processes=processes))
+
+
+def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path):
+    one = train(tmp_path / "one", 16, 1)
+    assert one.returncode == 0, one.stderr
+    two = train(tmp_path / "two", 8, 2)
+    assert two.returncode == 0, two.stderr
+    summary = json.loads(two.stdout)  # rank 0 alone reports
+    assert summary["processes"] == 2 and summary["global_batch"] == 16
+    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [6], "one writer, one checkpoint"
+    a = load_file(str(tmp_path / "one" / "model.safetensors"))
+    b = load_file(str(tmp_path / "two" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:  # gradients averaged over two half batches = the gradient of the whole
+        assert (a[key].double() - b[key].double()).abs().max() < 1e-4, key
+    resumed = run(musicae("train", "mnist", "--preset", "mnist_ae", "--out", tmp_path / "two",
+                          "--steps", 9, "--resume", "--quiet", "--json", "--device", "cpu"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["steps"] == 9 and json.loads(resumed.stdout)["processes"] == 1
+    assert artifacts.load(tmp_path / "two").meta["training"]["step"] == 9
+
+
+def test_killing_one_rank_stops_the_others_and_keeps_the_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    command = musicae("train", "mnist", "--preset", "mnist_ae", "--out", out, "--steps", 10**6,
+                      "--batch-size", 8, "--quiet", "--device", "cpu", *TINY_AE,
+                      "--set", "eval_every=20", "--set", "eval_batches=1", processes=2)
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (out / "config.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert (out / "config.json").exists(), "a checkpoint before the kill"
+        ranks = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True,
+                               text=True).stdout.split()
+        assert len(ranks) == 2
+        os.kill(int(ranks[-1]), signal.SIGKILL)
+        started = time.monotonic()
+        _, stderr = launcher.communicate(timeout=120)
+        assert launcher.returncode != 0
+        assert time.monotonic() - started < 120
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert artifacts.load(out).meta["training"]["step"] % 20 == 0
+
+
+def test_ranks_get_disjoint_shards_of_each_global_batch():
+    import numpy as np
+    import torch
+
+    from musicae.batch import Batch
+    from musicae.datasets.examples import Examples
+    from musicae.errors import MusicaeError
+
+    examples = Examples({"x": np.arange(20)}, lambda rows: Batch(torch.from_numpy(rows["x"])))
+    shards = [examples.batches(3, torch.Generator().manual_seed(0), rank, 2) for rank in (0, 1)]
+    single = examples.batches(6, torch.Generator().manual_seed(0))
+    for _ in range(3):  # one epoch: 20 // 6 global batches
+        parts = [next(s).tokens.tolist() for s in shards]
+        assert set(parts[0]).isdisjoint(parts[1])
+        assert parts[0] + parts[1] == next(single).tokens.tolist()
+    with pytest.raises(MusicaeError, match="cannot be shared by 30 processes"):
+        next(examples.batches(1, torch.Generator(), 0, 30))
