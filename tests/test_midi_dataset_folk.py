@@ -83,3 +83,16 @@ def test_nearly_every_tune_yields_a_window_in_its_own_meter():
     report = prepare(FOLK, MELODY, progress=False)
     assert report.files_used / report.files_seen >= COVERAGE, report.summary()
     assert {"4/4", "3/4", "6/8"} <= set(report.windows_by_meter), report.summary()
+
+
+def test_the_compiled_and_the_python_reader_agree_on_every_bundled_file():
+    from musicae.representations.notes import parse_midi, read_midi_bytes
+
+    differ = []
+    for path in list_midi(FOLK):
+        data = read_midi_bytes(path)
+        a, b = parse_midi(data, path, reader="mido"), parse_midi(data, path, reader="symusic")
+        if (a.notes.tobytes(), a.meters, a.qpm) != (b.notes.tobytes(), b.meters, b.qpm):
+            differ.append(path.name)
+    assert not differ, f"{len(differ)} files differ, e.g. {differ[:3]}"
+

@@ -39,6 +39,7 @@ from musicae.representations.notes import (
     Piece,
     UnusableMidi,
     make_notes,
+    parse_midi,
     read_midi,
     steps_per_bar,
     write_midi,
@@ -377,3 +378,34 @@ def test_each_representation_owns_its_output_geometry():
     assert Melody(bars=2, min_pitch=48, max_pitch=83).heads == ((1, 38),)
     assert Pianoroll(bars=4, min_pitch=36, max_pitch=95).geometry() == {
         "heads": ((60, 3),), "controls": (), "bars": 4, "slot": 16}
+
+
+@pytest.mark.parametrize("reader", ["mido", "symusic"])
+def test_both_readers_read_programs_drums_tempo_and_meters_alike(tmp_path, reader):
+    track = [
+        mido.MetaMessage("set_tempo", tempo=500_000, time=0),
+        mido.MetaMessage("time_signature", numerator=6, denominator=8, time=0),
+        mido.Message("program_change", program=40, channel=0, time=0),
+        *note_messages(67, 0, 4 * TICKS_PER_STEP),
+        mido.Message("note_on", note=60, velocity=90, channel=0, time=0),  # overlapping
+        mido.Message("note_on", note=60, velocity=80, channel=0, time=TICKS_PER_STEP),
+        mido.Message("note_off", note=60, velocity=0, channel=0, time=TICKS_PER_STEP),
+        mido.Message("note_off", note=60, velocity=0, channel=0, time=TICKS_PER_STEP),
+        *note_messages(36, 0, TICKS_PER_STEP, channel=9),
+    ]
+    data = write_raw(tmp_path / "t.mid", [track], midi_type=0).read_bytes()
+    piece = parse_midi(data, reader=reader)
+    assert triples(piece.notes) == [(0, 4, 67), (4, 6, 60), (5, 7, 60), (7, 8, 36)]
+    assert piece.notes["is_drum"].tolist() == [False, False, False, True]
+    assert piece.notes["program"].tolist() == [40, 40, 40, 0]
+    assert [m.name for m in piece.meters] == ["6/8"] and piece.qpm == pytest.approx(120.0)
+
+
+def test_a_note_never_released_is_ended_by_mido_and_dropped_by_symusic(tmp_path):
+    track = [*note_messages(67, 0, 4 * TICKS_PER_STEP),
+             mido.Message("note_on", note=72, velocity=90, channel=0, time=0),
+             *note_messages(64, 0, 4 * TICKS_PER_STEP)]
+    data = write_raw(tmp_path / "t.mid", [track], midi_type=0).read_bytes()
+    assert triples(parse_midi(data, reader="mido").notes) == [(0, 4, 67), (4, 8, 64),
+                                                                (4, 8, 72)]
+    assert triples(parse_midi(data, reader="symusic").notes) == [(0, 4, 67), (4, 8, 64)]

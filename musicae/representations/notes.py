@@ -22,6 +22,7 @@ import mido
 import numpy as np
 
 from musicae.errors import MusicaeError
+from musicae.representations import compiled
 from musicae.representations.constants import (
     DEFAULT_METER,
     DEFAULT_PROGRAM,
@@ -35,6 +36,7 @@ MAX_FILE_BYTES = 4 * 2**20  # bigger .mid files are rare and cost ~100x their si
 MIN_QPM, MAX_QPM = 10.0, 1000.0  # tempos outside this range mark a broken file
 MAX_PIECE_QUARTERS = 50_000  # about seven hours at 120 qpm; beyond: broken delta times
 MIDI_HEADER = b"MThd"
+READER_ENV = "MUSICAE_MIDI_READER"  # "symusic" or "mido": which parser reads MIDI
 SMPTE_DIVISION = 0x8000  # a header division with this bit set counts frames, not beats
 WRITE_TICKS_PER_STEP = 120  # resolution of written files, in ticks per grid step
 MELODIC_CHANNELS = [c for c in range(16) if c != DRUM_CHANNEL]  # channels for pitched parts
@@ -156,16 +158,31 @@ def read_midi(path: str | os.PathLike, steps_per_quarter: int = STEPS_PER_QUARTE
 
 
 def parse_midi(
-    data: bytes, path: str | os.PathLike | None = None, steps_per_quarter: int = STEPS_PER_QUARTER
+    data: bytes,
+    path: str | os.PathLike | None = None,
+    steps_per_quarter: int = STEPS_PER_QUARTER,
+    reader: str | None = None,
 ) -> Piece:
-    """:func:`read_midi` on bytes already read; ``path`` only names the file in errors."""
+    """:func:`read_midi` on bytes already read; ``path`` only names the file in errors.
+
+    ``reader`` is ``"symusic"`` (the compiled parser, the default where it is
+    installed) or ``"mido"`` (pure Python); ``$MUSICAE_MIDI_READER`` sets the
+    default. Both give the same notes, except that the compiled one drops notes
+    that are never released (mido's reader ends them with their track).
+    """
     if not data:
         raise UnusableMidi(path, "empty file")
     if not data.startswith(MIDI_HEADER):
         raise UnusableMidi(path, "not a MIDI file")
-    midi = _parse(path, data)
-    events = _scan_tracks(midi)
-    return _quantise(path, events, midi.ticks_per_beat, steps_per_quarter)
+    if reader is None:
+        reader = os.environ.get(READER_ENV) or ("symusic" if compiled.available() else "mido")
+    if reader == "symusic":
+        found = compiled.read_events(data)
+        if found is not None:
+            columns, tempos, meters, tpb = found
+            return quantise(path, Events([], tempos, meters, columns), tpb, steps_per_quarter)
+    midi = _parse(path, data)  # also where a file the compiled reader refused gets its reason
+    return quantise(path, _scan_tracks(midi), midi.ticks_per_beat, steps_per_quarter)
 
 
 def read_midi_bytes(path: str | os.PathLike) -> bytes:
@@ -194,22 +211,39 @@ def _parse(path: str | os.PathLike | None, data: bytes) -> mido.MidiFile:
 
 
 @dataclass
-class _Events:
-    """Raw events in ticks, gathered from every track."""
+class Events:
+    """Raw events in ticks, gathered from every track, as a reader found them.
 
-    notes: list[tuple[int, int, int, int, int, bool, tuple[int, int, int]]]
+    notes: (start, end, pitch, velocity, program, is_drum, instrument key) per
+    note, where the key names the (track, channel, program) it came from; a
+    reader that has the columns already may give them as ``columns`` instead.
+    """
+
+    notes: list[tuple[int, int, int, int, int, bool, object]]
     tempos: list[tuple[int, int]]  # (tick, microseconds per quarter)
     meters: list[tuple[int, int, int]]  # (tick, numerator, denominator)
+    columns: tuple[np.ndarray, ...] | None = None  # the notes as 7 arrays
+
+    def note_columns(self) -> tuple[np.ndarray, ...]:
+        """start and end ticks, pitch, velocity, program, is_drum, instrument id: (n,) each."""
+        if self.columns is not None:
+            return self.columns
+        if not self.notes:
+            return tuple(np.zeros(0, np.int64) for _ in range(7))
+        columns = list(zip(*self.notes, strict=True))
+        ids = {key: i for i, key in enumerate(dict.fromkeys(columns[6]))}
+        return (*(np.asarray(c, dtype=np.int64) for c in columns[:6]),
+                np.array([ids[key] for key in columns[6]], dtype=np.int64))
 
 
-def _scan_tracks(midi: mido.MidiFile) -> _Events:
-    events = _Events([], [], [])
+def _scan_tracks(midi: mido.MidiFile) -> Events:
+    events = Events([], [], [])
     for index, track in enumerate(midi.tracks):
         _scan_track(index, track, events)
     return events
 
 
-def _scan_track(index: int, track: mido.MidiTrack, events: _Events) -> None:
+def _scan_track(index: int, track: mido.MidiTrack, events: Events) -> None:
     """Pair note-ons with note-offs (first in, first out per channel and pitch)."""
     tick = 0
     programs = [DEFAULT_PROGRAM] * 16
@@ -236,7 +270,7 @@ def _scan_track(index: int, track: mido.MidiTrack, events: _Events) -> None:
 
 
 def _add_note(
-    events: _Events, track: int, channel: int, pitch: int, start: tuple[int, int, int], end: int
+    events: Events, track: int, channel: int, pitch: int, start: tuple[int, int, int], end: int
 ) -> None:
     tick, velocity, program = start
     if end > tick:
@@ -244,23 +278,19 @@ def _add_note(
         events.notes.append((tick, end, pitch, velocity, program, channel == DRUM_CHANNEL, key))
 
 
-def _quantise(path: str | os.PathLike | None, events: _Events, tpb: int, spq: int) -> Piece:
-    if not events.notes:
+def quantise(path: str | os.PathLike | None, events: Events, tpb: int, spq: int) -> Piece:
+    """A piece on the step grid from raw events in ticks (``tpb`` ticks per quarter)."""
+    columns = events.note_columns()
+    if not len(columns[0]):
         raise UnusableMidi(path, "no notes")
-    columns = list(zip(*events.notes, strict=True))
-    start_ticks = np.asarray(columns[0], dtype=np.int64)
-    end_ticks = np.asarray(columns[1], dtype=np.int64)
+    start_ticks, end_ticks = columns[0], columns[1]
     last_tick = int(end_ticks.max())
     if last_tick > MAX_PIECE_QUARTERS * tpb:
         raise UnusableMidi(path, "absurd length", f"a note at quarter {last_tick // tpb}")
     qpm = _tempo(path, events.tempos, last_tick)
     start = _to_steps(start_ticks, tpb, spq)
     end = np.maximum(_to_steps(end_ticks, tpb, spq), start + 1)
-    instrument_ids = {key: i for i, key in enumerate(dict.fromkeys(columns[6]))}
-    notes = make_notes(
-        start, end, columns[2], columns[3], columns[4], columns[5],
-        [instrument_ids[key] for key in columns[6]],
-    )  # fmt: skip
+    notes = make_notes(start, end, *columns[2:])
     meters = _meters(events.meters, tpb, spq, last_tick)
     return Piece(notes, meters, qpm, spq)
 
