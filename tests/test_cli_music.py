@@ -269,3 +269,20 @@ def test_a_model_directory_from_before_representations_loads(model, tunes, tmp_p
     resumed = api.train(str(tunes), "mel_2bar_small", old, steps=steps, resume=True,
                         progress=False)
     assert resumed["steps"] == steps
+
+
+def test_silent_samples_give_silent_wavs_as_long_as_their_bars(cli, tmp_path):
+    """A shift towards fewer notes leaves some samples silent: no traceback, a silent WAV."""
+    import wave
+
+    result = cli("sample", "folk_mel_2bar", "-n", 16, "--seed", 0, "--shift", "density=-1.5",
+                 "--wav", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    silent = [m for m in sorted(tmp_path.glob("sample_*.mid")) if midi_notes(m) == 0]
+    assert silent, "this seed and shift give at least one silent sample"
+    for midi in sorted(tmp_path.glob("sample_*.mid")):
+        with wave.open(str(midi.with_suffix(".wav"))) as audio:
+            assert audio.getnframes() == 4 * audio.getframerate()  # 2 bars of 4/4 at 120 qpm
+        assert pretty_midi.PrettyMIDI(str(midi)).get_end_time() <= 4.0
+    with wave.open(str(silent[0].with_suffix(".wav"))) as audio:
+        assert not any(audio.readframes(audio.getnframes()))

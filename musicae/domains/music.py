@@ -164,4 +164,5 @@ def _one_after_another(rep: Representation, batch: Batch, meter: tuple[int, int]
         shifted["end"] += i * length
         notes.append(shifted)
     first = pieces[0]
-    return Piece(np.concatenate(notes), first.meters, first.qpm, first.steps_per_quarter)
+    return Piece(np.concatenate(notes), first.meters, first.qpm, first.steps_per_quarter,
+                 length=length * len(pieces))

@@ -6,6 +6,7 @@ import math
 import wave
 from pathlib import Path
 
+import mido
 import numpy as np
 import pretty_midi
 
@@ -60,12 +61,18 @@ def _rect(note):
 
 
 def write_wav(midi: Path, path: Path) -> Path:
-    """Render a MIDI file to 16-bit mono WAV: fluidsynth when installed, else sine tones."""
+    """Render a MIDI file to 16-bit mono WAV: fluidsynth when installed, else sine tones.
+
+    The WAV lasts exactly as long as the MIDI file (its end of track included), so
+    it lines up with the bars in an editor, and a silent sample gives a silent WAV.
+    """
     pm = pretty_midi.PrettyMIDI(str(midi))
     try:
         audio = pm.fluidsynth(fs=SAMPLE_RATE)
     except (ImportError, ValueError, OSError):
         audio = pm.synthesize(fs=SAMPLE_RATE)
+    frames = max(int(round(mido.MidiFile(str(midi)).length * SAMPLE_RATE)), 1)
+    audio = np.pad(audio[:frames], (0, max(frames - len(audio), 0)))  # exactly the bars
     peak = float(np.abs(audio).max()) or 1.0
     pcm = (audio / peak * 0.8 * 32767).astype(np.int16)
     with wave.open(str(path), "wb") as f:

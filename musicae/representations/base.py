@@ -234,7 +234,7 @@ class Representation(abc.ABC):
         notes = self.decode_notes(from_slots(tokens, mask))
         if program is not None:
             notes["program"][~notes["is_drum"]] = program
-        return meter_piece(notes, meter, qpm, spq)
+        return meter_piece(notes, meter, qpm, spq, length=int(mask.sum()))
 
     def write_midi(self, tokens: np.ndarray, mask: np.ndarray, path: str | os.PathLike,
                    **options) -> None:

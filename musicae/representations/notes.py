@@ -84,12 +84,21 @@ class Piece:
 
     notes: (n,) of ``NOTE_DTYPE``, sorted by start then pitch.
     meters: sorted by start; the first starts at step 0.
+    length: steps the piece lasts (a decoded window: all its bars, silent ones
+        too); None where it ends with its last note.
     """
 
     notes: np.ndarray
     meters: tuple[Meter, ...]
     qpm: float = DEFAULT_QPM
     steps_per_quarter: int = STEPS_PER_QUARTER
+    length: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        """How long the piece lasts at its tempo."""
+        steps = self.length if self.length is not None else int(self.notes["end"].max(initial=0))
+        return steps / self.steps_per_quarter * 60.0 / self.qpm
 
     def meter_spans(self) -> list[tuple[Meter, float]]:
         """Each meter with the step where it ends (``inf`` for the last one)."""
@@ -133,10 +142,11 @@ def make_notes(
     return np.sort(notes, order=["start", "pitch"], kind="stable")
 
 
-def meter_piece(notes: np.ndarray, meter: tuple[int, int], qpm: float, spq: int) -> Piece:
-    """A piece with a single time signature from step 0."""
+def meter_piece(notes: np.ndarray, meter: tuple[int, int], qpm: float, spq: int,
+                length: int | None = None) -> Piece:
+    """A piece with a single time signature from step 0, ``length`` steps long."""
     spb = steps_per_bar(meter[0], meter[1], spq)
-    return Piece(notes, (Meter(0, meter[0], meter[1], spb),), qpm, spq)
+    return Piece(notes, (Meter(0, meter[0], meter[1], spb),), qpm, spq, length)
 
 
 # --- reading -----------------------------------------------------------------
@@ -378,6 +388,9 @@ def _conductor(piece: Piece) -> mido.MidiTrack:
             )
         )
         tick = at
+    if piece.length is not None:  # the file lasts all its bars, even silent last ones
+        end = max(piece.length * WRITE_TICKS_PER_STEP, tick)
+        track.append(mido.MetaMessage("end_of_track", time=end - tick))
     return track
 
 
