@@ -80,23 +80,9 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     torch.manual_seed(first_seed)  # the same seed gives the same initial weights
     bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
     state = bundle.meta.get("training", {}) if resume else {}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    stored = {k: v for k, v in state.get("config", {}).items() if k in train_fields}
-    if resume and steps is not None and train_overrides.get("minutes") is None \
-            and "minutes" not in settings:
-        stored.pop("minutes", None)  # asked for more steps: the old time budget is done
-    cfg = dataclasses.replace(spec.train, **stored)
     flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
-    settings |= {k: v for k, v in flags.items() if v is not None}
-    cfg = dataclasses.replace(cfg, **settings)
-    _check(cfg)
-    done, spent = state.get("step", 0), state.get("wall_seconds", 0.0) / 60
-    if resume and done >= cfg.steps:
-        raise MusicaeError(f"{out}: already trained {done} steps; "
-                           f"pass --steps above {done} to go on")
-    if resume and cfg.minutes is not None and spent >= cfg.minutes:
-        raise MusicaeError(f"{out}: already trained {spent:.1f} minutes; "
-                           f"pass --minutes above that to go on")
+    cfg = _train_config(spec, state, settings, flags, out)
+    done = state.get("step", 0)
     if transpose is None:
         transpose = bundle.meta.get("transpose", 0) if resume else 0
     ranks, dev = distributed.setup(pick_device(device))
@@ -127,6 +113,28 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
             "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
             "processes": ranks.world, "global_batch": cfg.batch_size * ranks.world,
             "train_examples": len(train_data), "valid": trainer.last_eval}
+
+
+def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> TrainConfig:
+    """The preset's training settings, then a resumed run's own, then ``--set`` and flags
+    (None: not given); a resumed run given more steps but no time budget drops its old one.
+    """
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    stored = {k: v for k, v in state.get("config", {}).items() if k in train_fields}
+    if state and flags.get("steps") is not None and flags.get("minutes") is None \
+            and "minutes" not in settings:
+        stored.pop("minutes", None)  # asked for more steps: the old time budget is done
+    given = settings | {k: v for k, v in flags.items() if v is not None}
+    cfg = dataclasses.replace(dataclasses.replace(spec.train, **stored), **given)
+    _check(cfg)
+    done, spent = state.get("step", 0), state.get("wall_seconds", 0.0) / 60
+    if state and done >= cfg.steps:
+        raise MusicaeError(f"{out}: already trained {done} steps; "
+                           f"pass --steps above {done} to go on")
+    if state and cfg.minutes is not None and spent >= cfg.minutes:
+        raise MusicaeError(f"{out}: already trained {spent:.1f} minutes; "
+                           f"pass --minutes above that to go on")
+    return cfg
 
 
 def _check(cfg: TrainConfig) -> None:
