@@ -86,6 +86,8 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     if transpose is None:
         transpose = bundle.meta.get("transpose", 0) if resume else 0
     ranks, dev = distributed.setup(pick_device(device))
+    if dev.type == "cuda" and flags.get("bf16") is None and "bf16" not in settings:
+        cfg = dataclasses.replace(cfg, bf16=torch.cuda.is_bf16_supported())  # GPUs: bf16
     seed_everything(cfg.seed + ranks.rank)  # ranks draw different noise; DDP syncs weights
     dom = domain(spec)
     rep = bundle.representation

@@ -178,7 +178,8 @@ def main(threads: int | None) -> None:
               help="Music: shift training windows by up to K semitones (augmentation; "
               "default 0, or what a resumed run used).")
 @click.option("--bf16", is_flag=True, default=None,
-              help="bfloat16 autocast: faster on recent CPUs (AVX512-BF16) and GPUs.")
+              help="bfloat16 autocast: faster on recent CPUs (AVX512-BF16); on by default on "
+              "GPUs that support it.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_option
