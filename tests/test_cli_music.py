@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mido
 import numpy as np
 import pretty_midi
 import pytest
@@ -210,8 +211,11 @@ def test_outputs_keep_the_meter_of_their_input(cli, model, tmp_path, meter, writ
     outputs = [tmp_path / "r" / "a_input.mid", tmp_path / "r" / "a_reconstruction.mid",
                tmp_path / "i" / "interpolation.mid", *sorted((tmp_path / "i").glob("step_*"))]
     for path in outputs:
-        signatures = pretty_midi.PrettyMIDI(str(path)).time_signature_changes
+        midi = pretty_midi.PrettyMIDI(str(path))
+        signatures = midi.time_signature_changes
         assert [(s.numerator, s.denominator) for s in signatures] == [written], path
+        assert all(i.name == "melody" for i in midi.instruments), path
+        assert mido.MidiFile(str(path)).tracks[1].name == "melody", path
 
 
 def test_demo_runs_the_main_job_on_the_shipped_models(cli, tmp_path):

@@ -92,7 +92,8 @@ def test_the_compiled_and_the_python_reader_agree_on_every_bundled_file():
     for path in list_midi(FOLK):
         data = read_midi_bytes(path)
         a, b = parse_midi(data, path, reader="mido"), parse_midi(data, path, reader="symusic")
-        if (a.notes.tobytes(), a.meters, a.qpm) != (b.notes.tobytes(), b.meters, b.qpm):
+        if (a.notes.tobytes(), a.meters, a.qpm, a.names) != (b.notes.tobytes(), b.meters,
+                                                             b.qpm, b.names):
             differ.append(path.name)
     assert not differ, f"{len(differ)} files differ, e.g. {differ[:3]}"
 

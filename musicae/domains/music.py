@@ -165,4 +165,4 @@ def _one_after_another(rep: Representation, batch: Batch, meter: tuple[int, int]
         notes.append(shifted)
     first = pieces[0]
     return Piece(np.concatenate(notes), first.meters, first.qpm, first.steps_per_quarter,
-                 length=length * len(pieces))
+                 length=length * len(pieces), names=first.names)

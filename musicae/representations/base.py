@@ -119,6 +119,11 @@ class Representation(abc.ABC):
         return np.uint8 if largest <= np.iinfo(np.uint8).max else np.int16
 
     @property
+    def track_names(self) -> tuple[str, ...]:
+        """The name of each part a decoded window is written with (its MIDI track names)."""
+        return (self.kind,)
+
+    @property
     def controls(self) -> dict[str, int]:
         """Named per-step control labels a model is conditioned on, and their classes."""
         return {}
@@ -234,7 +239,8 @@ class Representation(abc.ABC):
         notes = self.decode_notes(from_slots(tokens, mask))
         if program is not None:
             notes["program"][~notes["is_drum"]] = program
-        return meter_piece(notes, meter, qpm, spq, length=int(mask.sum()))
+        return meter_piece(notes, meter, qpm, spq, length=int(mask.sum()),
+                           names=self.track_names)
 
     def write_midi(self, tokens: np.ndarray, mask: np.ndarray, path: str | os.PathLike,
                    **options) -> None:

@@ -24,13 +24,14 @@ def available() -> bool:
     return symusic is not None
 
 
-def read_events(data: bytes) -> tuple[tuple, list, list, int] | None:
-    """(note columns, tempos, meters, ticks per quarter) of a MIDI file, or None where the
-    mido reader should look at it (type 2, SMPTE timing, anything symusic refuses).
+def read_events(data: bytes) -> tuple[tuple, list, list, int, list] | None:
+    """(note columns, tempos, meters, ticks per quarter, track names) of a MIDI file, or
+    None where the mido reader should look at it (type 2, SMPTE timing, anything symusic
+    refuses).
 
     note columns: start and end ticks, pitch, velocity, program, is_drum, instrument
     id, (n,) int64 each; tempos: (tick, microseconds per quarter); meters: (tick,
-    numerator, denominator).
+    numerator, denominator); track names: one per instrument id.
     """
     header = data[: DIVISION_OFFSET + 2]
     if len(header) < DIVISION_OFFSET + 2:
@@ -43,11 +44,13 @@ def read_events(data: bytes) -> tuple[tuple, list, list, int] | None:
         score = symusic.Score.from_midi(data, ttype="tick")
     except Exception:  # symusic raises RuntimeError and others on damaged files
         return None
-    columns = _columns(score.tracks)
+    tracks = [track for track in score.tracks if (track.notes.numpy()["duration"] > 0).any()]
+    columns = _columns(tracks)
     tempos = [(int(t.time), int(t.mspq)) for t in score.tempos]
     meters = [(int(m.time), int(m.numerator), int(m.denominator))
               for m in score.time_signatures]
-    return columns, tempos, meters, int(score.ticks_per_quarter)
+    names = [str(track.name) for track in tracks]
+    return columns, tempos, meters, int(score.ticks_per_quarter), names
 
 
 def _columns(tracks) -> tuple[np.ndarray, ...]:

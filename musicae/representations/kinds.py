@@ -140,6 +140,10 @@ class Pianoroll(Representation):
     kind = "pianoroll"
 
     @property
+    def track_names(self) -> tuple[str, ...]:
+        return ("piano",)
+
+    @property
     def heads(self) -> tuple[tuple[int, int], ...]:
         return ((self.pitches, PIANOROLL_STATES),)
 

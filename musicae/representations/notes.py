@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mido
 import numpy as np
@@ -86,6 +86,7 @@ class Piece:
     meters: sorted by start; the first starts at step 0.
     length: steps the piece lasts (a decoded window: all its bars, silent ones
         too); None where it ends with its last note.
+    names: the track name of each instrument id, written back as track names.
     """
 
     notes: np.ndarray
@@ -93,6 +94,10 @@ class Piece:
     qpm: float = DEFAULT_QPM
     steps_per_quarter: int = STEPS_PER_QUARTER
     length: int | None = None
+    names: tuple[str, ...] = ()  # track name of each instrument id ("" for none)
+
+    def name_of(self, instrument: int) -> str:
+        return self.names[instrument] if 0 <= instrument < len(self.names) else ""
 
     @property
     def seconds(self) -> float:
@@ -129,7 +134,7 @@ def make_notes(
     """A ``NOTE_DTYPE`` array from per-note arrays (scalars broadcast), sorted by start, pitch."""
     start = np.asarray(start, dtype=np.int64)
     notes = np.zeros(start.shape[0], dtype=NOTE_DTYPE)
-    for field, value in (
+    for column, value in (
         ("start", start),
         ("end", end),
         ("pitch", pitch),
@@ -138,15 +143,15 @@ def make_notes(
         ("is_drum", is_drum),
         ("instrument", instrument),
     ):
-        notes[field] = value
+        notes[column] = value
     return np.sort(notes, order=["start", "pitch"], kind="stable")
 
 
 def meter_piece(notes: np.ndarray, meter: tuple[int, int], qpm: float, spq: int,
-                length: int | None = None) -> Piece:
+                length: int | None = None, names: tuple[str, ...] = ()) -> Piece:
     """A piece with a single time signature from step 0, ``length`` steps long."""
     spb = steps_per_bar(meter[0], meter[1], spq)
-    return Piece(notes, (Meter(0, meter[0], meter[1], spb),), qpm, spq, length)
+    return Piece(notes, (Meter(0, meter[0], meter[1], spb),), qpm, spq, length, names)
 
 
 # --- reading -----------------------------------------------------------------
@@ -189,8 +194,9 @@ def parse_midi(
     if reader == "symusic":
         found = compiled.read_events(data)
         if found is not None:
-            columns, tempos, meters, tpb = found
-            return quantise(path, Events([], tempos, meters, columns), tpb, steps_per_quarter)
+            columns, tempos, meters, tpb, names = found
+            events = Events([], tempos, meters, columns, names)
+            return quantise(path, events, tpb, steps_per_quarter)
     midi = _parse(path, data)  # also where a file the compiled reader refused gets its reason
     return quantise(path, _scan_tracks(midi), midi.ticks_per_beat, steps_per_quarter)
 
@@ -233,6 +239,8 @@ class Events:
     tempos: list[tuple[int, int]]  # (tick, microseconds per quarter)
     meters: list[tuple[int, int, int]]  # (tick, numerator, denominator)
     columns: tuple[np.ndarray, ...] | None = None  # the notes as 7 arrays
+    names: list[str] = field(default_factory=list)  # track name of each instrument id
+    track_names: dict[int, str] = field(default_factory=dict)  # MIDI track index → name
 
     def note_columns(self) -> tuple[np.ndarray, ...]:
         """start and end ticks, pitch, velocity, program, is_drum, instrument id: (n,) each."""
@@ -241,7 +249,9 @@ class Events:
         if not self.notes:
             return tuple(np.zeros(0, np.int64) for _ in range(7))
         columns = list(zip(*self.notes, strict=True))
-        ids = {key: i for i, key in enumerate(dict.fromkeys(columns[6]))}
+        keys = list(dict.fromkeys(columns[6]))  # (track, channel, program), first come first
+        self.names = [self.track_names.get(key[0], "") for key in keys]
+        ids = {key: i for i, key in enumerate(keys)}
         return (*(np.asarray(c, dtype=np.int64) for c in columns[:6]),
                 np.array([ids[key] for key in columns[6]], dtype=np.int64))
 
@@ -274,6 +284,8 @@ def _scan_track(index: int, track: mido.MidiTrack, events: Events) -> None:
             events.tempos.append((tick, msg.tempo))
         elif kind == "time_signature":
             events.meters.append((tick, msg.numerator, msg.denominator))
+        elif kind == "track_name":
+            events.track_names.setdefault(index, msg.name)
     for (channel, pitch), starts in sounding.items():  # never released: end with the track
         for start in starts:
             _add_note(events, index, channel, pitch, start, tick)
@@ -301,8 +313,9 @@ def quantise(path: str | os.PathLike | None, events: Events, tpb: int, spq: int)
     start = _to_steps(start_ticks, tpb, spq)
     end = np.maximum(_to_steps(end_ticks, tpb, spq), start + 1)
     notes = make_notes(start, end, *columns[2:])
+    names = tuple(events.names)
     meters = _meters(events.meters, tpb, spq, last_tick)
-    return Piece(notes, meters, qpm, spq)
+    return Piece(notes, meters, qpm, spq, names=names)
 
 
 def _to_steps(ticks: np.ndarray, tpb: int, spq: int) -> np.ndarray:
@@ -348,11 +361,14 @@ def write_midi(piece: Piece, path: str | os.PathLike) -> None:
     _check_writable(piece)
     midi = mido.MidiFile(type=1, ticks_per_beat=piece.steps_per_quarter * WRITE_TICKS_PER_STEP)
     midi.tracks.append(_conductor(piece))
-    channels = iter(MELODIC_CHANNELS * (1 + len(piece.notes) // len(MELODIC_CHANNELS)))
-    for instrument_id in dict.fromkeys(piece.notes["instrument"].tolist()):
+    parts = len(piece.notes) + len(piece.names)
+    channels = iter(MELODIC_CHANNELS * (1 + parts // len(MELODIC_CHANNELS)))
+    ids = dict.fromkeys(piece.notes["instrument"].tolist()) | dict.fromkeys(range(len(piece.names)))
+    for instrument_id in ids:  # a named part without notes still gets its (empty) track
         notes = piece.notes[piece.notes["instrument"] == instrument_id]
-        channel = DRUM_CHANNEL if notes["is_drum"][0] else next(channels)
-        midi.tracks.append(_track(notes, channel))
+        drums = bool(notes["is_drum"][0]) if len(notes) else False
+        channel = DRUM_CHANNEL if drums else next(channels)
+        midi.tracks.append(_track(notes, channel, piece.name_of(instrument_id)))
     try:
         midi.save(str(path))
     except OSError as exc:
@@ -394,7 +410,7 @@ def _conductor(piece: Piece) -> mido.MidiTrack:
     return track
 
 
-def _track(notes: np.ndarray, channel: int) -> mido.MidiTrack:
+def _track(notes: np.ndarray, channel: int, name: str = "") -> mido.MidiTrack:
     """One instrument's notes; at equal ticks note-offs come first, so repeats re-strike.
 
     notes: (n,) ``NOTE_DTYPE`` already checked by ``_check_writable``.
@@ -406,8 +422,9 @@ def _track(notes: np.ndarray, channel: int) -> mido.MidiTrack:
     velocity = np.concatenate([np.clip(notes["velocity"], 1, 127), np.zeros(n, np.int16)])
     order = np.lexsort((is_on, ticks))  # by tick, note-offs first
     deltas = np.diff(ticks[order], prepend=0)
-    program = int(notes["program"][0])
-    track = mido.MidiTrack([mido.Message("program_change", program=program, channel=channel)])
+    program = int(notes["program"][0]) if n else DEFAULT_PROGRAM
+    track = mido.MidiTrack([mido.MetaMessage("track_name", name=name)] if name else [])
+    track.append(mido.Message("program_change", program=program, channel=channel))
     for delta, on, note, strength in zip(
         deltas.tolist(), is_on[order].tolist(), pitch[order].tolist(),
         velocity[order].tolist(), strict=True,
