@@ -93,37 +93,33 @@ def _walk_midi(root: Path) -> list[tuple[str, Path]]:
     found = []
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        prefix = Path(folder).relative_to(root).as_posix()
+        base = Path(folder)
+        prefix = base.relative_to(root).as_posix()
         prefix = "" if prefix == "." else prefix + "/"
-        found += [(prefix + n, Path(folder, n)) for n in names if n.lower().endswith(MIDI_SUFFIXES)]
+        found += [(prefix + n, base / n) for n in names if n.lower().endswith(MIDI_SUFFIXES)]
     return sorted(found)
-
-
-def relative_names(root: Path, files: list[Path]) -> list[str]:
-    """Posix paths of ``files`` relative to ``root`` (the manifest's keys)."""
-    base = str(root).rstrip(os.sep) + os.sep
-    return [
-        str(f)[len(base) :].replace(os.sep, "/") if str(f).startswith(base) else f.as_posix()
-        for f in files
-    ]
 
 
 def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     """Files of each split: ``train``/``valid``/``test`` subfolders if there are any,
     else a fixed split by a hash of each relative path (90/5/5); ``all`` holds every file.
     """
-    root = Path(root)
+    return {name: [path for _, path in found] for name, found in _splits(Path(root)).items()}
+
+
+def _splits(root: Path) -> dict[str, list[tuple[str, Path]]]:
+    """:func:`split_files` with each file's relative posix path (the manifest's key)."""
     files = _walk_midi(root)
-    splits: dict[str, list[Path]] = {name: [] for name in SPLITS}
+    splits: dict[str, list[tuple[str, Path]]] = {name: [] for name in SPLITS}
     by_folder = any((root / name).is_dir() for name in SPLITS)
     for relative, path in files:
         if by_folder:
             top, _, rest = relative.partition("/")
             if top in splits and rest:
-                splits[top].append(path)
+                splits[top].append((relative, path))
         else:
-            splits[_hash_split(relative)].append(path)
-    splits[ALL] = [path for _, path in files]
+            splits[_hash_split(relative)].append((relative, path))
+    splits[ALL] = files
     return splits
 
 
@@ -183,11 +179,12 @@ def load_windows(
         Return an empty split instead of raising (e.g. a small folder's ``valid``).
     """
     root = resolve_data(data)
-    splits = split_files(root)
+    splits = _splits(root)
     if split not in splits:
         raise MusicaeError(f"{split}: unknown split (one of {', '.join(splits)})")
-    files = splits[split]
-    windows = _build(root, split, files, rep, workers, cache_dir, progress, time_limit)
+    names = [relative for relative, _ in splits[split]]
+    files = [path for _, path in splits[split]]
+    windows = _build(root, split, names, files, rep, workers, cache_dir, progress, time_limit)
     if not len(windows) and not allow_empty:
         raise MusicaeError(_nothing_usable(root, split, windows.report))
     return windows
@@ -204,6 +201,7 @@ def _nothing_usable(root: Path, split: str, report: PrepareReport) -> str:
 def _build(
     root: Path,
     split: str,
+    names: list[str],
     files: list[Path],
     rep: Representation,
     workers: int | None,
@@ -220,7 +218,6 @@ def _build(
     """
     started = time.perf_counter()
     cache = MidiCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), rep)
-    names = relative_names(root, files)
     stats = [_stat(path) for path in files]
     results, stored, mapped = _from_cache(cache, root, split, names, stats)
     todo = [i for i, result in enumerate(results) if result is None]

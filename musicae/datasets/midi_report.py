@@ -87,7 +87,8 @@ def build_report(
     bars_skipped: Counter = Counter()
     by_meter: Counter = Counter()
     for path, result in zip(files, results, strict=True):
-        bars_skipped.update(result.bars_skipped)
+        if result.bars_skipped:  # most files have none: skip the update
+            bars_skipped.update(result.bars_skipped)
         by_meter.update(result.windows_by_meter)
         if result.reason is not None:
             skipped[result.reason] += 1
