@@ -9,13 +9,14 @@ CLI prints. Defaults come from ``musicae.defaults``, which the CLI reads too.
 from __future__ import annotations
 
 import dataclasses
-import time
+import json
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from musicae import artifacts, distributed
+from musicae import __version__, artifacts, distributed
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
 from musicae.defaults import (
@@ -33,6 +34,7 @@ from musicae.presets import PRESETS, build_model, get_preset, representation, sp
 from musicae.train import TrainConfig, Trainer, pick_device, seed_everything
 
 DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
+RUN_RECORD = "run.json"  # beside a command's files: what made them
 DEFAULT_MODELS = {"music": "folk_mel_2bar", "image": "mnist_conv_vae"}
 MIDI_SUFFIXES = {".mid", ".midi", ".kar", ".smf"}
 
@@ -179,8 +181,40 @@ def _fit_prior(bundle: ModelBundle, examples) -> None:
     model.fit_prior(codes)
 
 
-def _generator(seed: int | None) -> torch.Generator:
-    return torch.Generator().manual_seed(seed if seed is not None else int(time.time()))
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _chosen(seed: int | None) -> int:
+    """The seed to use: the one given, or a new one (then printed and recorded)."""
+    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little") % 2**31
+    seed_everything(seed)
+    return seed
+
+
+def _clear(out: Path) -> Path:
+    """Make ``out`` ready for a command's files: the files an earlier musicae command
+    wrote there (listed in its run.json) are removed, so old and new never mix."""
+    record = out / RUN_RECORD
+    if record.is_file():
+        try:
+            earlier = json.loads(record.read_text()).get("written", [])
+        except (ValueError, AttributeError):
+            raise MusicaeError(f"{record}: unreadable; remove it or write elsewhere") from None
+        for name in earlier:
+            (out / Path(str(name)).name).unlink(missing_ok=True)  # only files directly in out
+        record.unlink()
+    return out
+
+
+def _record(out: Path, command: str, summary: dict, **settings) -> dict:
+    """Write run.json beside a command's files: what made them, and their names."""
+    written = [Path(p).name for p in summary["written"]]
+    record = {"command": command, "musicae": __version__} | settings | {"written": written}
+    artifacts.atomic_write(out / RUN_RECORD,
+                           lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+    summary["written"].append(str(out / RUN_RECORD))
+    return summary | {k: v for k, v in settings.items() if k == "seed"}
 
 
 @torch.no_grad()
@@ -197,13 +231,14 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     _temperature(temperature)
     bundle = load(model, device)
     dom = domain(bundle)
-    if seed is not None:
-        seed_everything(seed)
+    seed = _chosen(seed)
     layout = dom.layout(bundle, n, meter)
     batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
                                 **layout)
-    paths = dom.write_batch(bundle, batch, Path(out), "sample", meter=meter, **options)
-    return {"model": str(bundle.path), "written": [str(p) for p in paths]}
+    paths = dom.write_batch(bundle, batch, _clear(Path(out)), "sample", meter=meter, **options)
+    summary = {"model": str(bundle.path), "written": [str(p) for p in paths]}
+    return _record(Path(out), "sample", summary, model=str(bundle.path), n=n, seed=seed,
+                   temperature=temperature, meter=meter, shift=shift or {})
 
 
 def _temperature(temperature: float) -> None:
@@ -230,30 +265,37 @@ def shift_vector(bundle: ModelBundle, shifts: dict[str, float] | None) -> torch.
 def interpolate(model: str, a: str, b: str, out: str | Path,
                 steps: int = INTERPOLATION_STEPS, method: str = INTERPOLATION_METHOD,
                 temperature: float = DECODE_TEMPERATURE, device: str = "auto",
-                bar: int | None = None, **options) -> dict:
+                bar: int | None = None, seed: int | None = None, **options) -> dict:
     """Decode the path between the codes of inputs a and b (endpoints included), in the
     layout (and, for music, the meter) of a."""
     _temperature(temperature)
     bundle = load(model, device)
     dom = domain(bundle)
+    seed = _chosen(seed)
     xa, info_a = dom.read_input(bundle, Path(a), bar)
     xb, info_b = dom.read_input(bundle, Path(b), bar)
     device_ = bundle.model.device
     path = bundle.model.interpolate(xa.to(device_), xb.to(device_), steps, method, temperature)
-    written = dom.write_path(bundle, path, Path(out), meter=info_a.get("meter"), **options)
-    return {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
-            "method": method, "written": [str(p) for p in written]}
+    written = dom.write_path(bundle, path, _clear(Path(out)), meter=info_a.get("meter"),
+                             **options)
+    summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
+               "method": method, "written": [str(p) for p in written]}
+    return _record(Path(out), "interpolate", summary, model=str(bundle.path), a=str(a),
+                   b=str(b), bar=bar, steps=steps, method=method, temperature=temperature,
+                   seed=seed)
 
 
 @torch.no_grad()
 def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "auto",
                 corrupt_input: bool = True, shift: dict[str, float] | None = None,
-                bar: int | None = None, **options) -> dict:
+                bar: int | None = None, seed: int | None = None, **options) -> dict:
     """Encode and decode each input (moved by ``shift``); writes input beside output."""
     bundle = load(model, device)
     dom = domain(bundle)
     vector = shift_vector(bundle, shift)
+    seed = _chosen(seed)  # the corruption of denoising models draws noise
     written, infos = [], []
+    _clear(Path(out))
     for path in inputs:
         x, info = dom.read_input(bundle, Path(path), bar)
         x = x.to(bundle.model.device)
@@ -262,7 +304,10 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
         written += dom.write_pair(bundle, x, y, Path(out), Path(path).stem, corrupted=seen,
                                   meter=info.get("meter"), **options)
         infos.append({"input": str(path)} | info)
-    return {"model": str(bundle.path), "inputs": infos, "written": [str(p) for p in written]}
+    summary = {"model": str(bundle.path), "inputs": infos, "written": [str(p) for p in written]}
+    return _record(Path(out), "reconstruct", summary, model=str(bundle.path),
+                   inputs=[str(p) for p in inputs], bar=bar, shift=shift or {},
+                   corrupt_input=corrupt_input, seed=seed)
 
 
 @torch.no_grad()
@@ -287,17 +332,20 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
 @torch.no_grad()
 def decode(model: str, codes: str | Path, out: str | Path,
            temperature: float = DECODE_TEMPERATURE, device: str = "auto",
-           meter: str | None = None, **options) -> dict:
+           meter: str | None = None, seed: int | None = None, **options) -> dict:
     """Decode codes from a .npy file of shape (n, latent) into files (music: in ``meter``)."""
     _temperature(temperature)
     bundle = load(model, device)
+    seed = _chosen(seed)  # draws at temperature > 0
     z = _read_codes(Path(codes), bundle.model.latent_dim)
     dom = domain(bundle)
     layout = dom.layout(bundle, len(z), meter)
     batch = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature,
                                 **layout)
-    paths = dom.write_batch(bundle, batch, Path(out), "decoded", meter=meter, **options)
-    return {"model": str(bundle.path), "written": [str(p) for p in paths]}
+    paths = dom.write_batch(bundle, batch, _clear(Path(out)), "decoded", meter=meter, **options)
+    summary = {"model": str(bundle.path), "written": [str(p) for p in paths]}
+    return _record(Path(out), "decode", summary, model=str(bundle.path), codes=str(codes),
+                   temperature=temperature, meter=meter, seed=seed)
 
 
 def _read_codes(path: Path, latent_dim: int) -> np.ndarray:

@@ -130,6 +130,9 @@ device_option = click.option("--device", default="auto", show_default=True,
                              help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
 out_option = click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
                           help="Output folder.")
+seed_option = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+                           help="Random seed [default: a new one, printed and recorded in "
+                           "the output's run.json].")
 meter_option = click.option("--meter", default=METER,
                             help="Music: meter of the output, e.g. 3/4 [default: full bars, "
                             "4/4 for 16-step bars].")
@@ -208,7 +211,7 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
 @out_option
 @click.option("--temperature", type=click.FloatRange(min=0), default=SAMPLE_TEMPERATURE,
               show_default=True, help="Sampling temperature for sequence models (0 = argmax).")
-@click.option("--seed", type=int, default=None, help="Random seed (default: from the clock).")
+@seed_option
 @click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
               help="Move samples along an attribute vector, e.g. density=+1.5.")
 @meter_option
@@ -232,15 +235,16 @@ def sample(model, n, out, temperature, seed, shift, meter, wav, device, as_json)
 @click.option("--method", type=click.Choice(["slerp", "lerp"]), default=INTERPOLATION_METHOD,
               show_default=True)
 @with_music_options
+@seed_option
 @device_option
 @json_option
-def interpolate(args, out, steps, method, bar, wav, device, as_json):
+def interpolate(args, out, steps, method, bar, wav, seed, device, as_json):
     """Walk the latent space from input A to input B (music: in A's meter)."""
     from musicae import api
 
     model, (a, b) = split_model(args, 2)
-    report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav),
-           as_json)
+    report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav,
+                           seed=seed), as_json)
 
 
 @main.command()
@@ -251,16 +255,17 @@ def interpolate(args, out, steps, method, bar, wav, device, as_json):
 @click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
               help="Move the code along an attribute vector before decoding.")
 @with_music_options
+@seed_option
 @device_option
 @json_option
-def reconstruct(args, out, no_corrupt, shift, bar, wav, device, as_json):
+def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, device, as_json):
     """Encode and decode inputs; writes each input beside its reconstruction (music: in
     the input's meter)."""
     from musicae import api
 
     model, inputs = split_model(args, None)
     report(api.reconstruct(model, inputs, out, device, corrupt_input=not no_corrupt,
-                           shift=parse_shifts(shift), bar=bar, wav=wav), as_json)
+                           shift=parse_shifts(shift), bar=bar, wav=wav, seed=seed), as_json)
 
 
 @main.command()
@@ -286,9 +291,10 @@ def encode(args, out, bar, device, as_json):
               show_default=True, help="Sequence models: 0 = argmax.")
 @meter_option
 @click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@seed_option
 @device_option
 @json_option
-def decode(args, out, temperature, meter, wav, device, as_json):
+def decode(args, out, temperature, meter, wav, seed, device, as_json):
     """Decode codes from a .npy file (as written by `encode`)."""
     from musicae import api
 
@@ -298,7 +304,8 @@ def decode(args, out, temperature, meter, wav, device, as_json):
         model, codes = api.DEFAULT_MODELS["music"], args[0]
     else:
         raise MusicaeError("expected [MODEL] Z.npy")
-    report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav), as_json)
+    report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav, seed=seed),
+           as_json)
 
 
 @main.command()

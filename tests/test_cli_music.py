@@ -290,3 +290,21 @@ def test_silent_samples_give_silent_wavs_as_long_as_their_bars(cli, tmp_path):
         assert pretty_midi.PrettyMIDI(str(midi)).get_end_time() <= 4.0
     with wave.open(str(silent[0].with_suffix(".wav"))) as audio:
         assert not any(audio.readframes(audio.getnframes()))
+
+
+def test_outputs_record_their_run_and_replace_an_earlier_run(cli, tmp_path):
+    first = cli("sample", "folk_mel_2bar", "-n", 4, "-o", tmp_path, "--json")
+    assert first.exit_code == 0, first.output
+    seed = json.loads(first.stdout)["seed"]  # chosen, since none was given, and reported
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["command"] == "sample" and record["seed"] == seed
+    assert record["temperature"] == 0.5 and len(record["written"]) == 5  # 4 MIDI + sheet
+    (tmp_path / "mine.txt").write_text("not musicae's")
+    again = cli("sample", "folk_mel_2bar", "-n", 2, "-o", tmp_path, "--seed", seed)
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in tmp_path.glob("sample_*.mid")) == ["sample_000.mid",
+                                                                      "sample_001.mid"]
+    assert (tmp_path / "mine.txt").is_file(), "files musicae did not write are kept"
+    redo = tmp_path / "redo"
+    assert cli("sample", "folk_mel_2bar", "-n", 2, "-o", redo, "--seed", seed).exit_code == 0
+    assert (redo / "sample_001.mid").read_bytes() == (tmp_path / "sample_001.mid").read_bytes()
