@@ -136,6 +136,21 @@ seed_option = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=
 meter_option = click.option("--meter", default=METER,
                             help="Music: meter of the output, e.g. 3/4 [default: full bars, "
                             "4/4 for 16-step bars].")
+style_options = [
+    click.option("--qpm", type=click.FloatRange(10, 1000), default=None,
+                 help="Music: tempo of the written MIDI in quarters per minute [default: 120]."),
+    click.option("--program", type=click.IntRange(0, 127), default=None,
+                 help="Music: General MIDI program of the pitched parts [default: each "
+                 "part's own, 0 = piano for melodies]."),
+]
+
+
+def with_style_options(f):
+    for option in reversed(style_options):
+        f = option(f)
+    return f
+
+
 music_options = [
     click.option("--bar", type=click.IntRange(min=0), default=None,
                  help="Music: which window of a longer MIDI input (default: first with notes)."),
@@ -216,14 +231,17 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
               help="Move samples along an attribute vector, e.g. density=+1.5.")
 @meter_option
 @click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@with_style_options
 @device_option
 @json_option
-def sample(model, n, out, temperature, seed, shift, meter, wav, device, as_json):
+def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, device,
+           as_json):
     """Decode N random codes into new examples (MIDI or PNG)."""
     from musicae import api
 
     summary = api.sample(model or api.DEFAULT_MODELS["music"], n, out, temperature, seed,
-                         device, shift=parse_shifts(shift), meter=meter, wav=wav)
+                         device, shift=parse_shifts(shift), meter=meter, wav=wav, qpm=qpm,
+                         program=program)
     report(summary, as_json)
 
 
@@ -236,15 +254,16 @@ def sample(model, n, out, temperature, seed, shift, meter, wav, device, as_json)
               show_default=True)
 @with_music_options
 @seed_option
+@with_style_options
 @device_option
 @json_option
-def interpolate(args, out, steps, method, bar, wav, seed, device, as_json):
+def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, device, as_json):
     """Walk the latent space from input A to input B (music: in A's meter)."""
     from musicae import api
 
     model, (a, b) = split_model(args, 2)
     report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav,
-                           seed=seed), as_json)
+                           seed=seed, qpm=qpm, program=program), as_json)
 
 
 @main.command()
@@ -256,16 +275,19 @@ def interpolate(args, out, steps, method, bar, wav, seed, device, as_json):
               help="Move the code along an attribute vector before decoding.")
 @with_music_options
 @seed_option
+@with_style_options
 @device_option
 @json_option
-def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, device, as_json):
+def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, device,
+                as_json):
     """Encode and decode inputs; writes each input beside its reconstruction (music: in
     the input's meter)."""
     from musicae import api
 
     model, inputs = split_model(args, None)
     report(api.reconstruct(model, inputs, out, device, corrupt_input=not no_corrupt,
-                           shift=parse_shifts(shift), bar=bar, wav=wav, seed=seed), as_json)
+                           shift=parse_shifts(shift), bar=bar, wav=wav, seed=seed, qpm=qpm,
+                           program=program), as_json)
 
 
 @main.command()
@@ -292,9 +314,10 @@ def encode(args, out, bar, device, as_json):
 @meter_option
 @click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
 @seed_option
+@with_style_options
 @device_option
 @json_option
-def decode(args, out, temperature, meter, wav, seed, device, as_json):
+def decode(args, out, temperature, meter, wav, seed, qpm, program, device, as_json):
     """Decode codes from a .npy file (as written by `encode`)."""
     from musicae import api
 
@@ -304,8 +327,8 @@ def decode(args, out, temperature, meter, wav, seed, device, as_json):
         model, codes = api.DEFAULT_MODELS["music"], args[0]
     else:
         raise MusicaeError("expected [MODEL] Z.npy")
-    report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav, seed=seed),
-           as_json)
+    report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav, seed=seed,
+                      qpm=qpm, program=program), as_json)
 
 
 @main.command()

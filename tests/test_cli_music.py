@@ -308,3 +308,14 @@ def test_outputs_record_their_run_and_replace_an_earlier_run(cli, tmp_path):
     redo = tmp_path / "redo"
     assert cli("sample", "folk_mel_2bar", "-n", 2, "-o", redo, "--seed", seed).exit_code == 0
     assert (redo / "sample_001.mid").read_bytes() == (tmp_path / "sample_001.mid").read_bytes()
+
+
+def test_tempo_and_program_of_written_midi(cli, tmp_path):
+    result = cli("sample", "folk_mel_2bar", "-n", 2, "-o", tmp_path, "--seed", 3, "--qpm", 90,
+                 "--program", 73)
+    assert result.exit_code == 0, result.output
+    midi = pretty_midi.PrettyMIDI(str(tmp_path / "sample_000.mid"))
+    assert midi.get_tempo_changes()[1][0] == pytest.approx(90.0)
+    assert [(i.program, i.name) for i in midi.instruments] == [(73, "melody")]
+    assert mido.MidiFile(str(tmp_path / "sample_000.mid")).length == pytest.approx(2 * 4 * 60 / 90)
+    assert cli("sample", "folk_mel_2bar", "-o", tmp_path, "--qpm", 5).exit_code == 2

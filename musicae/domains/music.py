@@ -74,24 +74,31 @@ class MusicDomain(Domain):
         return {"mask": mask.to(bundle.model.device)}
 
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
-                    wav: bool = False, meter: str | None = None, **options) -> list[Path]:
+                    wav: bool = False, meter: str | None = None, qpm: float | None = None,
+                    program: int | None = None, **options) -> list[Path]:
+        """MIDI per example (``qpm``: tempo; ``program``: General MIDI program of the
+        pitched parts), a piano-roll sheet and, with ``wav``, audio."""
         out.mkdir(parents=True, exist_ok=True)
         rep = bundle.representation
         tokens, mask = window_arrays(batch, rep)
+        style = _style(meter, qpm, program)
         midis = []
         for i in range(len(tokens)):
             midis.append(out / f"{stem}_{i:03d}.mid")
-            rep.write_midi(tokens[i], mask[i], midis[-1], meter=parse_meter(meter))
+            rep.write_midi(tokens[i], mask[i], midis[-1], **style)
         sheet = pianoroll_sheet(midis, out / "pianoroll.png")
         return [sheet] + midis + _wavs(midis, wav)
 
     def write_path(self, bundle: ModelBundle, batch: Batch, out: Path, wav: bool = False,
-                   meter: str | None = None, **options) -> list[Path]:
+                   meter: str | None = None, qpm: float | None = None,
+                   program: int | None = None, **options) -> list[Path]:
         """One MIDI per step, the whole path as one MIDI, and a piano-roll PNG of the path."""
-        paths = self.write_batch(bundle, batch, out, "step", wav=wav, meter=meter)
+        paths = self.write_batch(bundle, batch, out, "step", wav=wav, meter=meter, qpm=qpm,
+                                 program=program)
         midis = [p for p in paths if p.suffix == ".mid"]
         whole = out / "interpolation.mid"
-        write_midi(_one_after_another(bundle.representation, batch, parse_meter(meter)), whole)
+        style = _style(meter, qpm, program)
+        write_midi(_one_after_another(bundle.representation, batch, style), whole)
         sheet = pianoroll_sheet([whole], out / "interpolation.png", titles=["A ... B"],
                                 columns=1)
         paths[0].unlink()  # the path sheet replaces the per-step sheet
@@ -99,14 +106,16 @@ class MusicDomain(Domain):
 
     def write_pair(self, bundle: ModelBundle, inputs: Batch, outputs: Batch, out: Path,
                    stem: str, corrupted: Batch | None = None, wav: bool = False,
-                   meter: str | None = None, **options) -> list[Path]:
+                   meter: str | None = None, qpm: float | None = None,
+                   program: int | None = None, **options) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         rep = bundle.representation
+        style = _style(meter, qpm, program)
         midis = []
         for name, batch in (("input", inputs), ("reconstruction", outputs)):
             tokens, mask = window_arrays(batch, rep)
             midis.append(out / f"{stem}_{name}.mid")
-            rep.write_midi(tokens[0], mask[0], midis[-1], meter=parse_meter(meter))
+            rep.write_midi(tokens[0], mask[0], midis[-1], **style)
         sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2)
         return [sheet] + midis + _wavs(midis, wav)
 
@@ -151,11 +160,16 @@ def _wavs(midis: list[Path], wav: bool) -> list[Path]:
     return [write_wav(m, m.with_suffix(".wav")) for m in midis] if wav else []
 
 
-def _one_after_another(rep: Representation, batch: Batch, meter: tuple[int, int] | None
-                       ) -> Piece:
-    """Windows one after another as one piece (in ``meter``; they share one layout)."""
+def _style(meter: str | None, qpm: float | None, program: int | None) -> dict:
+    """How decoded windows are written: ``Representation.decode``'s keyword arguments."""
+    style = {"meter": parse_meter(meter), "qpm": qpm, "program": program}
+    return {k: v for k, v in style.items() if v is not None}
+
+
+def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:
+    """Windows one after another as one piece (written in ``style``; one shared layout)."""
     tokens, mask = window_arrays(batch, rep)
-    pieces = [rep.decode(tokens[i], mask[i], meter=meter) for i in range(len(tokens))]
+    pieces = [rep.decode(tokens[i], mask[i], **style) for i in range(len(tokens))]
     length = int(mask[0].sum())
     notes = []
     for i, piece in enumerate(pieces):
