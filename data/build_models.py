@@ -63,7 +63,8 @@ def export(name: str, train: bool) -> dict:
         subprocess.run([sys.executable, str(ROOT / "cli.py"), *shlex.split(command)[1:]],
                        check=True, cwd=ROOT)
     bundle = artifacts.load(source)
-    dest = artifacts.SHIPPED_DIR / name
+    # Built outside data/models (which musicae never writes into), then moved there.
+    dest = ROOT / "runs" / f".export-{name}"
     shutil.rmtree(dest, ignore_errors=True)
     bundle.meta.pop("attributes", None)
     artifacts.save(bundle, dest, half=True)
@@ -79,6 +80,9 @@ def export(name: str, train: bool) -> dict:
         card["attribute_effects"] = [{k: v for k, v in e.items() if k != "model"}
                                      for e in effects]
     artifacts.update_config(dest, {"card": card})
+    shipped = artifacts.SHIPPED_DIR / name
+    shutil.rmtree(shipped, ignore_errors=True)
+    shutil.move(str(dest), str(shipped))
     return card
 
 

@@ -251,7 +251,7 @@ def shift_vector(bundle: ModelBundle, shifts: dict[str, float] | None) -> torch.
     (latent,), or None for no shift."""
     if not shifts:
         return None
-    vectors = bundle.meta.get("attributes", {})
+    vectors = artifacts.attribute_vectors(bundle)
     total = torch.zeros(bundle.model.latent_dim, device=bundle.model.device)
     for name, amount in shifts.items():
         if name not in vectors:
@@ -460,15 +460,14 @@ def attribute(model: str, data: str, name: str, split: str = "train", samples: i
     vector = codes[values >= high].mean(0) - codes[values <= low].mean(0)
     stored = {"vector": vector.tolist(), "data": str(data), "windows": len(batch),
               "low_quartile": float(low), "high_quartile": float(high)}
-    attributes = bundle.meta.get("attributes", {}) | {name: stored}
-    bundle.meta = artifacts.update_config(bundle.path, {"attributes": attributes})
+    kept = artifacts.save_attribute_vector(bundle, name, stored)
     effect = {}
     for amount in ATTRIBUTE_SHIFTS:
         shifted = bundle.model.sample(samples, SAMPLE_TEMPERATURE, _generator(0),
                                       shift_vector(bundle, {name: amount}))
         effect[f"{amount:+g}"] = float(np.nanmean(dom.attribute(bundle, name, shifted)))
-    return {"model": str(bundle.path), "attribute": name, "windows": len(batch),
-            "data_quartiles": [float(low), float(high)],
+    return {"model": str(bundle.path), "attribute": name, "stored_in": str(kept),
+            "windows": len(batch), "data_quartiles": [float(low), float(high)],
             f"mean {name} of {samples} samples by shift": effect}
 
 

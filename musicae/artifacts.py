@@ -261,6 +261,54 @@ def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
         raise MusicaeError(f"{weights}: unreadable weights ({exc})") from None
 
 
+HOME_ENV = "MUSICAE_HOME"  # where user-made files for shipped models go
+
+
+def user_dir() -> Path:
+    """``$MUSICAE_HOME``, else ``$XDG_DATA_HOME/musicae``, else ``~/.local/share/musicae``."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base).expanduser() / "musicae"
+
+
+def is_shipped(directory: Path) -> bool:
+    """Whether a model directory is one that ships with musicae (never written to)."""
+    return Path(directory).resolve().is_relative_to(SHIPPED_DIR.resolve())
+
+
+def _user_attributes_path(bundle: ModelBundle) -> Path:
+    return user_dir() / "attributes" / f"{Path(bundle.path).name}.json"
+
+
+def attribute_vectors(bundle: ModelBundle) -> dict:
+    """The model's attribute vectors: those in its config.json and, for a shipped model,
+    those the user made for it (which take precedence)."""
+    vectors = dict(bundle.meta.get("attributes", {}))
+    if bundle.path is not None and is_shipped(bundle.path):
+        path = _user_attributes_path(bundle)
+        if path.is_file():
+            try:
+                vectors |= json.loads(path.read_text())
+            except ValueError:
+                raise MusicaeError(f"{path}: unreadable attribute vectors") from None
+    return vectors
+
+
+def save_attribute_vector(bundle: ModelBundle, name: str, stored: dict) -> Path:
+    """Keep an attribute vector: in a run directory's config.json, or for a shipped model
+    in the user's directory (see :func:`user_dir`). Returns the file written."""
+    if not is_shipped(bundle.path):
+        bundle.meta = update_config(bundle.path, {"attributes": attribute_vectors(bundle)
+                                                  | {name: stored}})
+        return Path(bundle.path) / CONFIG
+    path = _user_attributes_path(bundle)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = json.loads(path.read_text()) if path.is_file() else {}
+    atomic_write(path, _write_json(mine | {name: stored}))
+    return path
+
+
 def update_config(directory: Path, changes: dict) -> dict:
     """Merge ``changes`` into a saved model's config.json (atomically); returns the new config."""
     config = read_config(directory) | changes

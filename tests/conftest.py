@@ -24,9 +24,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory) -> None:
-    """Dataset caches go to a throwaway folder unless MUSICAE_CACHE names one."""
+    """Dataset caches go to a throwaway folder unless MUSICAE_CACHE names one; user files
+    (attribute vectors of shipped models) always do."""
     if "MUSICAE_CACHE" not in os.environ:
         os.environ["MUSICAE_CACHE"] = str(tmp_path_factory.mktemp("musicae-cache"))
+    os.environ["MUSICAE_HOME"] = str(tmp_path_factory.mktemp("musicae-home"))  # user files
 
 
 @pytest.fixture(autouse=True)

@@ -319,3 +319,21 @@ def test_tempo_and_program_of_written_midi(cli, tmp_path):
     assert [(i.program, i.name) for i in midi.instruments] == [(73, "melody")]
     assert mido.MidiFile(str(tmp_path / "sample_000.mid")).length == pytest.approx(2 * 4 * 60 / 90)
     assert cli("sample", "folk_mel_2bar", "-o", tmp_path, "--qpm", 5).exit_code == 2
+
+
+def test_attribute_vectors_of_a_shipped_model_go_to_the_user_directory(cli, tunes, tmp_path,
+                                                                      monkeypatch):
+    from musicae.artifacts import SHIPPED_DIR
+
+    monkeypatch.setenv("MUSICAE_HOME", str(tmp_path / "home"))
+    shipped = SHIPPED_DIR / "folk_mel_2bar" / "config.json"
+    before = shipped.read_bytes()
+    result = cli("attribute", "folk_mel_2bar", tunes, "--name", "syncopation", "--json")
+    assert result.exit_code == 0, result.output
+    assert shipped.read_bytes() == before, "nothing is written into a shipped model"
+    kept = tmp_path / "home" / "attributes" / "folk_mel_2bar.json"
+    assert json.loads(result.stdout)["stored_in"] == str(kept) and kept.is_file()
+    shifted = cli("sample", "folk_mel_2bar", "-n", 2, "-o", tmp_path / "s", "--shift",
+                  "syncopation=1", "--shift", "density=1")  # the user's and the shipped one
+    assert shifted.exit_code == 0, shifted.output
+
