@@ -471,7 +471,8 @@ def attribute(model: str, data: str, name: str, split: str = "train", samples: i
             f"mean {name} of {samples} samples by shift": effect}
 
 
-DEMO_TUNES = ("folk", "test")  # interpolation endpoints: the first two tunes of this split
+DEMO_TUNES = ("folk", "test")  # interpolation endpoints come from this split ...
+DEMO_MIN_NOTES = 8  # ... the first two whose first window has this many notes: a path to hear
 
 
 def demo(out: str | Path = "out", seed: int = 0, device: str = "auto",
@@ -480,12 +481,8 @@ def demo(out: str | Path = "out", seed: int = 0, device: str = "auto",
 
     wav: also a WAV beside each MIDI file.
     """
-    from musicae.datasets.midi import resolve_data, split_files
-
     out = Path(out)
-    tunes = split_files(resolve_data(DEMO_TUNES[0]))[DEMO_TUNES[1]][:2]
-    if len(tunes) < 2:
-        raise MusicaeError("the bundled folk corpus has fewer than two test tunes")
+    tunes = _lively_tunes(load(DEFAULT_MODELS["music"], device), 2)
     done = {
         "melodies": sample(DEFAULT_MODELS["music"], 8, out / "melodies", seed=seed,
                            device=device, wav=wav),
@@ -495,3 +492,20 @@ def demo(out: str | Path = "out", seed: int = 0, device: str = "auto",
         "latent": plot_latent("mnist_vae_2d", "mnist", out / "latent_2d.png", device=device),
     }
     return {name: result["written"] for name, result in done.items()}
+
+
+def _lively_tunes(bundle: ModelBundle, count: int) -> list[Path]:
+    """The first ``count`` tunes of the demo split whose first window has DEMO_MIN_NOTES."""
+    from musicae.datasets.examples import window_arrays
+    from musicae.datasets.midi import resolve_data, split_files
+
+    rep, found = bundle.representation, []
+    for tune in split_files(resolve_data(DEMO_TUNES[0]))[DEMO_TUNES[1]]:
+        tokens, mask = window_arrays(domain(bundle).read_input(bundle, tune)[0], rep)
+        if rep.onsets(tokens[0][mask[0]]).sum() >= DEMO_MIN_NOTES:
+            found.append(tune)
+        if len(found) == count:
+            return found
+    raise MusicaeError(f"the bundled folk corpus has fewer than {count} test tunes with "
+                       f"{DEMO_MIN_NOTES} notes in their first window")
+

@@ -99,8 +99,9 @@ class MusicDomain(Domain):
         whole = out / "interpolation.mid"
         style = _style(meter, qpm, program)
         write_midi(_one_after_another(bundle.representation, batch, style), whole)
-        sheet = pianoroll_sheet([whole], out / "interpolation.png", titles=["A ... B"],
-                                columns=1)
+        sheet = pianoroll_sheet([whole], out / "interpolation.png",
+                                titles=["A → B, one window per step"], columns=1,
+                                segments=len(batch))
         paths[0].unlink()  # the path sheet replaces the per-step sheet
         return [whole, sheet] + midis + _wavs([whole], wav) + paths[1 + len(midis):]
 

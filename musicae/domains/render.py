@@ -14,8 +14,13 @@ SAMPLE_RATE = 22050
 
 
 def pianoroll_sheet(midis: list[Path], path: Path, titles: list[str] | None = None,
-                    columns: int | None = None) -> Path:
-    """One PNG with a piano roll per MIDI file (pitch against time, bar lines dotted)."""
+                    columns: int | None = None, segments: int = 1) -> Path:
+    """One PNG with a piano roll per MIDI file: note names up the side, bars and beats
+    along the bottom (in the piece's meter), one colour per track with a legend.
+
+    segments: a roll made of this many equal windows one after another (an
+    interpolation path) gets each window's number written above it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,13 +29,13 @@ def pianoroll_sheet(midis: list[Path], path: Path, titles: list[str] | None = No
     n = len(midis)
     columns = columns or min(n, 4)
     rows = math.ceil(n / columns)
-    size = (12, 3) if n == 1 else (3.2 * columns, 2.2 * rows)  # one long roll: a whole path
+    size = (12, 3.2) if n == 1 else (3.4 * columns, 2.4 * rows)  # one long roll: a whole path
     fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")
             continue
-        _draw_roll(ax, pretty_midi.PrettyMIDI(str(midis[i])))
+        _draw_roll(ax, midis[i], segments)
         ax.set_title(titles[i] if titles else Path(midis[i]).stem, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -38,26 +43,55 @@ def pianoroll_sheet(midis: list[Path], path: Path, titles: list[str] | None = No
     return path
 
 
-def _draw_roll(ax, pm: pretty_midi.PrettyMIDI) -> None:
-    notes = [note for inst in pm.instruments for note in inst.notes]
-    for note in notes:
-        ax.add_patch(_rect(note))
-    end = max([pm.get_end_time()] + [1.0])
-    for bar in pm.get_downbeats():
-        ax.axvline(bar, color="0.75", lw=0.6, ls=":")
-    pitches = [n.pitch for n in notes] or [60]
+TRACK_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def _draw_roll(ax, midi: Path, segments: int = 1) -> None:
+    pm = pretty_midi.PrettyMIDI(str(midi))
+    end = max(mido.MidiFile(str(midi)).length, pm.get_end_time(), 1e-3)  # all its bars
+    pitches = [n.pitch for inst in pm.instruments for n in inst.notes] or [60]
+    for inst, colour in zip(pm.instruments, TRACK_COLOURS * len(pm.instruments), strict=False):
+        for note in inst.notes:
+            ax.add_patch(_rect(note, colour))
+        ax.plot([], [], color=colour, lw=4, label=inst.name or f"program {inst.program}")
+    low, high = min(pitches) - 2, max(pitches) + 2
+    _time_axis(ax, pm, end)
+    _pitch_axis(ax, low, high)
+    if len(pm.instruments) > 1 or any(i.name for i in pm.instruments):
+        ax.legend(loc="lower right", fontsize=6, frameon=False)
+    for k in range(segments if segments > 1 else 0):
+        ax.text((k + 0.5) * end / segments, high - 0.5, str(k), ha="center", va="top",
+                fontsize=7, color="0.3")
+        ax.axvline(k * end / segments, color="0.4", lw=0.8)
+
+
+def _time_axis(ax, pm: pretty_midi.PrettyMIDI, end: float) -> None:
+    """Bars numbered from 1 at the downbeats, beats as minor ticks."""
+    bars = [t for t in pm.get_downbeats() if t < end - 1e-6]
+    for bar in bars:
+        ax.axvline(bar, color="0.7", lw=0.6)
+    step = max(1, len(bars) // 16)  # at most ~16 labels
+    ax.set_xticks(bars[::step], [str(1 + i * step) for i in range(len(bars[::step]))])
+    ax.set_xticks([b for b in pm.get_beats() if b < end - 1e-6], minor=True)
     ax.set_xlim(0, end)
-    ax.set_ylim(min(pitches) - 2, max(pitches) + 2)
+    ax.set_xlabel("bar", fontsize=6)
+
+
+def _pitch_axis(ax, low: int, high: int) -> None:
+    """Note names (C4 = MIDI 60): every note of a narrow range, C E G of a wider one, every
+    C of a wide one."""
+    classes = range(12) if high - low <= 14 else (0, 4, 7) if high - low <= 36 else (0,)
+    ticks = [p for p in range(low, high + 1) if p % 12 in classes]
+    ax.set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks])
+    ax.set_ylim(low, high)
     ax.tick_params(labelsize=6)
-    ax.set_xlabel("seconds", fontsize=6)
-    ax.set_ylabel("pitch", fontsize=6)
 
 
-def _rect(note):
+def _rect(note, colour: str):
     from matplotlib.patches import Rectangle
 
     return Rectangle((note.start, note.pitch - 0.4), note.end - note.start, 0.8,
-                     color="tab:blue", ec="navy", lw=0.3)
+                     color=colour, ec="black", lw=0.3)
 
 
 def write_wav(midi: Path, path: Path) -> Path:
