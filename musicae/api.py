@@ -113,10 +113,13 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     if ranks.main and not bundle.model.variational:
         _fit_prior(bundle, train_data)
         artifacts.save_checkpoint(bundle, out, trainer.state())
-    return {"model": str(out), "preset": preset, "steps": trainer.step,
-            "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
-            "processes": ranks.world, "global_batch": cfg.batch_size * ranks.world,
-            "train_examples": len(train_data), "valid": trainer.last_eval}
+    summary = {"model": str(out), "preset": preset, "steps": trainer.step,
+               "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
+               "processes": ranks.world, "global_batch": cfg.batch_size * ranks.world,
+               "train_examples": len(train_data), "valid": trainer.last_eval}
+    if trainer.stop:  # Ctrl-C or SIGTERM: checkpointed at the step it came
+        summary["stopped_by_signal"] = trainer.stop[0]
+    return summary
 
 
 def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> TrainConfig:

@@ -217,6 +217,11 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
                         minutes=minutes)
     if distributed.is_main_process():
         report(summary, as_json)
+    if "stopped_by_signal" in summary:  # checkpointed at the signal; --resume goes on
+        if distributed.is_main_process():
+            click.echo(f"stopped at step {summary['steps']}, checkpoint saved; "
+                       f"continue with --resume", err=True)
+        sys.exit(128 + summary["stopped_by_signal"])
 
 
 @main.command()

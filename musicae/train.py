@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,6 +48,7 @@ class TrainConfig:
     free_bits: float = 0.0  # KL bits per example that cost nothing
     eval_every: int = 500  # evaluate on held-out data (and checkpoint) every N steps
     eval_batches: int = 8  # held-out batches per evaluation
+    checkpoint_minutes: float = 5.0  # also checkpoint after this much time without one
     seed: int = 0
     minutes: float | None = None  # stop after this much training time (for equal-time runs)
     bf16: bool = False  # bfloat16 autocast (about 2.5x faster LSTMs on CPUs with AVX512-BF16)
@@ -91,6 +95,7 @@ class Trainer:
         self.wall_seconds = 0.0
         self.last_eval: dict[str, float] = {}
         self._valid_sample: np.ndarray | None = None
+        self.stop: list[int] = []  # the signals that asked training to stop
 
     def fit(self, train: Examples, valid: Examples | None, progress: bool = True) -> dict:
         """Train until ``cfg.steps`` (or the time budget); returns the last held-out evaluation.
@@ -103,17 +108,22 @@ class Trainer:
         batches = train.batches(cfg.batch_size, generator, ranks.rank, ranks.world)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (progress and ranks.main),
                    unit="step", dynamic_ncols=True)
-        done = self.finished()
-        while not done:
-            start = time.perf_counter()
-            terms = self.train_step(next(batches))
-            self.wall_seconds += time.perf_counter() - start
-            self.step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{terms['loss']:.3f}", kl=f"{terms.get('kl', 0.0):.2f}")
+        saved = time.monotonic()
+        with _stop_signals() as stop:
+            self.stop = stop
             done = self.finished()
-            if ranks.main and (self.step % cfg.eval_every == 0 or done):
-                self.evaluate_and_checkpoint(terms, valid)
+            while not done:
+                start = time.perf_counter()
+                terms = self.train_step(next(batches))
+                self.wall_seconds += time.perf_counter() - start
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{terms['loss']:.3f}", kl=f"{terms.get('kl', 0.0):.2f}")
+                done = self.finished()
+                due = time.monotonic() - saved > 60 * cfg.checkpoint_minutes
+                if ranks.main and (self.step % cfg.eval_every == 0 or done or due):
+                    self.evaluate_and_checkpoint(terms, valid)
+                    saved = time.monotonic()
         bar.close()
         return self.last_eval
 
@@ -121,10 +131,11 @@ class Trainer:
         return self.cfg.minutes is not None and self.wall_seconds >= 60 * self.cfg.minutes
 
     def finished(self) -> bool:
-        """Whether to stop now; every rank gets the same answer."""
+        """Whether to stop now (done, out of time, or asked to by a signal); every rank
+        gets the same answer."""
         if self.step >= self.cfg.steps:
             return True
-        return any_rank(self.out_of_time(), self.ranks, self.device)
+        return any_rank(self.out_of_time() or bool(self.stop), self.ranks, self.device)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         cfg = self.cfg
@@ -179,6 +190,32 @@ class Trainer:
         self.wall_seconds = wall_seconds
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM ask training to stop after the current step (and checkpoint)
+    instead of killing it; the list holds the signals received. A second Ctrl-C while
+    stopping still interrupts at once. Outside the main thread nothing is caught."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def ask(signum: int, frame: object) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {s: signal.signal(s, ask) for s in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @torch.no_grad()

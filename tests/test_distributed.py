@@ -104,3 +104,28 @@ def test_ranks_get_disjoint_shards_of_each_global_batch():
         assert parts[0] + parts[1] == next(single).tokens.tolist()
     with pytest.raises(MusicaeError, match="cannot be shared by 30 processes"):
         next(examples.batches(1, torch.Generator(), 0, 30))
+
+
+def test_sigterm_checkpoints_the_current_step_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    command = musicae("train", "mnist", "--preset", "mnist_ae", "--out", out, "--steps", 10**6,
+                      "--batch-size", 8, "--quiet", "--device", "cpu", *TINY_AE,
+                      "--set", "eval_every=7", "--set", "eval_batches=1")
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    deadline = time.monotonic() + TIMEOUT
+    while not (out / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # a few steps past the first checkpoint
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "checkpoint saved; continue with --resume" in stderr
+    step = artifacts.load(out).meta["training"]["step"]
+    logged = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert step > 7 and logged[-1] == step, "the step the signal came at is the checkpoint"
+    resumed = run(musicae("train", "mnist", "--preset", "mnist_ae", "--out", out, "--steps",
+                          step + 3, "--resume", "--quiet", "--json", "--device", "cpu"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["steps"] == step + 3
