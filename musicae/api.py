@@ -302,8 +302,8 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
     for path in inputs:
         x, info = dom.read_input(bundle, Path(path), bar)
         x = x.to(bundle.model.device)
-        y = bundle.model.reconstruct(x, shift=vector, corrupt=corrupt_input)
-        seen = bundle.model.corrupted(x) if corrupt_input else None
+        seen = bundle.model.corrupted(x) if corrupt_input else None  # one draw: shown, encoded
+        y = bundle.model.reconstruct(x if seen is None else seen, shift=vector, corrupt=False)
         written += dom.write_pair(bundle, x, y, Path(out), Path(path).stem, corrupted=seen,
                                   meter=info.get("meter"), **options)
         infos.append({"input": str(path)} | info)
