@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from musicae.errors import MusicaeError
+from musicae.errors import MusicaeError, first_line
 from musicae.models.base import Autoencoder
 from musicae.paths import DATA_DIR
 from musicae.presets import Preset, build_model, get_preset
@@ -136,7 +136,7 @@ def load_optimizer_state(directory: Path, model: Autoencoder) -> dict | None:
         groups = json.loads(metadata["groups"])
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors and json raise their own error types
-        raise MusicaeError(f"{path}: unreadable optimizer state ({_first_line(exc)})") from None
+        raise MusicaeError(f"{path}: unreadable optimizer state ({first_line(exc)})") from None
     names = [name for name, _ in model.named_parameters()]
     if "names" in metadata:
         saved = json.loads(metadata["names"])
@@ -165,10 +165,6 @@ def _format_1_order(model: Autoencoder) -> list[str]:
         return next(i for i, prefix in enumerate(prefixes) if name.startswith(prefix))
 
     return sorted(names, key=old_place)  # stable: the order within a part is unchanged
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:

@@ -145,12 +145,6 @@ style_options = [
 ]
 
 
-def with_style_options(f):
-    for option in reversed(style_options):
-        f = option(f)
-    return f
-
-
 music_options = [
     click.option("--bar", type=click.IntRange(min=0), default=None,
                  help="Music: which window of a longer MIDI input (default: first with notes)."),
@@ -158,10 +152,19 @@ music_options = [
 ]
 
 
-def with_music_options(f):
-    for option in reversed(music_options):
-        f = option(f)
-    return f
+def option_group(options: list):
+    """One decorator applying several click options, in the order listed."""
+
+    def apply(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
+with_style_options = option_group(style_options)
+with_music_options = option_group(music_options)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,7 +18,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from musicae.errors import MusicaeError
+from musicae.errors import MusicaeError, first_line
 
 TIMEOUT_ENV = "MUSICAE_DIST_TIMEOUT"  # seconds a rank waits for the others
 DEFAULT_TIMEOUT_S = 300.0  # long enough for rank 0 to prepare a large folder first
@@ -93,7 +93,7 @@ def barrier() -> None:
     try:
         dist.barrier()
     except Exception as exc:  # gloo and NCCL raise their own error types
-        raise MusicaeError(f"another training process stopped ({_first_line(exc)})") from None
+        raise MusicaeError(f"another training process stopped ({first_line(exc)})") from None
 
 
 def any_rank(flag: bool, ranks: Ranks, device: torch.device) -> bool:
@@ -104,9 +104,5 @@ def any_rank(flag: bool, ranks: Ranks, device: torch.device) -> bool:
     try:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
     except Exception as exc:
-        raise MusicaeError(f"another training process stopped ({_first_line(exc)})") from None
+        raise MusicaeError(f"another training process stopped ({first_line(exc)})") from None
     return bool(value.item())
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
