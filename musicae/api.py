@@ -224,24 +224,26 @@ def _record(out: Path, command: str, summary: dict, **settings) -> dict:
 def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
            temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
            device: str = "auto", shift: dict[str, float] | None = None,
-           meter: str | None = None, **options) -> dict:
+           meter: str | None = None, chords: str | None = None, **options) -> dict:
     """Decode n prior samples into files under ``out``.
 
     shift: move every code along stored attribute vectors (``{"density": 1.5}``);
-    meter: music, the time signature of the samples (default 4/4).
+    meter: music, the time signature of the samples (default 4/4);
+    chords: chord-conditioned models, the progression ("C G Am F", spread evenly).
     """
     _positive("-n", n)
     _temperature(temperature)
     bundle = load(model, device)
     dom = domain(bundle)
     seed = _chosen(seed)
-    layout = dom.layout(bundle, n, meter)
+    layout = dom.layout(bundle, n, meter, chords)
     batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
                                 **layout)
     paths = dom.write_batch(bundle, batch, _clear(Path(out)), "sample", meter=meter, **options)
     summary = {"model": str(bundle.path), "written": [str(p) for p in paths]}
     return _record(Path(out), "sample", summary, model=str(bundle.path), n=n, seed=seed,
-                   temperature=temperature, meter=meter, shift=shift or {})
+                   temperature=temperature, meter=meter, shift=shift or {},
+                   **({"chords": chords} if chords else {}))
 
 
 def _temperature(temperature: float) -> None:
@@ -268,9 +270,10 @@ def shift_vector(bundle: ModelBundle, shifts: dict[str, float] | None) -> torch.
 def interpolate(model: str, a: str, b: str, out: str | Path,
                 steps: int = INTERPOLATION_STEPS, method: str = INTERPOLATION_METHOD,
                 temperature: float = DECODE_TEMPERATURE, device: str = "auto",
-                bar: int | None = None, seed: int | None = None, **options) -> dict:
+                bar: int | None = None, seed: int | None = None, chords: str | None = None,
+                **options) -> dict:
     """Decode the path between the codes of inputs a and b (endpoints included), in the
-    layout (and, for music, the meter) of a."""
+    layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords."""
     _temperature(temperature)
     bundle = load(model, device)
     dom = domain(bundle)
@@ -278,21 +281,25 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
     xa, info_a = dom.read_input(bundle, Path(a), bar)
     xb, info_b = dom.read_input(bundle, Path(b), bar)
     device_ = bundle.model.device
-    path = bundle.model.interpolate(xa.to(device_), xb.to(device_), steps, method, temperature)
+    xa, xb = xa.to(device_), xb.to(device_)
+    like = dom.condition(bundle, xa, chords)
+    path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
     written = dom.write_path(bundle, path, _clear(Path(out)), meter=info_a.get("meter"),
                              **options)
     summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
                "method": method, "written": [str(p) for p in written]}
     return _record(Path(out), "interpolate", summary, model=str(bundle.path), a=str(a),
                    b=str(b), bar=bar, steps=steps, method=method, temperature=temperature,
-                   seed=seed)
+                   seed=seed, **({"chords": chords} if chords else {}))
 
 
 @torch.no_grad()
 def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "auto",
                 corrupt_input: bool = True, shift: dict[str, float] | None = None,
-                bar: int | None = None, seed: int | None = None, **options) -> dict:
-    """Encode and decode each input (moved by ``shift``); writes input beside output."""
+                bar: int | None = None, seed: int | None = None, chords: str | None = None,
+                **options) -> dict:
+    """Encode and decode each input (moved by ``shift``; over ``chords`` in place of its
+    own where given); writes input beside output."""
     bundle = load(model, device)
     dom = domain(bundle)
     vector = shift_vector(bundle, shift)
@@ -303,14 +310,16 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
         x, info = dom.read_input(bundle, Path(path), bar)
         x = x.to(bundle.model.device)
         seen = bundle.model.corrupted(x) if corrupt_input else None  # one draw: shown, encoded
-        y = bundle.model.reconstruct(x if seen is None else seen, shift=vector, corrupt=False)
+        y = bundle.model.reconstruct(x if seen is None else seen, shift=vector, corrupt=False,
+                                     like=dom.condition(bundle, x, chords))
         written += dom.write_pair(bundle, x, y, Path(out), Path(path).stem, corrupted=seen,
                                   meter=info.get("meter"), **options)
         infos.append({"input": str(path)} | info)
     summary = {"model": str(bundle.path), "inputs": infos, "written": [str(p) for p in written]}
     return _record(Path(out), "reconstruct", summary, model=str(bundle.path),
                    inputs=[str(p) for p in inputs], bar=bar, shift=shift or {},
-                   corrupt_input=corrupt_input, seed=seed)
+                   corrupt_input=corrupt_input, seed=seed,
+                   **({"chords": chords} if chords else {}))
 
 
 @torch.no_grad()
@@ -335,14 +344,16 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
 @torch.no_grad()
 def decode(model: str, codes: str | Path, out: str | Path,
            temperature: float = DECODE_TEMPERATURE, device: str = "auto",
-           meter: str | None = None, seed: int | None = None, **options) -> dict:
-    """Decode codes from a .npy file of shape (n, latent) into files (music: in ``meter``)."""
+           meter: str | None = None, seed: int | None = None, chords: str | None = None,
+           **options) -> dict:
+    """Decode codes from a .npy file of shape (n, latent) into files (music: in ``meter``,
+    over ``chords`` for chord-conditioned models)."""
     _temperature(temperature)
     bundle = load(model, device)
     seed = _chosen(seed)  # draws at temperature > 0
     z = _read_codes(Path(codes), bundle.model.latent_dim)
     dom = domain(bundle)
-    layout = dom.layout(bundle, len(z), meter)
+    layout = dom.layout(bundle, len(z), meter, chords)
     batch = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature,
                                 **layout)
     paths = dom.write_batch(bundle, batch, _clear(Path(out)), "decoded", meter=meter, **options)

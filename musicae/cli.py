@@ -142,6 +142,10 @@ style_options = [
     click.option("--program", type=click.IntRange(0, 127), default=None,
                  help="Music: General MIDI program of the pitched parts [default: each "
                  "part's own, 0 = piano for melodies]."),
+    click.option("--chords", default=None, metavar='"C G Am F"',
+                 help="Chord-conditioned models: the progression to play over, spread evenly "
+                 "(two chords: one per bar of a 2-bar window; four: one per half bar) "
+                 "[sample/decode: required; interpolate/reconstruct: the input's own]."),
 ]
 
 
@@ -207,7 +211,7 @@ def main(threads: int | None) -> None:
 @json_option
 def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, transpose, bf16,
           resume, quiet, device, as_json):
-    """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk).
+    """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk, chorales).
 
     Data-parallel over processes and machines when launched by torchrun, e.g.
     torchrun --nproc_per_node=2 -m musicae train folk --preset mel_2bar_small --out runs/m
@@ -242,14 +246,14 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
 @with_style_options
 @device_option
 @json_option
-def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, device,
+def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, chords, device,
            as_json):
     """Decode N random codes into new examples (MIDI or PNG)."""
     from musicae import api
 
     summary = api.sample(model or api.DEFAULT_MODELS["music"], n, out, temperature, seed,
                          device, shift=parse_shifts(shift), meter=meter, wav=wav, qpm=qpm,
-                         program=program)
+                         program=program, chords=chords)
     report(summary, as_json)
 
 
@@ -265,13 +269,14 @@ def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, de
 @with_style_options
 @device_option
 @json_option
-def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, device, as_json):
+def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, device,
+                as_json):
     """Walk the latent space from input A to input B (music: in A's meter)."""
     from musicae import api
 
     model, (a, b) = split_model(args, 2)
     report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav,
-                           seed=seed, qpm=qpm, program=program), as_json)
+                           seed=seed, qpm=qpm, program=program, chords=chords), as_json)
 
 
 @main.command()
@@ -286,7 +291,7 @@ def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, device, 
 @with_style_options
 @device_option
 @json_option
-def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, device,
+def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, chords, device,
                 as_json):
     """Encode and decode inputs; writes each input beside its reconstruction (music: in
     the input's meter)."""
@@ -295,7 +300,7 @@ def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, devi
     model, inputs = split_model(args, None)
     report(api.reconstruct(model, inputs, out, device, corrupt_input=not no_corrupt,
                            shift=parse_shifts(shift), bar=bar, wav=wav, seed=seed, qpm=qpm,
-                           program=program), as_json)
+                           program=program, chords=chords), as_json)
 
 
 @main.command()
@@ -325,7 +330,7 @@ def encode(args, out, bar, device, as_json):
 @with_style_options
 @device_option
 @json_option
-def decode(args, out, temperature, meter, wav, seed, qpm, program, device, as_json):
+def decode(args, out, temperature, meter, wav, seed, qpm, program, chords, device, as_json):
     """Decode codes from a .npy file (as written by `encode`)."""
     from musicae import api
 
@@ -336,7 +341,7 @@ def decode(args, out, temperature, meter, wav, seed, qpm, program, device, as_js
     else:
         raise MusicaeError("expected [MODEL] Z.npy")
     report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav, seed=seed,
-                      qpm=qpm, program=program), as_json)
+                      qpm=qpm, program=program, chords=chords), as_json)
 
 
 @main.command()

@@ -20,7 +20,15 @@ from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder
 from musicae.models.image import ImageAutoencoder, ImageConfig
 from musicae.models.sequence import GEOMETRY, SequenceConfig, build_sequence_vae
-from musicae.representations import Drums, Melody, Pianoroll, Representation
+from musicae.representations import (
+    Drums,
+    Melody,
+    MelodyChords,
+    Pianoroll,
+    Representation,
+    Trio,
+    Voices,
+)
 from musicae.train import TrainConfig
 
 
@@ -99,6 +107,19 @@ _PRESETS += [
            Drums(bars=2), steps=4000, enc_size=512, latent_dim=256, dec_size=256),
     _music("pianoroll_2bar", "2-bar polyphonic VAE: off/onset/hold per pitch 21-108",
            Pianoroll(bars=2), steps=4000, enc_size=512, latent_dim=256, dec_size=512),
+    _music("voices_2bar", "2-bar four-voice VAE (Soprano, Alto, Tenor, Bass): one melody "
+           "head per voice", Voices(bars=2), steps=6000, batch_size=64, enc_size=256,
+           latent_dim=128, dec_size=256),
+    _music("mel_chords_2bar", "2-bar melody VAE conditioned on the chord of each half bar",
+           MelodyChords(bars=2), steps=6000, batch_size=64, enc_size=256, latent_dim=128,
+           dec_size=256),
+    _music("trio_2bar", "2-bar trio VAE (MusicVAE's): melody, bass and drums, one head each",
+           Trio(bars=2), steps=6000, batch_size=64, enc_size=512, latent_dim=256,
+           dec_size=256),
+    _music("trio_16bar", "16-bar trio VAE: conductor over bars, a head per part",
+           Trio(bars=16), steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
+           enc_size=256, enc_layers=2, latent_dim=512, dec_size=256, dec_layers=2,
+           conductor_size=256, conductor_layers=2, z_to_bars=True),
 ]
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}

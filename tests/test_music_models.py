@@ -131,12 +131,14 @@ def test_every_preset_takes_its_geometry_from_its_representation(name, tmp_path)
     rep = PRESETS[name].representation
     model = build_model(name, {"enc_size": 16, "dec_size": 16, "latent_dim": 4}).eval()
     assert model.decoder.head.heads == rep.heads
-    assert (model.cfg.bars, model.cfg.slot, model.cfg.controls) == (rep.bars, rep.slot, ())
+    assert (model.cfg.bars, model.cfg.slot, model.cfg.controls) == (
+        rep.bars, rep.slot, tuple(rep.controls.items()))
     notes = [(60 + (i * 5) % 12, 2 * i, 2 * i + 2) for i in range(8 * rep.bars)]
     drums = [(36 + (i % 2) * 2, 2 * i, 2 * i + 1) for i in range(8 * rep.bars)]
-    write_parts(tmp_path / "song.mid", [(0, False, notes), (0, False, [(n[0] - 12, *n[1:])
-                                                                       for n in notes]),
-                                        (0, True, drums)])
+    # four pitched tracks (the lowest on a bass program) and drums: every kind finds its parts
+    voices = [(0 if octave < 3 else 33, False, [(n[0] + 12 - 7 * octave, *n[1:]) for n in notes])
+              for octave in range(4)]
+    write_parts(tmp_path / "song.mid", [*voices, (0, True, drums)])
     windows = load_windows(tmp_path, rep, "all", workers=1, cache_dir=tmp_path / "c",
                            progress=False)
     batch = next(window_examples(windows.arrays, rep).chunks(2))

@@ -83,7 +83,7 @@ def window_examples(arrays: Mapping[str, np.ndarray], rep: Representation,
         def augment(rows: Rows, generator: torch.Generator) -> Rows:
             shifts = torch.randint(-transpose, transpose + 1, (len(rows["tokens"]),),
                                    generator=generator).numpy()
-            return rows | {"tokens": rep.transpose(rows["tokens"], shifts)}
+            return rep.transpose_rows(rows, shifts)
 
     return Examples(arrays, lambda rows: window_batch(rows, rep), augment)
 

@@ -32,7 +32,8 @@ from musicae.representations.base import Representation
 from musicae.representations.codec import WindowArrays, piece_windows
 from musicae.representations.notes import read_midi
 
-FOLK = "folk"  # name of the bundled corpus
+FOLK = "folk"  # the bundled melody corpus
+BUNDLED = (FOLK, "chorales")  # names of the bundled corpora (folders under data/)
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 SPLITS = ("train", "valid", "test")
 SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}  # for folders without split subfolders
@@ -63,17 +64,22 @@ class Windows(WindowArrays):
         return self.arrays["file_index"]
 
 
+def bundled(name: str = FOLK) -> Path:
+    """Where a bundled corpus lives: ``<repo>/data/<name>``."""
+    return Path(musicae.__file__).resolve().parent.parent / "data" / name
+
+
 def bundled_folk() -> Path:
     """Where the bundled folk corpus lives: ``<repo>/data/folk``."""
-    return Path(musicae.__file__).resolve().parent.parent / "data" / FOLK
+    return bundled(FOLK)
 
 
 def resolve_data(data: str | os.PathLike) -> Path:
-    """A folder of MIDI files from a path or the name ``folk``."""
-    if str(data) == FOLK and not Path(data).exists():
-        folder = bundled_folk()
+    """A folder of MIDI files from a path or a bundled corpus name (``folk``, ``chorales``)."""
+    if str(data) in BUNDLED and not Path(data).exists():
+        folder = bundled(str(data))
         if not folder.is_dir():
-            raise MusicaeError(f"{FOLK}: bundled corpus not found at {folder}")
+            raise MusicaeError(f"{data}: bundled corpus not found at {folder}")
         return folder
     folder = Path(data).expanduser()
     if not folder.exists():

@@ -38,8 +38,16 @@ class Domain(abc.ABC):
         """One input file as a batch of one, plus facts to report (which window, its meter)."""
 
     @abc.abstractmethod
-    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None) -> dict[str, object]:
-        """``mask`` and ``controls`` to decode n codes with no input (sampling, decode)."""
+    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None,
+               chords: str | None = None) -> dict[str, object]:
+        """``mask`` and ``controls`` to decode n codes with no input (sampling, decode);
+        ``chords``: a progression for chord-conditioned models ("C G Am F")."""
+
+    def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None) -> Batch:
+        """``batch`` with the controls the user gave (``--chords``) in place of its own."""
+        if chords is not None:
+            raise MusicaeError(f"{bundle.path}: --chords is for chord-conditioned music models")
+        return batch
 
     @abc.abstractmethod
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,

@@ -38,7 +38,9 @@ class ImageDomain(Domain):
                    ) -> tuple[Batch, dict]:
         return Batch(torch.from_numpy(read_image(path))[None]), {}
 
-    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None) -> dict:
+    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None,
+               chords: str | None = None) -> dict:
+        self.condition(bundle, Batch(torch.zeros(0)), chords)
         return {}
 
     def write_batch(self, bundle, batch, out, stem, **options) -> list[Path]:

@@ -25,8 +25,14 @@ from musicae.datasets.midi import prepare as prepare_windows
 from musicae.domains.base import Domain
 from musicae.domains.render import pianoroll_sheet, write_wav
 from musicae.errors import MusicaeError
-from musicae.models.sequence import SequenceVAE, code_gain, free_running_accuracy
+from musicae.models.sequence import (
+    SequenceVAE,
+    code_gain,
+    control_gain,
+    free_running_accuracy,
+)
 from musicae.representations.base import Representation, default_meter
+from musicae.representations.chords import parse_progression, spread
 from musicae.representations.notes import Piece, steps_per_bar, write_midi
 from musicae.train import mean_loss_terms
 
@@ -63,15 +69,36 @@ class MusicDomain(Domain):
         info = {"window": index, "windows": len(found), "meter": f"{meter[0]}/{meter[1]}"}
         return window_batch(rows, bundle.representation), info
 
-    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None) -> dict:
+    def layout(self, bundle: ModelBundle, n: int, meter: str | None = None,
+               chords: str | None = None) -> dict:
         rep = bundle.representation
         num, den = parse_meter(meter) or default_meter(rep.slot, rep.steps_per_quarter)
         spb = steps_per_bar(num, den, rep.steps_per_quarter)
         if not 0 < spb <= rep.slot:
             raise MusicaeError(f"--meter {num}/{den}: bars of {spb} steps do not fit this "
                                f"model's {rep.slot}-step bar slots")
-        mask = torch.from_numpy(window_mask(np.full(n, spb), rep))
-        return {"mask": mask.to(bundle.model.device)}
+        mask = torch.from_numpy(window_mask(np.full(n, spb), rep)).to(bundle.model.device)
+        if "chord" in rep.controls and chords is None:
+            raise MusicaeError(f"{bundle.path}: this model plays over chords; give a "
+                               f"progression, e.g. --chords \"C G Am F\"")
+        batch = self.condition(bundle, Batch(torch.zeros(0), mask), chords)
+        return {"mask": mask, "controls": batch.controls}
+
+    def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None) -> Batch:
+        """The progression spread evenly over each example's real steps (two chords: one
+        per bar of a 2-bar window; four: one per half bar)."""
+        if chords is None:
+            return batch
+        if "chord" not in bundle.representation.controls:
+            raise MusicaeError(f"{bundle.path}: this model is not conditioned on chords "
+                               f"(--chords needs one such as preset mel_chords_2bar)")
+        labels = parse_progression(chords)
+        mask = batch.mask.cpu().numpy()
+        out = np.zeros(mask.shape, dtype=np.int64)
+        for i, real in enumerate(mask):
+            out[i, real] = spread(labels, int(real.sum()))
+        controls = dict(batch.controls) | {"chord": torch.from_numpy(out).to(batch.mask.device)}
+        return Batch(batch.tokens, batch.mask, controls)
 
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
                     wav: bool = False, meter: str | None = None, qpm: float | None = None,
@@ -82,10 +109,11 @@ class MusicDomain(Domain):
         rep = bundle.representation
         tokens, mask = window_arrays(batch, rep)
         style = _style(meter, qpm, program)
+        controls = _controls(batch)
         midis = []
         for i in range(len(tokens)):
             midis.append(out / f"{stem}_{i:03d}.mid")
-            rep.write_midi(tokens[i], mask[i], midis[-1], **style)
+            rep.write_midi(tokens[i], mask[i], midis[-1], controls=controls(i), **style)
         sheet = pianoroll_sheet(midis, out / "pianoroll.png")
         return [sheet] + midis + _wavs(midis, wav)
 
@@ -116,7 +144,7 @@ class MusicDomain(Domain):
         for name, batch in (("input", inputs), ("reconstruction", outputs)):
             tokens, mask = window_arrays(batch, rep)
             midis.append(out / f"{stem}_{name}.mid")
-            rep.write_midi(tokens[0], mask[0], midis[-1], **style)
+            rep.write_midi(tokens[0], mask[0], midis[-1], controls=_controls(batch)(0), **style)
         sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2)
         return [sheet] + midis + _wavs(midis, wav)
 
@@ -150,11 +178,22 @@ def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
     subset = order[:FREE_RUNNING_LIMIT].numpy()
     chunks = [c.to(model.device) for c in examples.chunks(EVAL_BATCH, subset)]
     free = np.mean([free_running_accuracy(model, c) for c in chunks])
-    gain = np.average([code_gain(model, c) for c in chunks], weights=[len(c) for c in chunks])
+    sizes = [len(c) for c in chunks]
+    gain = np.average([code_gain(model, c) for c in chunks], weights=sizes)
+    controls = {f"{name}_gain": float(np.average([control_gain(model, c, name) for c in chunks],
+                                                 weights=sizes))
+                for name, _ in model.cfg.controls}
+    steps = sum(float(c.mask.sum()) for c in examples.chunks(EVAL_BATCH)) / len(examples)
     return {"windows": len(examples), "teacher_forced_accuracy": terms["accuracy"],
             "free_running_accuracy": float(free), "free_running_windows": len(subset),
             "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
-            "code_gain": float(gain)}
+            "nll_per_step": terms["recon"] / steps, "code_gain": float(gain)} | controls
+
+
+def _controls(batch: Batch):
+    """Example i's controls as numpy arrays: ``i`` → {name: (steps,)}."""
+    arrays = {name: labels.cpu().numpy() for name, labels in batch.controls.items()}
+    return lambda i: {name: labels[i] for name, labels in arrays.items()}
 
 
 def _wavs(midis: list[Path], wav: bool) -> list[Path]:
@@ -170,7 +209,9 @@ def _style(meter: str | None, qpm: float | None, program: int | None) -> dict:
 def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:
     """Windows one after another as one piece (written in ``style``; one shared layout)."""
     tokens, mask = window_arrays(batch, rep)
-    pieces = [rep.decode(tokens[i], mask[i], **style) for i in range(len(tokens))]
+    controls = _controls(batch)
+    pieces = [rep.decode(tokens[i], mask[i], controls=controls(i), **style)
+              for i in range(len(tokens))]
     length = int(mask[0].sum())
     notes = []
     for i, piece in enumerate(pieces):

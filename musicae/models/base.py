@@ -164,15 +164,17 @@ class Autoencoder(nn.Module, abc.ABC):
 
     @torch.no_grad()
     def reconstruct(self, batch: Batch, temperature: float = DECODE_TEMPERATURE,
-                    shift: Tensor | None = None, corrupt: bool = True) -> Batch:
-        """Decode the posterior mean of each input, moved by ``shift`` (latent,) where given.
+                    shift: Tensor | None = None, corrupt: bool = True,
+                    like: Batch | None = None) -> Batch:
+        """Decode the posterior mean of each input, moved by ``shift`` (latent,) where given,
+        in the layout of ``like`` (default: the input's own; other chords, say).
 
         Models that corrupt inputs encode the corrupted version unless ``corrupt``
         is False (inputs that are already degraded).
         """
         source = self.corrupted(batch) if corrupt else None
         z = self.encode(batch if source is None else source).mean
-        return self.decode_like(z if shift is None else z + shift, batch, temperature)
+        return self.decode_like(z if shift is None else z + shift, like or batch, temperature)
 
     @torch.no_grad()
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -201,9 +203,10 @@ class Autoencoder(nn.Module, abc.ABC):
     @torch.no_grad()
     def interpolate(self, a: Batch, b: Batch, steps: int = INTERPOLATION_STEPS,
                     method: str = INTERPOLATION_METHOD,
-                    temperature: float = DECODE_TEMPERATURE) -> Batch:
+                    temperature: float = DECODE_TEMPERATURE, like: Batch | None = None
+                    ) -> Batch:
         """Decode ``steps`` codes on the path between the posterior means of a and b,
-        in the layout of a.
+        in the layout of ``like`` (default: a's).
 
         a, b: single inputs (batches of 1); both endpoints are included.
         """
@@ -214,7 +217,7 @@ class Autoencoder(nn.Module, abc.ABC):
         za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
         t = torch.linspace(0.0, 1.0, steps, device=za.device)
         z = INTERPOLATIONS[method](za, zb, t)  # (steps, latent)
-        return self.decode_like(z, a, temperature)
+        return self.decode_like(z, like or a, temperature)
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:

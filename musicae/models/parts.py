@@ -32,8 +32,9 @@ class OutputHead(nn.Module, abc.ABC):
         """Tokens (B, T, P) → step inputs (B, T, W)."""
 
     @abc.abstractmethod
-    def logits(self, h: Tensor) -> Logits:
-        """Hidden states (..., size) → logits per head (..., positions, classes)."""
+    def logits(self, h: Tensor, tokens: Tensor | None = None) -> Logits:
+        """Hidden states (B, T, size) → logits per head (B, T, positions, classes); heads
+        that model positions jointly read the step's true tokens (B, T, P) (teacher forcing)."""
 
     @abc.abstractmethod
     def nll(self, logits: Logits, tokens: Tensor) -> Tensor:
@@ -46,6 +47,11 @@ class OutputHead(nn.Module, abc.ABC):
     @abc.abstractmethod
     def pick(self, logits: Logits, temperature: float) -> Tensor:
         """Tokens drawn from one step's logits (B, positions, classes): (B, P)."""
+
+    def draw(self, h: Tensor, temperature: float) -> tuple[Tensor, Logits]:
+        """One step's tokens (B, P) drawn from hidden states (B, size), and their logits."""
+        logits = self.logits(h)
+        return self.pick(logits, temperature), logits
 
 
 class CategoricalHeads(OutputHead):
@@ -70,7 +76,7 @@ class CategoricalHeads(OutputHead):
                  for part, (_, classes) in zip(self._split(tokens), self.heads, strict=True)]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
-    def logits(self, h: Tensor) -> Logits:
+    def logits(self, h: Tensor, tokens: Tensor | None = None) -> Logits:
         flat = self.out(h).split(self.widths, dim=-1)
         return tuple(part.unflatten(-1, head) for part, head in zip(flat, self.heads, strict=True))
 
@@ -88,6 +94,48 @@ class CategoricalHeads(OutputHead):
 
     def pick(self, logits: Logits, temperature: float) -> Tensor:
         return torch.cat([_draw(part, temperature) for part in logits], dim=-1)
+
+
+class AutoregressiveHead(CategoricalHeads):
+    """One head of (positions, classes) whose positions are drawn in order, each
+    conditioned on those before it (a NADE/MADE-style factorisation): position p's
+    logits add a masked linear map of the one-hot states of positions 0..p-1 to the
+    hidden state's. For a piano-roll, low pitches first: the chord is chosen as a whole
+    rather than pitch by pitch independently."""
+
+    def __init__(self, size: int, heads: tuple[tuple[int, int], ...]) -> None:
+        super().__init__(size, heads)
+        if len(self.heads) != 1:
+            raise ValueError("an autoregressive head models one (positions, classes) head")
+        positions, classes = self.heads[0]
+        self.within = nn.Linear(self.input_width, self.input_width, bias=False)
+        nn.init.zeros_(self.within.weight)
+        earlier = torch.arange(positions)[:, None] > torch.arange(positions)[None, :]
+        mask = earlier.repeat_interleave(classes, 0).repeat_interleave(classes, 1)
+        self.register_buffer("mask", mask.float(), persistent=False)  # (W out, W in)
+
+    def logits(self, h: Tensor, tokens: Tensor | None = None) -> Logits:
+        base = self.out(h)  # (..., W)
+        if tokens is not None:
+            base = base + F.linear(self.one_hot(tokens), self.within.weight * self.mask)
+        return (base.unflatten(-1, self.heads[0]),)
+
+    def draw(self, h: Tensor, temperature: float) -> tuple[Tensor, Logits]:
+        positions, classes = self.heads[0]
+        base = self.out(h)  # (B, W)
+        weight = self.within.weight * self.mask  # (W, W)
+        hot = base.new_zeros(base.shape)  # one-hot of the positions drawn so far
+        token = torch.zeros(len(h), positions, dtype=torch.long, device=h.device)
+        for p in range(positions):
+            rows = slice(p * classes, (p + 1) * classes)
+            logits_p = base[:, rows] + hot @ weight[rows].T  # (B, classes)
+            token[:, p] = _draw(logits_p, temperature)
+            base[:, rows] = logits_p
+            hot[:, rows] = F.one_hot(token[:, p], classes).to(hot.dtype)
+        return token, (base.unflatten(-1, self.heads[0]),)
+
+
+HEADS = {"independent": CategoricalHeads, "autoregressive": AutoregressiveHead}
 
 
 def _draw(logits: Tensor, temperature: float) -> Tensor:
@@ -190,7 +238,7 @@ class LSTMDecoder(SequenceDecoder):
         cond = cond.reshape(n * segments, 1, -1)  # (B*S, 1, C)
         inputs = torch.cat([inputs, cond.expand(-1, seg_len, -1)], dim=-1)
         h, _ = self.lstm(inputs, self.init(cond[:, 0]))  # (B*S, T/S, size)
-        return self.head.logits(h.reshape(n, steps, -1))
+        return self.head.logits(h.reshape(n, steps, -1), tokens)
 
     def generate(self, z: Tensor, mask: Tensor, context: Tensor, temperature: float,
                  teacher: Tensor | None = None, teacher_prob: float = 0.0
@@ -205,8 +253,7 @@ class LSTMDecoder(SequenceDecoder):
             for t in range(s * seg_len, (s + 1) * seg_len):
                 step_in = torch.cat([prev, context[:, t], cond[:, s]], dim=-1)
                 h, state = self.lstm(step_in[:, None], state)
-                logits = self.head.logits(h[:, 0])  # per head (B, positions, classes)
-                token = self.head.pick(logits, temperature)  # (B, P)
+                token, logits = self.head.draw(h[:, 0], temperature)  # (B, P), per head
                 if teacher is not None and teacher_prob > 0:
                     use_true = torch.rand(n, device=z.device) < teacher_prob
                     token = torch.where(use_true[:, None], teacher[:, t], token)

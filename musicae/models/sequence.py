@@ -25,8 +25,8 @@ from musicae.defaults import DECODE_TEMPERATURE
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 from musicae.models.parts import (
+    HEADS,
     BiLSTMEncoder,
-    CategoricalHeads,
     FlatDecoder,
     HierarchicalDecoder,
     Logits,
@@ -58,6 +58,7 @@ class SequenceConfig:
     conductor_layers: int = 2
     sampling_rate: float = 0.0  # scheduled sampling: inverse-sigmoid rate k (0 = off)
     z_to_bars: bool = False  # hierarchical: z beside each bar's embedding in its decoder
+    head: str = "independent"  # output factorisation: "independent" or "autoregressive"
 
     def __post_init__(self) -> None:
         sizes = ("bars", "slot", "enc_size", "enc_layers", "latent_dim", "dec_size",
@@ -68,6 +69,12 @@ class SequenceConfig:
         if bad:
             raise MusicaeError(f"bad sequence model settings: {', '.join(bad)} "
                                f"must be positive integers")
+        if self.head not in HEADS:
+            raise MusicaeError(f"bad sequence model setting head={self.head!r}: one of "
+                               f"{', '.join(HEADS)}")
+        if self.head == "autoregressive" and len(self.heads) != 1:
+            raise MusicaeError("head=autoregressive models one output head (a piano-roll), "
+                               f"not {len(self.heads)}")
 
     @property
     def steps(self) -> int:
@@ -85,7 +92,7 @@ def _positive_int(value: object) -> bool:
 
 def build_sequence_vae(cfg: SequenceConfig) -> SequenceVAE:
     """The encoder and decoder ``cfg`` describes, composed."""
-    head = CategoricalHeads(cfg.dec_size, cfg.heads)
+    head = HEADS[cfg.head](cfg.dec_size, cfg.heads)
     context = 1 + sum(classes for _, classes in cfg.controls)  # real-step bit + controls
     encoder = BiLSTMEncoder(head.input_width + context, cfg.enc_size, cfg.enc_layers,
                             cfg.latent_dim)
@@ -209,6 +216,20 @@ def code_gain(model: SequenceVAE, batch: Batch) -> float:
     z = model.encode(batch).mean
     own, _ = model.reconstruction(model.teacher_forced_logits(batch, z), batch)
     other, _ = model.reconstruction(model.teacher_forced_logits(batch, z.roll(1, 0)), batch)
+    return float(other - own)
+
+
+@torch.no_grad()
+def control_gain(model: SequenceVAE, batch: Batch, name: str) -> float:
+    """Nats per window that each window's own control ``name`` (its chords) saves over
+    another window's, teacher-forced with the window's own code. Near 0: the decoder
+    ignores the control."""
+    model.eval()
+    z = model.encode(batch).mean
+    own, _ = model.reconstruction(model.teacher_forced_logits(batch, z), batch)
+    swapped = Batch(batch.tokens, batch.mask,
+                    dict(batch.controls) | {name: batch.controls[name].roll(1, 0)})
+    other, _ = model.reconstruction(model.teacher_forced_logits(swapped, z), batch)
     return float(other - own)
 
 

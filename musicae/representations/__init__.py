@@ -2,11 +2,22 @@
 
 No torch here. ``notes`` reads and writes MIDI; ``kinds`` holds one
 :class:`~musicae.representations.base.Representation` per kind (melody,
-drums, piano-roll), each owning its encoding and its output geometry;
-``codec`` cuts pieces into windows laid out in bar ``slots`` and back.
+drums, piano-roll, melody over chords, voices, trio), each owning its encoding
+and its output geometry; ``codec`` cuts pieces into windows laid out in bar
+``slots`` and back; ``chords`` infers and names triads.
 """
 
 from musicae.representations.base import Representation
-from musicae.representations.kinds import REPRESENTATIONS, Drums, Melody, Pianoroll, from_dict
+from musicae.representations.kinds import (
+    REPRESENTATIONS,
+    Drums,
+    Melody,
+    MelodyChords,
+    Pianoroll,
+    Trio,
+    Voices,
+    from_dict,
+)
 
-__all__ = ["REPRESENTATIONS", "Drums", "Melody", "Pianoroll", "Representation", "from_dict"]
+__all__ = ["REPRESENTATIONS", "Drums", "Melody", "MelodyChords", "Pianoroll", "Representation",
+           "Trio", "Voices", "from_dict"]

@@ -31,7 +31,13 @@ from musicae.representations.constants import (
     MIN_PITCH,
     STEPS_PER_QUARTER,
 )
-from musicae.representations.notes import Piece, meter_piece, steps_per_bar, write_midi
+from musicae.representations.notes import (
+    NOTE_DTYPE,
+    Piece,
+    meter_piece,
+    steps_per_bar,
+    write_midi,
+)
 from musicae.representations.slots import from_slots, steps_per_bar_of
 
 CODEC_VERSION = 2  # bump when encoding changes, so cached windows are rebuilt
@@ -128,6 +134,11 @@ class Representation(abc.ABC):
         """Named per-step control labels a model is conditioned on, and their classes."""
         return {}
 
+    @property
+    def control_track_names(self) -> tuple[str, ...]:
+        """Names of the tracks :meth:`decode_controls` writes."""
+        return ()
+
     def geometry(self) -> dict:
         """What a model of this representation is shaped by: heads, controls, bars, slot."""
         return {"heads": self.heads, "controls": tuple(self.controls.items()),
@@ -163,7 +174,8 @@ class Representation(abc.ABC):
 
     @abc.abstractmethod
     def onsets(self, tokens: np.ndarray) -> np.ndarray:
-        """Notes starting at each step: (steps, *token_shape) → (steps,) int64."""
+        """Notes starting at each step: (steps, *token_shape) → (steps,) int64, or
+        (steps, parts) for several parts (a window needs ``min_notes`` in each)."""
 
     @abc.abstractmethod
     def decode_notes(self, tokens: np.ndarray) -> np.ndarray:
@@ -182,6 +194,23 @@ class Representation(abc.ABC):
         """Measurable attributes of windows (for attribute vectors); none by default."""
         return {}
 
+    # --- controls: per-step labels a model is conditioned on (none by default) ---
+
+    def encode_controls(self, piece: Piece, start: int, n_steps: int, steps_per_bar: int
+                        ) -> dict[str, np.ndarray]:
+        """Each control's labels for steps ``[start, start + n_steps)``: name → (n_steps,)."""
+        return {}
+
+    def decode_controls(self, controls: dict[str, np.ndarray], first_instrument: int
+                        ) -> np.ndarray:
+        """Notes that make controls audible (chords as block chords): (m,) ``NOTE_DTYPE``,
+        on instrument ids from ``first_instrument``."""
+        return np.zeros(0, dtype=NOTE_DTYPE)
+
+    def shift_control(self, name: str, labels: np.ndarray, semitones: int) -> np.ndarray:
+        """Labels of control ``name`` for music moved by ``semitones``."""
+        return labels
+
     # --- written once for every kind ------------------------------------------
 
     def empty(self) -> dict[str, np.ndarray]:
@@ -197,12 +226,22 @@ class Representation(abc.ABC):
 
         tokens: (n, steps, *token_shape); semitones: one shift, or (n,) one per window.
         """
+        return self.transpose_rows({"tokens": tokens}, semitones)["tokens"]
+
+    def transpose_rows(self, rows: dict[str, np.ndarray], semitones: int | np.ndarray
+                       ) -> dict[str, np.ndarray]:
+        """:meth:`transpose` for named window arrays: tokens and controls move together."""
+        tokens = rows["tokens"]
         shifts = np.broadcast_to(np.asarray(semitones, dtype=np.int64), tokens.shape[:1])
-        out = tokens.copy()
+        names = [name for name in self.controls if name in rows]
+        out = dict(rows) | {name: rows[name].copy() for name in ["tokens", *names]}
         for amount in np.unique(shifts[shifts != 0]):
-            rows = np.flatnonzero(shifts == amount)
-            moved, ok = self.shift(tokens[rows], int(amount))
-            out[rows[ok]] = moved[ok]
+            rows_at = np.flatnonzero(shifts == amount)
+            moved, ok = self.shift(tokens[rows_at], int(amount))
+            out["tokens"][rows_at[ok]] = moved[ok]
+            for name in names:
+                out[name][rows_at[ok]] = self.shift_control(name, rows[name][rows_at[ok]],
+                                                            int(amount))
         return out
 
     def decode(
@@ -212,6 +251,7 @@ class Representation(abc.ABC):
         meter: tuple[int, int] | None = None,
         qpm: float = DEFAULT_QPM,
         program: int | None = None,
+        controls: dict[str, np.ndarray] | None = None,
     ) -> Piece:
         """A piece from one slotted window.
 
@@ -239,8 +279,13 @@ class Representation(abc.ABC):
         notes = self.decode_notes(from_slots(tokens, mask))
         if program is not None:
             notes["program"][~notes["is_drum"]] = program
-        return meter_piece(notes, meter, qpm, spq, length=int(mask.sum()),
-                           names=self.track_names)
+        names = self.track_names
+        if controls:
+            real = {name: from_slots(np.asarray(labels), mask) for name, labels in controls.items()}
+            notes = np.concatenate([notes, self.decode_controls(real, len(names))])
+            names = names + self.control_track_names
+            notes = np.sort(notes, order=["start", "pitch"], kind="stable")
+        return meter_piece(notes, meter, qpm, spq, length=int(mask.sum()), names=names)
 
     def write_midi(self, tokens: np.ndarray, mask: np.ndarray, path: str | os.PathLike,
                    **options) -> None:

@@ -41,6 +41,7 @@ class Window:
     steps_per_bar: int
     meter: tuple[int, int]
     source: str
+    controls: dict[str, np.ndarray]  # name -> (bars * steps_per_bar,) labels
 
 
 class WindowArrays:
@@ -102,15 +103,18 @@ def piece_windows(
     windows, diag = _encode(piece, rep)
     if not windows:
         raise UnusableMidi(path, diag.reason(rep.bars))
-    keys = [w.steps_per_bar.to_bytes(2, "little") + w.tokens.tobytes() for w in windows]
+    keys = [w.steps_per_bar.to_bytes(2, "little") + w.tokens.tobytes()
+            + b"".join(c.tobytes() for c in w.controls.values()) for w in windows]
     keep = unique_rows(keys)
     kept = [windows[i] for i in keep[spread(len(keep), rep.max_windows_per_file)]]
     spb = np.array([w.steps_per_bar for w in kept], dtype=np.int16)
     arrays = {
-        "tokens": _slotted(kept, spb, rep),
+        "tokens": _slotted([w.tokens for w in kept], spb, rep, rep.token_shape, rep.token_dtype),
         "steps_per_bar": spb,
         "meter": np.array([w.meter for w in kept], dtype=np.int16),
     }
+    for name in rep.controls:
+        arrays[name] = _slotted([w.controls[name] for w in kept], spb, rep, (), np.int16)
     return FileWindows(
         arrays=arrays,
         windows_by_meter=dict(Counter(w.source for w in kept).most_common()),
@@ -118,12 +122,13 @@ def piece_windows(
     )
 
 
-def _slotted(windows: list[Window], spb: np.ndarray, rep: Representation) -> np.ndarray:
-    """Windows in bar slots, one meter at a time: (n, bars * slot, *token_shape)."""
-    out = np.zeros((len(windows), rep.steps, *rep.token_shape), dtype=rep.token_dtype)
+def _slotted(windows: list[np.ndarray], spb: np.ndarray, rep: Representation,
+             shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Per-step arrays of windows in bar slots, one meter at a time: (n, bars * slot, *shape)."""
+    out = np.zeros((len(windows), rep.steps, *shape), dtype=dtype)
     for bar_steps in np.unique(spb):
         rows = np.flatnonzero(spb == bar_steps)
-        same = np.stack([windows[i].tokens for i in rows])
+        same = np.stack([windows[i] for i in rows])
         out[rows] = to_slots_batch(same, int(bar_steps), rep.slot)
     return out
 
@@ -133,7 +138,8 @@ class SpanTokens:
     """A whole run of notes in one meter, encoded: what windows are cut from.
 
     tokens: (bars * steps_per_bar, *token_shape) starting at step ``start``,
-    where a bar is one of ``unit`` (the meter's bar, or an equal part of a long one).
+    where a bar is one of ``unit`` (the meter's bar, or an equal part of a long one);
+    controls: name -> (bars * steps_per_bar,) labels of the same steps.
     """
 
     start: int
@@ -141,6 +147,7 @@ class SpanTokens:
     unit: tuple[int, int]
     steps_per_bar: int
     tokens: np.ndarray
+    controls: dict[str, np.ndarray]
 
 
 def encode_runs(piece: Piece, rep: Representation) -> list[tuple[int, np.ndarray]]:
@@ -177,7 +184,9 @@ def _spans(piece: Piece, rep: Representation, diag: Diagnostics) -> list[SpanTok
         for span in bar_spans(first, last, piece, rep.slot, diag):
             steps = span.bars * span.steps_per_bar
             tokens = rep.encode_notes(run, span.start, steps)  # (steps, *token_shape)
-            spans.append(SpanTokens(span.start, span.meter, span.unit, span.steps_per_bar, tokens))
+            controls = rep.encode_controls(piece, span.start, steps, span.steps_per_bar)
+            spans.append(SpanTokens(span.start, span.meter, span.unit, span.steps_per_bar,
+                                    tokens, controls))
     return spans
 
 
@@ -190,19 +199,23 @@ def _encode(piece: Piece, rep: Representation) -> tuple[list[Window], Diagnostic
 
 
 def _span_windows(span: SpanTokens, rep: Representation, diag: Diagnostics) -> list[Window]:
-    """Windows every ``hop_bars`` across one span, those with too few notes left out."""
+    """Windows every ``hop_bars`` across one span; those where a part has fewer than
+    ``min_notes`` onsets are left out."""
     spb = span.steps_per_bar
     bars = len(span.tokens) // spb
     if bars < rep.bars:
         diag.short_runs += 1
         return []
-    onsets_before = np.concatenate([[0], np.cumsum(rep.onsets(span.tokens))])  # (steps + 1,)
+    onsets = rep.onsets(span.tokens).reshape(len(span.tokens), -1)  # (steps, parts)
+    onsets_before = np.concatenate([np.zeros((1, onsets.shape[1]), np.int64),
+                                    np.cumsum(onsets, axis=0)])  # (steps + 1, parts)
     windows = []
     for bar in window_starts(bars, rep.bars, rep.hop_bars):
         first, last = bar * spb, (bar + rep.bars) * spb
         window = span.tokens[first:last]
-        if onsets_before[last] - onsets_before[first] >= rep.min_notes:
-            windows.append(Window(window, spb, span.unit, span.meter.name))
+        if (onsets_before[last] - onsets_before[first] >= rep.min_notes).all():
+            controls = {name: c[first:last] for name, c in span.controls.items()}
+            windows.append(Window(window, spb, span.unit, span.meter.name, controls))
         else:
             diag.sparse_windows += 1
     return windows

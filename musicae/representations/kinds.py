@@ -1,9 +1,10 @@
-"""The kinds of representation: melody, drums and piano-roll.
+"""The kinds of representation: melody, drums, piano-roll, several parts, chords.
 
 Each kind says which notes of a piece it draws on (its *sources*: one
 monophonic line per instrument for melody, the merged drum kit, the merged
-pitched notes for piano-roll), how a run of them is brought into range, how a
-span of steps is encoded, counted and decoded, and what a model predicts.
+pitched notes for piano-roll, one set of parts for voices and trio), how a run
+of them is brought into range, how a span of steps is encoded, counted and
+decoded, and what a model predicts (and, for chords, is conditioned on).
 ``REPRESENTATIONS`` names them; ``from_dict`` rebuilds one from config.json.
 """
 
@@ -15,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from musicae.errors import MusicaeError
-from musicae.representations import attributes, drums, melody, pianoroll
+from musicae.representations import attributes, chords, drums, melody, pianoroll
 from musicae.representations.attributes import Attribute
 from musicae.representations.base import Representation
 from musicae.representations.constants import (
@@ -183,8 +184,224 @@ class Pianoroll(Representation):
         return (int(rows[0]) + self.min_pitch, int(rows[-1]) + self.min_pitch)
 
 
+@dataclass(frozen=True)
+class MelodyChords(Melody):
+    """A piece's top line as a melody, conditioned on the chord of each half bar.
+
+    The chords are inferred from every pitched note (a chord track the file has
+    counts like any other part); see :mod:`musicae.representations.chords`.
+    """
+
+    kind = "melody_chords"
+
+    @property
+    def track_names(self) -> tuple[str, ...]:
+        return ("melody",)
+
+    @property
+    def controls(self) -> dict[str, int]:
+        return {"chord": chords.CHORD_CLASSES}
+
+    @property
+    def control_track_names(self) -> tuple[str, ...]:
+        return ("chords",)
+
+    def sources(self, piece: Piece) -> list[np.ndarray]:
+        notes = pitched_notes(piece, self.programs)
+        return [melody.skyline(notes)] if len(notes) else []
+
+    def encode_controls(self, piece: Piece, start: int, n_steps: int, steps_per_bar: int
+                        ) -> dict[str, np.ndarray]:
+        notes = pitched_notes(piece, None)
+        return {"chord": chords.infer_chords(notes, start, n_steps, steps_per_bar)}
+
+    def decode_controls(self, controls: dict[str, np.ndarray], first_instrument: int
+                        ) -> np.ndarray:
+        return chords.block_chords(controls["chord"], first_instrument)
+
+    def shift_control(self, name: str, labels: np.ndarray, semitones: int) -> np.ndarray:
+        return chords.shift_chords(labels, semitones)
+
+
+DRUMS_PART = "drums"  # the part name that makes a part a drum track (trio)
+
+
+@dataclass(frozen=True)
+class Parts(Representation):
+    """Several monophonic parts played together: one 90-class melody line per pitched part
+    and one 512-way drum class for a drum part (MusicVAE's trio, generalised).
+
+    A window holds every part; one head per part. Subclasses say how a piece's
+    notes split into parts (:meth:`split_parts`), what the parts are called and
+    which program each is written with.
+    """
+
+    part_programs: tuple[int, ...] = ()  # program each part is written with
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "part_programs", tuple(int(p) for p in self.part_programs))
+        if len(self.part_programs) != len(self.track_names):
+            raise MusicaeError(f"{self.kind} settings: part_programs needs one program "
+                               f"per part ({len(self.track_names)})")
+
+    @property
+    def is_drums(self) -> tuple[bool, ...]:
+        return tuple(name == DRUMS_PART for name in self.track_names)
+
+    @property
+    def heads(self) -> tuple[tuple[int, int], ...]:
+        return tuple((1, DRUMS_DEPTH if drum else self.pitches + FIRST_PITCH_TOKEN)
+                     for drum in self.is_drums)
+
+    def split_parts(self, piece: Piece) -> list[np.ndarray] | str:
+        """Each part's notes (drum parts as drum classes), or why the piece has not got them."""
+        raise NotImplementedError
+
+    def sources(self, piece: Piece) -> list[np.ndarray]:
+        parts = self.split_parts(piece)
+        if isinstance(parts, str):
+            return []
+        for index, notes in enumerate(parts):
+            notes["instrument"] = index
+        return [np.sort(np.concatenate(parts), order=["start", "pitch"], kind="stable")]
+
+    def no_source_reason(self, piece: Piece) -> str:
+        parts = self.split_parts(piece)
+        return parts if isinstance(parts, str) else "no notes"
+
+    def _each(self, notes: np.ndarray) -> list[np.ndarray]:
+        return [notes[notes["instrument"] == i] for i in range(len(self.heads))]
+
+    def fit(self, notes: np.ndarray) -> np.ndarray | None:
+        """Each pitched part moved by octaves into range; None when one cannot be."""
+        fitted = []
+        for part, drum in zip(self._each(notes), self.is_drums, strict=True):
+            if not drum and len(part):
+                part = melody.fit_range(part, self.min_pitch, self.max_pitch,
+                                        self.out_of_range == "shift")
+                if part is None:
+                    return None
+            fitted.append(part)
+        return np.sort(np.concatenate(fitted), order=["start", "pitch"], kind="stable")
+
+    def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
+        columns = []
+        for part, drum in zip(self._each(notes), self.is_drums, strict=True):
+            if drum:
+                columns.append(drums.multihot_to_index(drums.encode_drums(part, start, n_steps)))
+            else:
+                columns.append(melody.encode_melody(part, start, n_steps, self.min_pitch))
+        return np.stack(columns, axis=-1).astype(self.token_dtype)  # (n_steps, parts)
+
+    def onsets(self, tokens: np.ndarray) -> np.ndarray:
+        return np.stack([drums.hits_per_step(tokens[:, i]) if drum
+                         else melody.onsets_per_step(tokens[:, i])
+                         for i, drum in enumerate(self.is_drums)], axis=-1)
+
+    def decode_notes(self, tokens: np.ndarray) -> np.ndarray:
+        parts = []
+        for i, (drum, program) in enumerate(zip(self.is_drums, self.part_programs, strict=True)):
+            column = tokens[:, i]
+            if drum:
+                notes = drums.decode_drums(drums.index_to_multihot(column))
+            else:
+                notes = melody.decode_melody(column, self.min_pitch)
+                notes["program"] = program
+            notes["instrument"] = i
+            parts.append(notes)
+        return np.sort(np.concatenate(parts), order=["start", "pitch"], kind="stable")
+
+    def shift(self, block: np.ndarray, semitones: int) -> tuple[np.ndarray, np.ndarray]:
+        pitched = np.array([not d for d in self.is_drums])  # (parts,)
+        is_pitch = (block >= FIRST_PITCH_TOKEN) & pitched
+        moved = np.where(is_pitch, block.astype(np.int64) + semitones, block)
+        limit = self.pitches + FIRST_PITCH_TOKEN
+        in_range = (moved >= FIRST_PITCH_TOKEN) & (moved < limit)
+        return moved.astype(block.dtype), (in_range | ~is_pitch).all(axis=(1, 2))
+
+    def pitch_span(self, tokens: np.ndarray) -> tuple[int, int] | None:
+        pitched = tokens[..., [not d for d in self.is_drums]]
+        pitches = pitched[pitched >= FIRST_PITCH_TOKEN]
+        if not len(pitches):
+            return None
+        offset = self.min_pitch - FIRST_PITCH_TOKEN
+        return (int(pitches.min()) + offset, int(pitches.max()) + offset)
+
+
+@dataclass(frozen=True)
+class Voices(Parts):
+    """N voices, one per pitched track (a choir's Soprano, Alto, Tenor, Bass).
+
+    The ``len(names)`` tracks with most notes are taken, highest (by mean
+    pitch) first, each as its top line; a piece with fewer pitched tracks is
+    skipped.
+    """
+
+    kind = "voices"
+    names: tuple[str, ...] = ("Soprano", "Alto", "Tenor", "Bass")
+    part_programs: tuple[int, ...] = (52, 52, 52, 52)  # General MIDI "Choir Aahs"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(str(n) for n in self.names))
+        if not self.names or DRUMS_PART in self.names:
+            raise MusicaeError(f"voices settings: names must be one or more voice names, "
+                               f"not {list(self.names)}")
+        super().__post_init__()
+
+    @property
+    def track_names(self) -> tuple[str, ...]:
+        return self.names
+
+    def split_parts(self, piece: Piece) -> list[np.ndarray] | str:
+        notes = pitched_notes(piece, self.programs)
+        ids, counts = np.unique(notes["instrument"], return_counts=True)
+        if len(ids) < len(self.names):
+            found = f"{len(ids)} pitched track{'s' if len(ids) != 1 else ''}"
+            return f"fewer pitched tracks than voices ({found}, need {len(self.names)})"
+        chosen = ids[np.argsort(-counts, kind="stable")[: len(self.names)]]
+        tracks = [notes[notes["instrument"] == i] for i in chosen]
+        tracks.sort(key=lambda t: -t["pitch"].mean())
+        return [melody.skyline(t) for t in tracks]
+
+
+def _lowest_line(notes: np.ndarray) -> np.ndarray:
+    """The lowest note wherever notes overlap (a bass line): the skyline of negated pitch."""
+    flipped = notes.copy()
+    flipped["pitch"] = -flipped["pitch"]
+    line = melody.skyline(flipped)
+    line["pitch"] = -line["pitch"]
+    return line
+
+
+@dataclass(frozen=True)
+class Trio(Parts):
+    """MusicVAE's trio: melody (top line of programs 0-31), bass (bottom line of programs
+    32-39) and drums (the drum channel, as nine classes). A piece lacking a part is
+    skipped with that reason."""
+
+    kind = "trio"
+    melody_programs: tuple[int, ...] = tuple(range(0, 32))
+    bass_programs: tuple[int, ...] = tuple(range(32, 40))
+    part_programs: tuple[int, ...] = (0, 33, 0)  # piano, finger bass; drums: channel 10
+
+    @property
+    def track_names(self) -> tuple[str, ...]:
+        return ("melody", "bass", DRUMS_PART)
+
+    def split_parts(self, piece: Piece) -> list[np.ndarray] | str:
+        lead = pitched_notes(piece, self.melody_programs)
+        bass = pitched_notes(piece, self.bass_programs)
+        kit = drums.to_drum_classes(piece.notes[piece.notes["is_drum"]])
+        for found, reason in ((lead, "no melody (programs 0-31)"),
+                              (bass, "no bass (programs 32-39)"), (kit, "no drums")):
+            if not len(found):
+                return reason
+        return [melody.skyline(lead), _lowest_line(bass), kit.copy()]
+
+
 REPRESENTATIONS: dict[str, type[Representation]] = {
-    cls.kind: cls for cls in (Melody, Drums, Pianoroll)
+    cls.kind: cls for cls in (Melody, Drums, Pianoroll, MelodyChords, Voices, Trio)
 }
 
 
@@ -198,6 +415,9 @@ def from_dict(values: dict) -> Representation:
         raise MusicaeError(f"unknown representation kind {kind!r} "
                            f"(one of {', '.join(REPRESENTATIONS)})")
     cls = REPRESENTATIONS[kind]
+    for name in ("programs", "part_programs", "names", "melody_programs", "bass_programs"):
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
     unknown = set(values) - cls.setting_names()
     if unknown:
         raise MusicaeError(f"{kind} settings: unknown fields {sorted(unknown)}")

@@ -363,7 +363,7 @@ def write_midi(piece: Piece, path: str | os.PathLike) -> None:
     midi.tracks.append(_conductor(piece))
     parts = len(piece.notes) + len(piece.names)
     channels = iter(MELODIC_CHANNELS * (1 + parts // len(MELODIC_CHANNELS)))
-    ids = dict.fromkeys(piece.notes["instrument"].tolist()) | dict.fromkeys(range(len(piece.names)))
+    ids = sorted(set(piece.notes["instrument"].tolist()) | set(range(len(piece.names))))
     for instrument_id in ids:  # a named part without notes still gets its (empty) track
         notes = piece.notes[piece.notes["instrument"] == instrument_id]
         drums = bool(notes["is_drum"][0]) if len(notes) else False

@@ -1,0 +1,206 @@
+"""Quality of the polyphonic models: piano-roll, voices, melody over chords.
+
+pianoroll MODEL [DATA]: frame accuracy (a step is right when all 88 pitches'
+    states are), teacher-forced and free-running, and nats per step on the test
+    split of DATA (default chorales), beside a trivial baseline: the previous
+    step repeated (notes sounding at t-1 held at t). Teacher-forced the baseline
+    sees the true previous step; free-running it holds the window's true first
+    step to the end. Its nats per step come from a per-pitch first-order Markov
+    chain over the three states, counted on the train split (add-one smoothed),
+    whose argmax is the repeat.
+voices MODEL [DATA]: accuracy of each voice (teacher-forced and free-running)
+    on the test split, and the pitch range (5th-95th percentile of onsets) of
+    each voice in --samples samples beside the test windows'.
+chords MODEL [DATA]: chord_gain on the test split, and the share of the notes
+    starting on a beat that are tones of the chord sounding there, in samples
+    over each of the test windows' own progressions, beside samples from the same
+    codes told "no chord" throughout (the model without its condition), beside
+    the test melodies themselves.
+
+    python benchmarks/quality_polyphony.py pianoroll chorales_pianoroll_2bar [chorales]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from musicae import api
+from musicae.models.sequence import free_running_accuracy
+from musicae.representations.chords import NO_CHORD, chord_tones
+from musicae.representations.constants import FIRST_PITCH_TOKEN
+from musicae.representations.constants import PIANOROLL_HOLD as HOLD
+from musicae.representations.constants import PIANOROLL_OFF as OFF
+
+CHUNK = 256
+
+
+def examples(bundle, data: str, split: str):
+    return api.domain(bundle).examples(data, split, bundle.representation, progress=False)
+
+
+# --- piano-roll ----------------------------------------------------------------------------
+
+
+def repeated(tokens: torch.Tensor) -> torch.Tensor:
+    """Each step predicted as the step before held on (onsets become holds): (B, T, P)."""
+    sounding = tokens != OFF
+    held = torch.where(sounding, torch.full_like(tokens, HOLD), torch.full_like(tokens, OFF))
+    first = torch.full_like(tokens[:, :1], OFF)
+    return torch.cat([first, held[:, :-1]], dim=1)
+
+
+def markov_counts(chunks) -> torch.Tensor:
+    """Transitions between the three states, per pitch, add-one smoothed: (P, 3, 3)."""
+    counts = None
+    for batch in chunks:
+        prev, nxt = batch.tokens[:, :-1], batch.tokens[:, 1:]
+        real = (batch.mask[:, :-1] & batch.mask[:, 1:])[..., None]  # (B, T-1, 1)
+        flat = (prev * 3 + nxt).where(real, torch.full_like(prev, -1))  # (B, T-1, P)
+        hot = torch.nn.functional.one_hot(flat.clamp(min=0), 9) * (flat >= 0)[..., None]
+        part = hot.sum((0, 1))  # (P, 9)
+        counts = part if counts is None else counts + part
+    return (counts + 1).view(-1, 3, 3).float()
+
+
+def pianoroll(bundle, data: str) -> dict:
+    test = examples(bundle, data, "test")
+    train = examples(bundle, data, "train")
+    log_p = markov_counts(train.chunks(CHUNK))
+    log_p = (log_p / log_p.sum(-1, keepdim=True)).log()  # (P, from, to)
+    metrics = api.evaluate(str(bundle.path), data, "test")
+    right = free_right = steps = nll = 0.0
+    for batch in test.chunks(CHUNK):
+        real = batch.mask
+        guess = repeated(batch.tokens)
+        right += float(((guess == batch.tokens).all(-1) & real).sum())
+        held = batch.tokens[:, :1].where(batch.tokens[:, :1] == OFF,
+                                         torch.full_like(batch.tokens[:, :1], HOLD))
+        free = torch.cat([batch.tokens[:, :1], held.expand(-1, batch.tokens.shape[1] - 1, -1)], 1)
+        free_right += float(((free == batch.tokens).all(-1) & real).sum())
+        prev = torch.cat([torch.zeros_like(batch.tokens[:, :1]), batch.tokens[:, :-1]], 1)
+        pitch = torch.arange(batch.tokens.shape[-1])
+        step_nll = -log_p[pitch, prev, batch.tokens].sum(-1)  # (B, T)
+        nll += float((step_nll * real).sum())
+        steps += float(real.sum())
+    baseline = {"teacher_forced_accuracy": right / steps, "free_running_accuracy":
+                free_right / steps, "nll_per_step": nll / steps}
+    keys = ("teacher_forced_accuracy", "free_running_accuracy", "nll_per_step", "code_gain")
+    return {"model": {k: metrics[k] for k in keys}, "repeat_baseline": baseline,
+            "windows": metrics["windows"]}
+
+
+# --- voices --------------------------------------------------------------------------------
+
+
+def onset_pitches(tokens: np.ndarray, min_pitch: int) -> np.ndarray:
+    return tokens[tokens >= FIRST_PITCH_TOKEN].astype(np.int64) - FIRST_PITCH_TOKEN + min_pitch
+
+
+def pitch_range(tokens: np.ndarray, min_pitch: int) -> list[int]:
+    pitches = onset_pitches(tokens, min_pitch)
+    return [int(np.percentile(pitches, 5)), int(np.percentile(pitches, 95))]
+
+
+@torch.no_grad()
+def voices(bundle, data: str, n_samples: int) -> dict:
+    model, rep = bundle.model.eval(), bundle.representation
+    test = examples(bundle, data, "test")
+    heads = len(rep.heads)
+    tf_right, fr_right, steps = np.zeros(heads), np.zeros(heads), 0.0
+    for batch in test.chunks(CHUNK):
+        z = model.encode(batch).mean
+        logits = model.teacher_forced_logits(batch, z)
+        guess = torch.cat([part.argmax(-1) for part in logits], -1)  # (B, T, P)
+        free = model.decode_like(z, batch, temperature=0.0).tokens
+        for h in range(heads):
+            tf_right[h] += float(((guess[..., h] == batch.tokens[..., h]) & batch.mask).sum())
+            fr_right[h] += float(((free[..., h] == batch.tokens[..., h]) & batch.mask).sum())
+        steps += float(batch.mask.sum())
+    samples = api.domain(bundle)
+    layout = samples.layout(bundle, n_samples)
+    drawn = model.sample(n_samples, generator=torch.Generator().manual_seed(0), **layout)
+    data_tokens = np.concatenate([b.tokens.numpy() for b in test.chunks(CHUNK)])
+    out = {}
+    for h, name in enumerate(rep.track_names):
+        out[name] = {"teacher_forced_accuracy": tf_right[h] / steps,
+                     "free_running_accuracy": fr_right[h] / steps,
+                     "sample_range": pitch_range(drawn.tokens[..., h].numpy(), rep.min_pitch),
+                     "test_range": pitch_range(data_tokens[..., h], rep.min_pitch)}
+    return {"windows": len(test), "samples": n_samples, "voices": out,
+            "free_running_accuracy_all": float(np.mean([
+                free_running_accuracy(model, b) for b in test.chunks(CHUNK)]))}
+
+
+# --- melody over chords --------------------------------------------------------------------
+
+
+def chord_tone_share(tokens: np.ndarray, mask: np.ndarray, chords: np.ndarray,
+                     min_pitch: int, beat: int) -> tuple[int, int]:
+    """(onsets on beats that are chord tones, onsets on beats under a chord)."""
+    hits = total = 0
+    for row, real, labels in zip(tokens, mask, chords, strict=True):
+        t, c = row[real], labels[real]
+        for step in np.flatnonzero((t >= FIRST_PITCH_TOKEN) & (np.arange(len(t)) % beat == 0)):
+            if c[step] == NO_CHORD:
+                continue
+            total += 1
+            hits += (int(t[step]) - FIRST_PITCH_TOKEN + min_pitch) % 12 in chord_tones(c[step])
+    return hits, total
+
+
+@torch.no_grad()
+def chords(bundle, data: str, temperature: float) -> dict:
+    model, rep = bundle.model.eval(), bundle.representation
+    test = examples(bundle, data, "test")
+    metrics = api.evaluate(str(bundle.path), data, "test")
+    generator = torch.Generator().manual_seed(0)
+    counts = {"conditioned": [0, 0], "no_chord": [0, 0], "test_melodies": [0, 0]}
+    beat = rep.steps_per_quarter
+    for batch in test.chunks(CHUNK):
+        z = model.prior_sample(len(batch), generator)
+        silent = {"chord": torch.full_like(batch.controls["chord"], NO_CHORD)}
+        for name, controls in (("conditioned", batch.controls), ("no_chord", silent)):
+            torch.manual_seed(0)
+            drawn = model.decode(z, temperature, batch.mask, controls)
+            hits, total = chord_tone_share(drawn.tokens[..., 0].numpy(), batch.mask.numpy(),
+                                           batch.controls["chord"].numpy(), rep.min_pitch, beat)
+            counts[name][0] += hits
+            counts[name][1] += total
+        hits, total = chord_tone_share(batch.tokens[..., 0].numpy(), batch.mask.numpy(),
+                                       batch.controls["chord"].numpy(), rep.min_pitch, beat)
+        counts["test_melodies"][0] += hits
+        counts["test_melodies"][1] += total
+    shares = {name: {"chord_tones_on_beats": h / max(t, 1), "beat_onsets": t}
+              for name, (h, t) in counts.items()}
+    keys = ("teacher_forced_accuracy", "free_running_accuracy", "nll_per_step", "code_gain",
+            "chord_gain")
+    return {"model": {k: metrics[k] for k in keys}, "windows": metrics["windows"],
+            "temperature": temperature, "samples": shares}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["pianoroll", "voices", "chords"])
+    parser.add_argument("model")
+    parser.add_argument("data", nargs="?", default="chorales")
+    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    bundle = api.load(args.model, "cpu")
+    if args.kind == "pianoroll":
+        result = pianoroll(bundle, args.data)
+    elif args.kind == "voices":
+        result = voices(bundle, args.data, args.samples)
+    else:
+        result = chords(bundle, args.data, args.temperature)
+    print(json.dumps({"kind": args.kind, "model": args.model, "data": args.data} | result,
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()
