@@ -10,12 +10,15 @@ voices are note-for-note identical to another's are kept once. Files go to
 train/, valid/ and test/ by a hash of the file name (one chorale, one split),
 and manifest.csv lists them. See data/README.md.
 
-``score_to_midi`` also converts other music21 material (quartets, masses) for
-the out-of-corpus check in benchmarks/quality_polyphony.py.
+``--outside DIR`` instead converts other polyphonic music21 material that is
+not in data/ (Monteverdi's madrigals, Haydn's, Mozart's and Beethoven's string
+quartets: every part as a named track) into DIR, for the out-of-corpus check in
+benchmarks/quality_polyphony.py.
 
 Usage (needs the build extra: ``pip install -e .[build]``)::
 
     python data/build_chorales.py [--workers 2]
+    python data/build_chorales.py --outside /tmp/outside_polyphony
 """
 
 from __future__ import annotations
@@ -94,6 +97,33 @@ def convert(path: Path) -> tuple[str, pretty_midi.PrettyMIDI | None, str]:
     return name, midi, ""
 
 
+OUTSIDE = ("monteverdi", "haydn", "mozart", "beethoven")  # music21 composers
+
+
+def convert_outside(path: Path) -> tuple[str, pretty_midi.PrettyMIDI | None, str]:
+    """Any score, every part a track (piano program: these are not choirs only)."""
+    name = f"{path.parent.name}_{path.stem.replace('.', '_')}.mid"
+    try:
+        midi = score_to_midi(corpus.parse(str(path)), program=0)
+    except Exception as exc:  # music21 raises many kinds
+        return name, None, f"music21 cannot parse it ({type(exc).__name__})"
+    return name, midi, ""
+
+
+def write_outside(out: Path, workers: int) -> None:
+    paths = sorted(p for c in OUTSIDE for p in corpus.getComposer(c)
+                   if p.suffix in (".mxl", ".xml"))
+    with multiprocessing.Pool(workers) as pool:
+        results = pool.map(convert_outside, paths, chunksize=4)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for name, midi, _ in results:
+        if midi is not None:
+            midi.write(str(out / name))
+            written += 1
+    print(f"{written} of {len(paths)} scores written to {out}")
+
+
 def content_key(midi: pretty_midi.PrettyMIDI) -> str:
     notes = [(i, n.pitch, round(n.start, 4), round(n.end, 4))
              for i, track in enumerate(midi.instruments) for n in track.notes]
@@ -108,7 +138,11 @@ def split_of(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--outside", type=Path, help="convert the out-of-corpus set here")
     args = parser.parse_args()
+    if args.outside:
+        write_outside(args.outside, args.workers)
+        return
     paths = sorted(p for p in corpus.getComposer("bach") if p.suffix in (".mxl", ".xml"))
     with multiprocessing.Pool(args.workers) as pool:
         results = pool.map(convert, paths, chunksize=8)

@@ -43,6 +43,15 @@ SHIPPED = {
     "folk_mel_16bar": ("musicae --threads 1 train folk --preset mel_16bar_hier "
                        "--out runs/pair3_hier --bf16 --minutes 100 --steps 100000 --seed 0",
                        "folk", ()),
+    # The chorale models: two trainings side by side on the 2 cores, one thread each, so
+    # each had about 30 CPU-minutes. The piano-roll's two output heads were trained the
+    # same way and the one with the better valid-split accuracies ships (README: "Polyphony").
+    "chorales_voices_2bar": ("musicae --threads 1 train chorales --preset voices_2bar "
+                             "--out runs/chorales_voices_2bar --bf16 --transpose 5 --minutes 30 "
+                             "--seed 0", "chorales", ()),
+    "chorales_mel_chords_2bar": ("musicae --threads 1 train chorales --preset mel_chords_2bar "
+                                 "--out runs/chorales_mel_chords_2bar --bf16 --transpose 5 "
+                                 "--minutes 30 --seed 0", "chorales", ()),
     "mnist_conv_vae": ("musicae train mnist --preset mnist_conv_vae --out runs/mnist_conv_vae "
                        "--steps 6000 --seed 0", "mnist", ()),
     "mnist_vae_2d": ("musicae train mnist --preset mnist_vae_2d --out runs/mnist_vae_2d "

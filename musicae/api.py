@@ -35,6 +35,7 @@ from musicae.train import TrainConfig, Trainer, pick_device, seed_everything
 
 DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
 RUN_RECORD = "run.json"  # beside a command's files: what made them
+PICTURE_SUFFIXES = (".png", ".pdf", ".svg")
 DEFAULT_MODELS = {"music": "folk_mel_2bar", "image": "mnist_conv_vae"}
 MIDI_SUFFIXES = {".mid", ".midi", ".kar", ".smf"}
 
@@ -421,6 +422,9 @@ def _trained_on(bundle: ModelBundle, dom: Domain, data: str) -> bool:
 @torch.no_grad()
 def plot_latent(model: str, data: str, out: str | Path, device: str = "auto") -> dict:
     """Scatter of held-out codes by digit (and the decoded manifold for 2-D latents)."""
+    if Path(out).suffix.lower() not in PICTURE_SUFFIXES:
+        raise MusicaeError(f"{out}: the picture is written as PNG, PDF or SVG; name it "
+                           f"{Path(out).with_suffix('.png').name}")
     bundle = load(model, device)
     written = domain(bundle).plot_latent(bundle, data, Path(out))
     return {"model": str(bundle.path), "written": [str(written)]}

@@ -8,6 +8,7 @@ The installed `musicae ...`, `python -m musicae ...` and the repository's
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -24,6 +25,19 @@ from musicae.defaults import (
 from musicae.errors import MusicaeError
 
 POSITIVE = click.IntRange(min=1)
+MAX_SAMPLES = 10_000  # one run's samples are decoded as one batch and written one file each
+
+
+class Finite(click.FloatRange):
+    """A float in range that is a number: ``nan`` and ``inf`` are refused, not passed on."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class Group(click.Group):
@@ -105,6 +119,8 @@ def parse_shifts(shifts: tuple[str, ...]) -> dict[str, float]:
             out[name.strip()] = float(amount)
         except ValueError:
             sep = ""
+        if sep and not math.isfinite(out[name.strip()]):
+            raise MusicaeError(f"--shift {item!r}: the amount must be a finite number")
         if not sep or not name.strip():
             raise MusicaeError(f"--shift {item!r}: expected NAME=AMOUNT, e.g. density=+1.5")
     return out
@@ -137,7 +153,7 @@ meter_option = click.option("--meter", default=METER,
                             help="Music: meter of the output, e.g. 3/4 [default: full bars, "
                             "4/4 for 16-step bars].")
 style_options = [
-    click.option("--qpm", type=click.FloatRange(10, 1000), default=None,
+    click.option("--qpm", type=Finite(10, 1000), default=None,
                  help="Music: tempo of the written MIDI in quarters per minute [default: 120]."),
     click.option("--program", type=click.IntRange(0, 127), default=None,
                  help="Music: General MIDI program of the pitched parts [default: each "
@@ -192,8 +208,9 @@ def main(threads: int | None) -> None:
 @click.option("--batch-size", type=POSITIVE, default=None,
               help="Windows per step and process (preset default); under torchrun the "
               "global batch is the sum over processes.")
-@click.option("--lr", type=float, default=None, help="Initial learning rate.")
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=Finite(min=0, min_open=True), default=None,
+              help="Initial learning rate.")
+@click.option("--minutes", type=Finite(min=0, min_open=True), default=None,
               help="Stop after this much training time (steps still cap the run).")
 @click.option("--seed", type=int, default=None, help="Random seed.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -233,10 +250,10 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
 
 @main.command()
 @click.argument("model", required=False)
-@click.option("-n", "n", type=POSITIVE, default=SAMPLES, show_default=True,
-              help="How many samples.")
+@click.option("-n", "n", type=click.IntRange(1, MAX_SAMPLES), default=SAMPLES,
+              show_default=True, help=f"How many samples (at most {MAX_SAMPLES:,} a run).")
 @out_option
-@click.option("--temperature", type=click.FloatRange(min=0), default=SAMPLE_TEMPERATURE,
+@click.option("--temperature", type=Finite(min=0), default=SAMPLE_TEMPERATURE,
               show_default=True, help="Sampling temperature for sequence models (0 = argmax).")
 @seed_option
 @click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
@@ -322,7 +339,7 @@ def encode(args, out, bar, device, as_json):
 @main.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] Z.npy")
 @out_option
-@click.option("--temperature", type=click.FloatRange(min=0), default=DECODE_TEMPERATURE,
+@click.option("--temperature", type=Finite(min=0), default=DECODE_TEMPERATURE,
               show_default=True, help="Sequence models: 0 = argmax.")
 @meter_option
 @click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")

@@ -63,7 +63,13 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise MusicaeError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MusicaeError(f"--device {name!r}: unknown device (auto, cpu, cuda, cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise MusicaeError(f"--device {name!r}: musicae runs on cpu or cuda")
+    return device
 
 
 def seed_everything(seed: int) -> None:

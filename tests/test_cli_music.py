@@ -337,3 +337,22 @@ def test_attribute_vectors_of_a_shipped_model_go_to_the_user_directory(cli, tune
                   "syncopation=1", "--shift", "density=1")  # the user's and the shipped one
     assert shifted.exit_code == 0, shifted.output
 
+
+
+@pytest.mark.parametrize("args", [
+    ["sample", "-o", "{tmp}", "--temperature", "nan"],
+    ["sample", "-o", "{tmp}", "--shift", "density=nan"],
+    ["sample", "-o", "{tmp}", "-n", "100000000"],
+    ["sample", "-o", "{tmp}", "--device", "tpu"],
+    ["train", "folk", "--preset", "mel_2bar_small", "--out", "{tmp}", "--lr", "nan"],
+    ["train", "folk", "--preset", "mel_2bar_small", "--out", "{tmp}", "--minutes", "nan"],
+    ["train", "folk", "--preset", "mel_2bar_small", "--out", "{tmp}", "--set", "free_bits=NaN"],
+    ["plot-latent", "mnist_vae_2d", "-o", "{tmp}/x.xyz"],
+])
+def test_numbers_and_names_are_checked_before_any_work(cli_process, tmp_path, args):
+    done = cli_process(*[str(tmp_path / "out") if a == "{tmp}" else
+                         a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after click's usage lines, if any
+    assert last.lower().startswith("error:"), done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.xyz").exists()

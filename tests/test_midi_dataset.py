@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -339,3 +340,20 @@ def test_single_files_give_windows_or_say_why(tmp_path):
 
 def test_ticks_per_beat_of_written_fixtures():
     assert TICKS_PER_BEAT == 480
+
+
+def test_paths_that_are_not_plain_files_are_skipped_without_hanging(cli, tmp_path):
+    """A FIFO and a symlink to a device named .mid are refused before any read blocks or
+    runs away; a file name that is not UTF-8 is read like any other."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    write_tune(folder / "good.mid", bars=4)
+    os.mkfifo(folder / "pipe.mid")
+    (folder / "zero.mid").symlink_to("/dev/zero")
+    odd_name = os.fsencode(folder) + b"/caf\xe9.mid"  # Latin-1, not UTF-8
+    with open(odd_name, "wb") as f:
+        f.write((folder / "good.mid").read_bytes())
+    done = cli("prepare", folder, "--preset", "mel_2bar_small", "--workers", "1", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["files_used"] == 2 and report["skipped"] == {"not a regular file": 2}

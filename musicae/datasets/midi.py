@@ -131,7 +131,8 @@ def _splits(root: Path) -> dict[str, list[tuple[str, Path]]]:
 
 def _hash_split(relative: str) -> str:
     """The split of a file, fixed by its relative path."""
-    bucket = int(hashlib.blake2b(relative.encode(), digest_size=8).hexdigest(), 16) % 100
+    name = relative.encode("utf-8", "surrogateescape")  # names need not be UTF-8
+    bucket = int(hashlib.blake2b(name, digest_size=8).hexdigest(), 16) % 100
     for name in SPLITS:
         if bucket < SPLIT_PERCENT[name]:
             return name

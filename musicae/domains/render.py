@@ -59,10 +59,29 @@ def _draw_roll(ax, midi: Path, segments: int = 1) -> None:
     _pitch_axis(ax, low, high)
     if len(pm.instruments) > 1 or any(i.name for i in pm.instruments):
         ax.legend(loc="lower right", fontsize=6, frameon=False)
+    _chord_names(ax, pm, high)
     for k in range(segments if segments > 1 else 0):
         ax.text((k + 0.5) * end / segments, high - 0.5, str(k), ha="center", va="top",
                 fontsize=7, color="0.3")
         ax.axvline(k * end / segments, color="0.4", lw=0.8)
+
+
+def _chord_names(ax, pm: pretty_midi.PrettyMIDI, high: int) -> None:
+    """The symbol of each block chord of a track named ``chords``, above where it starts."""
+    from musicae.representations.chords import CHORD_CLASSES, chord_name, chord_tones
+
+    by_tones = {frozenset(chord_tones(label)): label for label in range(1, CHORD_CLASSES)}
+    for inst in pm.instruments:
+        if inst.name != "chords":
+            continue
+        starts: dict[float, set[int]] = {}
+        for note in inst.notes:
+            starts.setdefault(round(note.start, 6), set()).add(note.pitch % 12)
+        for start, tones in sorted(starts.items()):
+            label = by_tones.get(frozenset(tones))
+            if label is not None:
+                ax.text(start, high - 0.3, f" {chord_name(label)}", ha="left", va="top",
+                        fontsize=7, color="tab:orange")
 
 
 def _time_axis(ax, pm: pretty_midi.PrettyMIDI, end: float) -> None:

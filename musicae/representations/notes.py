@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 
 import mido
@@ -202,15 +203,28 @@ def parse_midi(
 
 
 def read_midi_bytes(path: str | os.PathLike) -> bytes:
-    """A file's bytes, refusing files over ``MAX_FILE_BYTES`` before reading them."""
+    """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them.
+
+    FIFOs, sockets and devices (also behind a symlink) are refused without
+    waiting on them: the file is opened non-blocking and checked on the open
+    descriptor, and the size limit counts the bytes actually read, so a file that
+    says it is empty but never ends is still cut off.
+    """
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise UnusableMidi(path, "file too large", f"{size} bytes")
-        with open(path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnusableMidi(path, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
     return data
 
 
