@@ -15,7 +15,8 @@ chords MODEL [DATA]: chord_gain on the test split, and the share of the notes
     starting on a beat that are tones of the chord sounding there, in samples
     over each of the test windows' own progressions, beside samples from the same
     codes told "no chord" throughout (the model without its condition), beside
-    the test melodies themselves.
+    samples of an unconditioned melody model (--unconditioned, default
+    folk_mel_2bar) in the same bars, beside the test melodies themselves.
 
     python benchmarks/quality_polyphony.py pianoroll chorales_pianoroll_2bar [chorales]
 """
@@ -153,12 +154,15 @@ def chord_tone_share(tokens: np.ndarray, mask: np.ndarray, chords: np.ndarray,
 
 
 @torch.no_grad()
-def chords(bundle, data: str, temperature: float) -> dict:
+def chords(bundle, data: str, temperature: float, unconditioned: str | None = None) -> dict:
     model, rep = bundle.model.eval(), bundle.representation
     test = examples(bundle, data, "test")
     metrics = api.evaluate(str(bundle.path), data, "test")
     generator = torch.Generator().manual_seed(0)
     counts = {"conditioned": [0, 0], "no_chord": [0, 0], "test_melodies": [0, 0]}
+    other = api.load(unconditioned, "cpu").model.eval() if unconditioned else None
+    if other is not None:
+        counts[f"unconditioned ({unconditioned})"] = [0, 0]
     beat = rep.steps_per_quarter
     for batch in test.chunks(CHUNK):
         z = model.prior_sample(len(batch), generator)
@@ -174,6 +178,12 @@ def chords(bundle, data: str, temperature: float) -> dict:
                                        batch.controls["chord"].numpy(), rep.min_pitch, beat)
         counts["test_melodies"][0] += hits
         counts["test_melodies"][1] += total
+        if other is not None:
+            drawn = other.sample(len(batch), temperature, generator, mask=batch.mask)
+            hits, total = chord_tone_share(drawn.tokens[..., 0].numpy(), batch.mask.numpy(),
+                                           batch.controls["chord"].numpy(), rep.min_pitch, beat)
+            counts[f"unconditioned ({unconditioned})"][0] += hits
+            counts[f"unconditioned ({unconditioned})"][1] += total
     shares = {name: {"chord_tones_on_beats": h / max(t, 1), "beat_onsets": t}
               for name, (h, t) in counts.items()}
     keys = ("teacher_forced_accuracy", "free_running_accuracy", "nll_per_step", "code_gain",
@@ -189,6 +199,7 @@ def main() -> None:
     parser.add_argument("data", nargs="?", default="chorales")
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.5)
+    parser.add_argument("--unconditioned", default="folk_mel_2bar")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle = api.load(args.model, "cpu")
@@ -197,8 +208,8 @@ def main() -> None:
     elif args.kind == "voices":
         result = voices(bundle, args.data, args.samples)
     else:
-        result = chords(bundle, args.data, args.temperature)
-    print(json.dumps({"kind": args.kind, "model": args.model, "data": args.data} | result,
+        result = chords(bundle, args.data, args.temperature, args.unconditioned)
+    print(json.dumps({"kind": args.kind, "model_name": args.model, "data": args.data} | result,
                      indent=2))
 
 

@@ -273,3 +273,53 @@ def test_pianoroll_keeps_every_voice_of_a_chorale(tmp_path):
     windows = piece_windows(read_midi(path), rep, path)
     sounding = (windows.tokens != 0).sum(-1)  # pitches sounding per step
     assert np.median(sounding[sounding > 0]) == 4
+
+
+# --- the shipped chorale models ----------------------------------------------------------
+
+
+def shipped(name: str) -> str:
+    from musicae.artifacts import SHIPPED_DIR
+
+    if not (SHIPPED_DIR / name).is_dir():
+        pytest.skip(f"{name} not shipped")
+    return name
+
+
+def test_the_shipped_voices_model_sings_four_parts_in_their_ranges(cli, tmp_path):
+    done = cli("sample", shipped("chorales_voices_2bar"), "-n", 8, "-o", tmp_path, "--seed", 0)
+    assert done.exit_code == 0, done.output
+    means = []
+    for path in sorted(tmp_path.glob("sample_*.mid")):
+        midi = pretty_midi.PrettyMIDI(str(path))
+        assert [i.name for i in midi.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
+        means.append([np.mean([n.pitch for n in i.notes]) for i in midi.instruments])
+    soprano, alto, tenor, bass = np.array(means).T
+    assert (soprano > alto).mean() >= 0.75 and (tenor > bass).mean() >= 0.75
+    assert 60 <= np.median(soprano) <= 79 and 40 <= np.median(bass) <= 60
+
+
+def test_the_shipped_chord_model_plays_over_the_chords_it_is_given(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from quality_polyphony import chords as chord_quality
+
+    from musicae import api
+
+    result = chord_quality(api.load(shipped("chorales_mel_chords_2bar"), "cpu"), "chorales",
+                           0.5)
+    shares = result["samples"]
+    assert result["model"]["chord_gain"] > 0
+    assert (shares["conditioned"]["chord_tones_on_beats"]
+            > shares["no_chord"]["chord_tones_on_beats"] + 0.1)
+
+
+def test_the_shipped_pianoroll_model_plays_chords(cli, tmp_path):
+    done = cli("sample", shipped("chorales_pianoroll_2bar"), "-n", 4, "-o", tmp_path,
+               "--seed", 0)
+    assert done.exit_code == 0, done.output
+    for path in sorted(tmp_path.glob("sample_*.mid")):
+        roll = pretty_midi.PrettyMIDI(str(path)).get_piano_roll(fs=8)  # (128, frames)
+        voices = (roll > 0).sum(0)
+        assert np.median(voices[voices > 0]) >= 3, path.name  # chords, not a line

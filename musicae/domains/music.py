@@ -107,13 +107,11 @@ class MusicDomain(Domain):
         pitched parts), a piano-roll sheet and, with ``wav``, audio."""
         out.mkdir(parents=True, exist_ok=True)
         rep = bundle.representation
-        tokens, mask = window_arrays(batch, rep)
         style = _style(meter, qpm, program)
-        controls = _controls(batch)
         midis = []
-        for i in range(len(tokens)):
+        for i, (tokens_i, mask_i, controls_i) in enumerate(_rows(rep, batch)):
             midis.append(out / f"{stem}_{i:03d}.mid")
-            rep.write_midi(tokens[i], mask[i], midis[-1], controls=controls(i), **style)
+            rep.write_midi(tokens_i, mask_i, midis[-1], controls=controls_i, **style)
         sheet = pianoroll_sheet(midis, out / "pianoroll.png")
         return [sheet] + midis + _wavs(midis, wav)
 
@@ -142,9 +140,9 @@ class MusicDomain(Domain):
         style = _style(meter, qpm, program)
         midis = []
         for name, batch in (("input", inputs), ("reconstruction", outputs)):
-            tokens, mask = window_arrays(batch, rep)
+            tokens, mask, controls = next(_rows(rep, batch))
             midis.append(out / f"{stem}_{name}.mid")
-            rep.write_midi(tokens[0], mask[0], midis[-1], controls=_controls(batch)(0), **style)
+            rep.write_midi(tokens, mask, midis[-1], controls=controls, **style)
         sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2)
         return [sheet] + midis + _wavs(midis, wav)
 
@@ -190,10 +188,19 @@ def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
             "nll_per_step": terms["recon"] / steps, "code_gain": float(gain)} | controls
 
 
-def _controls(batch: Batch):
-    """Example i's controls as numpy arrays: ``i`` → {name: (steps,)}."""
+def decoded_pieces(rep: Representation, batch: Batch, meter: str | None = None) -> list[Piece]:
+    """Each example of a batch as a piece (with its controls: chords as a chords part)."""
+    style = _style(meter, None, None)
+    return [rep.decode(tokens, mask, controls=controls, **style)
+            for tokens, mask, controls in _rows(rep, batch)]
+
+
+def _rows(rep: Representation, batch: Batch):
+    """(tokens, mask, controls) of each example, as numpy arrays."""
+    tokens, mask = window_arrays(batch, rep)
     arrays = {name: labels.cpu().numpy() for name, labels in batch.controls.items()}
-    return lambda i: {name: labels[i] for name, labels in arrays.items()}
+    for i in range(len(tokens)):
+        yield tokens[i], mask[i], {name: labels[i] for name, labels in arrays.items()}
 
 
 def _wavs(midis: list[Path], wav: bool) -> list[Path]:
@@ -208,11 +215,8 @@ def _style(meter: str | None, qpm: float | None, program: int | None) -> dict:
 
 def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:
     """Windows one after another as one piece (written in ``style``; one shared layout)."""
-    tokens, mask = window_arrays(batch, rep)
-    controls = _controls(batch)
-    pieces = [rep.decode(tokens[i], mask[i], controls=controls(i), **style)
-              for i in range(len(tokens))]
-    length = int(mask[0].sum())
+    pieces = [rep.decode(*rows, **style) for rows in _rows(rep, batch)]
+    length = int(window_arrays(batch, rep)[1][0].sum())
     notes = []
     for i, piece in enumerate(pieces):
         shifted = piece.notes.copy()

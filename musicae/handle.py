@@ -1,0 +1,157 @@
+"""A trained model for notebooks and scripts: ``musicae.load(name_or_dir)``.
+
+Music models take MIDI paths or ``pretty_midi.PrettyMIDI`` objects and return
+``PrettyMIDI`` objects; image models take image paths or arrays (28, 28) in
+[0, 1] and return arrays. Defaults are the command line's (``musicae.defaults``).
+
+    >>> import musicae
+    >>> model = musicae.load("folk_mel_2bar")
+    >>> tunes = model.sample(4, seed=0)              # four PrettyMIDI objects
+    >>> path = model.interpolate(tunes[0], tunes[1], steps=5)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicae.batch import Batch
+from musicae.defaults import (
+    DECODE_TEMPERATURE,
+    INTERPOLATION_METHOD,
+    INTERPOLATION_STEPS,
+    SAMPLE_TEMPERATURE,
+    SAMPLES,
+)
+from musicae.errors import MusicaeError
+
+Input = str | os.PathLike | object  # a path, a PrettyMIDI (music) or an array (images)
+
+
+class Model:
+    """encode / decode / sample / reconstruct / interpolate on one trained model."""
+
+    def __init__(self, name_or_dir: str | os.PathLike, device: str = "auto") -> None:
+        from musicae import api
+
+        self.bundle = api.load(str(name_or_dir), device)
+        self.domain = api.domain(self.bundle)
+        self.model = self.bundle.model.eval()
+
+    def __repr__(self) -> str:
+        return (f"musicae.Model({str(self.bundle.path)!r}, preset={self.bundle.preset.name!r}, "
+                f"latent_dim={self.latent_dim})")
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def is_music(self) -> bool:
+        return self.bundle.representation is not None
+
+    # --- the five operations ------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode(self, inputs: Input | list[Input], bar: int | None = None) -> np.ndarray:
+        """Posterior means of the inputs (music: window ``bar``, default the first): (n, latent)."""
+        return torch.cat([self.model.encode(self._read(x, bar)).mean
+                          for x in _listed(inputs)]).cpu().numpy()
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray, temperature: float = DECODE_TEMPERATURE,
+               meter: str | None = None, chords: str | None = None,
+               seed: int | None = None) -> list:
+        """Codes (n, latent) as outputs (music: in ``meter``, over ``chords``)."""
+        z = np.asarray(z, dtype=np.float32).reshape(-1, self.latent_dim)
+        if not np.isfinite(z).all():
+            raise MusicaeError("codes must be finite numbers")
+        _seed(seed)
+        layout = self.domain.layout(self.bundle, len(z), meter, chords)
+        batch = self.model.decode(torch.from_numpy(z).to(self.model.device), temperature,
+                                  **layout)
+        return self._outputs(batch, meter)
+
+    @torch.no_grad()
+    def sample(self, n: int = SAMPLES, temperature: float = SAMPLE_TEMPERATURE,
+               seed: int | None = None, meter: str | None = None,
+               chords: str | None = None) -> list:
+        """n new outputs decoded from the prior (music: in ``meter``, over ``chords``)."""
+        if not 1 <= n:
+            raise MusicaeError(f"n must be a positive number (got {n})")
+        generator = torch.Generator().manual_seed(_seed(seed))
+        layout = self.domain.layout(self.bundle, n, meter, chords)
+        return self._outputs(self.model.sample(n, temperature, generator, **layout), meter)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Input, bar: int | None = None, chords: str | None = None):
+        """The input encoded and decoded (music: over ``chords`` instead of its own)."""
+        batch = self._read(x, bar)
+        like = self.domain.condition(self.bundle, batch, chords)
+        return self._outputs(self.model.reconstruct(batch, like=like))[0]
+
+    @torch.no_grad()
+    def interpolate(self, a: Input, b: Input, steps: int = INTERPOLATION_STEPS,
+                    method: str = INTERPOLATION_METHOD,
+                    temperature: float = DECODE_TEMPERATURE, bar: int | None = None,
+                    chords: str | None = None) -> list:
+        """``steps`` outputs on the path from a to b, endpoints included, in a's layout."""
+        xa, xb = self._read(a, bar), self._read(b, bar)
+        like = self.domain.condition(self.bundle, xa, chords)
+        return self._outputs(self.model.interpolate(xa, xb, steps, method, temperature,
+                                                    like=like))
+
+    # --- inputs and outputs -------------------------------------------------------------
+
+    def _read(self, x: Input, bar: int | None) -> Batch:
+        if isinstance(x, (str, os.PathLike)):
+            return self.domain.read_input(self.bundle, Path(x), bar)[0].to(self.model.device)
+        if self.is_music:
+            if not hasattr(x, "write"):
+                raise MusicaeError(f"a music model reads MIDI paths or PrettyMIDI objects, "
+                                   f"not {type(x).__name__}")
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "input.mid"
+                x.write(str(path))
+                return self.domain.read_input(self.bundle, path, bar)[0].to(self.model.device)
+        image = np.asarray(x, dtype=np.float32).squeeze()
+        if image.shape != (28, 28) or not np.isfinite(image).all():
+            raise MusicaeError(f"an image model reads 28x28 arrays of numbers in [0, 1], "
+                               f"not shape {image.shape}")
+        return Batch(torch.from_numpy(image)[None, None].to(self.model.device))  # (1, 1, 28, 28)
+
+    def _outputs(self, batch: Batch, meter: str | None = None) -> list:
+        if not self.is_music:
+            return [image.squeeze(0) for image in batch.tokens.detach().cpu().numpy()]
+        import pretty_midi
+
+        from musicae.domains.music import decoded_pieces
+        from musicae.representations.notes import write_midi
+
+        out = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, piece in enumerate(decoded_pieces(self.bundle.representation, batch, meter)):
+                path = Path(tmp) / f"{i}.mid"
+                write_midi(piece, path)
+                out.append(pretty_midi.PrettyMIDI(io.BytesIO(path.read_bytes())))
+        return out
+
+
+def load(name_or_dir: str | os.PathLike, device: str = "auto") -> Model:
+    """A shipped model (by name) or a run directory, ready for notebooks (see :class:`Model`)."""
+    return Model(name_or_dir, device)
+
+
+def _listed(inputs) -> list:
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def _seed(seed: int | None) -> int:
+    from musicae.api import _chosen
+
+    return _chosen(seed)
