@@ -105,6 +105,8 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     if resume:
         trainer.restore(done, state.get("wall_seconds", 0.0),
                         artifacts.load_optimizer_state(out, bundle.model))
+        if ranks.main:
+            artifacts.truncate_metrics(out, done)
     bundle.meta |= {"data": str(data), "data_path": dom.data_path(data),
                     "train_examples": len(train_data), "transpose": transpose}
     try:
@@ -158,6 +160,7 @@ def _check(cfg: TrainConfig) -> None:
 def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
                   ) -> ModelBundle:
     if resume:
+        artifacts.recover(out)  # what a killed run left half done
         if not (out / artifacts.CONFIG).exists():
             raise MusicaeError(f"{out}: nothing to resume (no {artifacts.CONFIG})")
         bundle = artifacts.load(out)

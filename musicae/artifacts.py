@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ FORMAT = "musicae-model/2"
 FORMAT_1 = "musicae-model/1"  # before representations were stored; read, never written
 FORMAT_1_GEOMETRY = ("kind", "depth", "bars", "slot")  # format-1 model settings now derived
 WEIGHTS, CONFIG, OPTIMIZER = "model.safetensors", "config.json", "optimizer.safetensors"
+METRICS = "metrics.jsonl"
 SHIPPED_DIR = DATA_DIR / "models"
 
 
@@ -96,22 +98,74 @@ def save(bundle: ModelBundle, directory: Path, training: dict | None = None,
     bundle.meta = config
 
 
-def save_checkpoint(bundle: ModelBundle, directory: Path, state: dict) -> None:
-    """A training checkpoint: the model plus Adam's state for ``--resume``.
+STAGING, COMMITTING = ".checkpoint.tmp", ".checkpoint.new"  # folders inside a run
 
-    Adam's state is stored by parameter name, so it survives a reordering of
-    the model's parts.
+
+def save_checkpoint(bundle: ModelBundle, directory: Path, state: dict) -> None:
+    """A training checkpoint: the model plus Adam's state for ``--resume``, made visible as
+    one unit.
+
+    The three files are written into ``.checkpoint.tmp/``, which is renamed to
+    ``.checkpoint.new/`` once complete; then each file is moved into the run,
+    ``config.json`` last. A kill before that rename leaves the previous checkpoint
+    as it was (the half-written folder is removed by :func:`recover`); a kill
+    after it is finished by :func:`recover`, which the next load runs. Adam's
+    state is stored by parameter name, so it survives a reordering of the
+    model's parts.
     """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    recover(directory)
+    staging = directory / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
     state = dict(state)
     optimizer = state.pop("optimizer", None)
     if optimizer is not None:
-        directory.mkdir(parents=True, exist_ok=True)
         names = [name for name, _ in bundle.model.named_parameters()]
         tensors, groups = _flatten_optimizer(optimizer.state_dict())
         metadata = {"groups": json.dumps(groups), "names": json.dumps(names)}
-        atomic_write(directory / OPTIMIZER,
+        atomic_write(staging / OPTIMIZER,
                      lambda p: save_file(tensors, str(p), metadata=metadata))
-    save(bundle, directory, training=state)
+    save(bundle, staging, training=state)
+    os.replace(staging, directory / COMMITTING)
+    recover(directory)
+
+
+def _roll_forward(committing: Path, directory: Path) -> None:
+    for name in (OPTIMIZER, WEIGHTS, CONFIG):  # config.json last: it names the step
+        if (committing / name).exists():
+            os.replace(committing / name, directory / name)
+    shutil.rmtree(committing, ignore_errors=True)
+
+
+def truncate_metrics(directory: Path, step: int) -> None:
+    """Drop ``metrics.jsonl`` records after ``step`` (a resumed run writes them again) and
+    any line a kill cut short."""
+    path = Path(directory) / METRICS
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(line)
+    atomic_write(path, lambda p: p.write_text("".join(f"{line}\n" for line in kept)))
+
+
+def recover(directory: Path) -> None:
+    """Finish or drop a checkpoint a killed run left half made (see
+    :func:`save_checkpoint`), and remove temporary files of interrupted writes."""
+    directory = Path(directory)
+    if (directory / COMMITTING).is_dir():
+        _roll_forward(directory / COMMITTING, directory)
+    shutil.rmtree(directory / STAGING, ignore_errors=True)
+    for leftover in directory.glob(".*.tmp-*"):  # atomic_write's, from a killed process
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
 
 
 def _flatten_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], list]:
@@ -225,6 +279,11 @@ def _rename_format_1(tensors: dict, model: Autoencoder) -> dict:
 def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelBundle:
     """Rebuild a saved model from its preset and load its weights (float32, on ``device``)."""
     directory = resolve_model_dir(name_or_path)
+    if (directory / COMMITTING).is_dir() and os.access(directory, os.W_OK):
+        try:  # a checkpoint a killed run did not finish moving in
+            _roll_forward(directory / COMMITTING, directory)
+        except OSError:
+            pass  # a live run is moving it in right now
     config = read_config(directory)
     try:
         preset = get_preset(str(config.get("preset")))

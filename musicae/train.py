@@ -179,7 +179,7 @@ class Trainer:
             self.last_eval = self.evaluate(valid)
             record |= {f"valid_{k}": v for k, v in self.last_eval.items()}
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:  # artifacts.METRICS
             f.write(json.dumps(record) + "\n")
         self.save(self.model, self.run_dir, self.state())
 

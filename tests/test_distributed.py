@@ -129,3 +129,47 @@ def test_sigterm_checkpoints_the_current_step_and_the_run_resumes(tmp_path):
                           step + 3, "--resume", "--quiet", "--json", "--device", "cpu"))
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["steps"] == step + 3
+
+
+def test_a_checkpoint_killed_half_way_is_finished_or_dropped_as_one(tmp_path):
+    """The checkpoint set (weights, optimizer, config) appears as one unit: a kill while
+    it is being written leaves the last one; a kill while it is being moved in is finished
+    by the next load; metrics after the checkpoint's step go on resume."""
+    import json as json_
+
+    from musicae import api, artifacts
+
+    run = tmp_path / "run"
+    api.train("mnist", "mnist_ae", run, steps=4, progress=False,
+              overrides={"latent_dim": 2}, eval_every=2)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    # a kill while writing the next one: a half-made staging folder and a stray temp file
+    (run / artifacts.STAGING).mkdir()
+    (run / artifacts.STAGING / artifacts.WEIGHTS).write_bytes(b"half")
+    (run / ".model.safetensors.tmp-999").write_bytes(b"x" * 100)
+    bundle = artifacts.load(run)  # readers see the last whole checkpoint meanwhile
+    assert bundle.meta["training"]["step"] == 4
+    assert {p.name: p.read_bytes() for p in run.iterdir()
+            if p.is_file() and not p.name.startswith(".")} == before
+    artifacts.recover(run)  # what a resumed run does first
+    assert not (run / artifacts.STAGING).exists()
+    assert not (run / ".model.safetensors.tmp-999").exists()
+    # a kill after the new set was complete, with only the weights moved in
+    newer = tmp_path / "newer"
+    api.train("mnist", "mnist_ae", newer, steps=6, progress=False,
+              overrides={"latent_dim": 2}, eval_every=2)
+    (run / artifacts.COMMITTING).mkdir()
+    for name in (artifacts.OPTIMIZER, artifacts.CONFIG):
+        (run / artifacts.COMMITTING / name).write_bytes((newer / name).read_bytes())
+    (run / artifacts.WEIGHTS).write_bytes((newer / artifacts.WEIGHTS).read_bytes())
+    bundle = artifacts.load(run)
+    assert bundle.meta["training"]["step"] == 6 and not (run / artifacts.COMMITTING).exists()
+    for name in (artifacts.WEIGHTS, artifacts.OPTIMIZER, artifacts.CONFIG):
+        assert (run / name).read_bytes() == (newer / name).read_bytes()
+    # resume drops metrics records past the checkpoint (a kill between log and save)
+    with open(run / artifacts.METRICS, "a") as f:
+        f.write(json_.dumps({"step": 7}) + "\n" + '{"step": 8, "trunc')
+    api.train("mnist", "mnist_ae", run, steps=8, resume=True, progress=False, eval_every=2)
+    lines = (run / artifacts.METRICS).read_text().splitlines()
+    steps = [json_.loads(line)["step"] for line in lines]
+    assert steps == [2, 4, 8], steps  # 7 (past the checkpoint) and the cut line are gone
