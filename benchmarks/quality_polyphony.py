@@ -6,8 +6,9 @@ pianoroll MODEL [DATA]: frame accuracy (a step is right when all 88 pitches'
     step repeated (notes sounding at t-1 held at t). Teacher-forced the baseline
     sees the true previous step; free-running it holds the window's true first
     step to the end. Its nats per step come from a per-pitch first-order Markov
-    chain over the three states, counted on the train split (add-one smoothed),
-    whose argmax is the repeat.
+    chain over the three states, counted on the train split of the model's own
+    training data (add-one smoothed), whose argmax is the repeat. --split all
+    scores every file of another folder (polyphony from outside the corpus).
 voices MODEL [DATA]: accuracy of each voice (teacher-forced and free-running)
     on the test split, and the pitch range (5th-95th percentile of onsets) of
     each voice in --samples samples beside the test windows'.
@@ -67,12 +68,12 @@ def markov_counts(chunks) -> torch.Tensor:
     return (counts + 1).view(-1, 3, 3).float()
 
 
-def pianoroll(bundle, data: str) -> dict:
-    test = examples(bundle, data, "test")
-    train = examples(bundle, data, "train")
+def pianoroll(bundle, data: str, split: str) -> dict:
+    test = examples(bundle, data, split)
+    train = examples(bundle, bundle.meta.get("data", data), "train")  # the model's own data
     log_p = markov_counts(train.chunks(CHUNK))
     log_p = (log_p / log_p.sum(-1, keepdim=True)).log()  # (P, from, to)
-    metrics = api.evaluate(str(bundle.path), data, "test")
+    metrics = api.evaluate(str(bundle.path), data, split)
     right = free_right = steps = nll = 0.0
     for batch in test.chunks(CHUNK):
         real = batch.mask
@@ -197,6 +198,8 @@ def main() -> None:
     parser.add_argument("kind", choices=["pianoroll", "voices", "chords"])
     parser.add_argument("model")
     parser.add_argument("data", nargs="?", default="chorales")
+    parser.add_argument("--split", default="test",
+                        help="pianoroll: which split of DATA (all: every file of a folder)")
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.5)
     parser.add_argument("--unconditioned", default="folk_mel_2bar")
@@ -204,7 +207,7 @@ def main() -> None:
     torch.set_num_threads(1)
     bundle = api.load(args.model, "cpu")
     if args.kind == "pianoroll":
-        result = pianoroll(bundle, args.data)
+        result = pianoroll(bundle, args.data, args.split)
     elif args.kind == "voices":
         result = voices(bundle, args.data, args.samples)
     else:

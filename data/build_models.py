@@ -52,6 +52,10 @@ SHIPPED = {
     "chorales_mel_chords_2bar": ("musicae --threads 1 train chorales --preset mel_chords_2bar "
                                  "--out runs/chorales_mel_chords_2bar --bf16 --transpose 5 "
                                  "--minutes 30 --seed 0", "chorales", ()),
+    "chorales_pianoroll_2bar": ("musicae --threads 1 train chorales --preset pianoroll_2bar "
+                                "--set head=autoregressive "
+                                "--out runs/chorales_pianoroll_2bar_autoregressive --bf16 "
+                                "--transpose 5 --minutes 30 --seed 0", "chorales", ()),
     "mnist_conv_vae": ("musicae train mnist --preset mnist_conv_vae --out runs/mnist_conv_vae "
                        "--steps 6000 --seed 0", "mnist", ()),
     "mnist_vae_2d": ("musicae train mnist --preset mnist_vae_2d --out runs/mnist_vae_2d "

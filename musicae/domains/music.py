@@ -215,7 +215,8 @@ def _style(meter: str | None, qpm: float | None, program: int | None) -> dict:
 
 def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:
     """Windows one after another as one piece (written in ``style``; one shared layout)."""
-    pieces = [rep.decode(*rows, **style) for rows in _rows(rep, batch)]
+    pieces = [rep.decode(tokens, mask, controls=controls, **style)
+              for tokens, mask, controls in _rows(rep, batch)]
     length = int(window_arrays(batch, rep)[1][0].sum())
     notes = []
     for i, piece in enumerate(pieces):

@@ -202,6 +202,9 @@ def parse_midi(
     return quantise(path, _scan_tracks(midi), midi.ticks_per_beat, steps_per_quarter)
 
 
+READ_CHUNK = 1 << 16
+
+
 def read_midi_bytes(path: str | os.PathLike) -> bytes:
     """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them.
 
@@ -217,15 +220,17 @@ def read_midi_bytes(path: str | os.PathLike) -> bytes:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UnusableMidi(path, "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        chunks, total = [], 0
+        while chunk := os.read(fd, READ_CHUNK):  # no buffer of the whole limit up front
+            total += len(chunk)
+            if total > MAX_FILE_BYTES:
+                raise UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
+            chunks.append(chunk)
     except OSError as exc:
         raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
     finally:
         os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        raise UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
-    return data
+    return b"".join(chunks)
 
 
 def _parse(path: str | os.PathLike | None, data: bytes) -> mido.MidiFile:
