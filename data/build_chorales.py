@@ -11,9 +11,8 @@ train/, valid/ and test/ by a hash of the file name (one chorale, one split),
 and manifest.csv lists them. See data/README.md.
 
 ``--outside DIR`` instead converts other polyphonic music21 material that is
-not in data/ (Monteverdi's madrigals, Haydn's, Mozart's and Beethoven's string
-quartets: every part as a named track) into DIR, for the out-of-corpus check in
-benchmarks/quality_polyphony.py.
+not in data/ (Monteverdi's madrigals, five voices: every part as a named track)
+into DIR, for the out-of-corpus check in benchmarks/quality_polyphony.py.
 
 Usage (needs the build extra: ``pip install -e .[build]``)::
 
@@ -97,7 +96,7 @@ def convert(path: Path) -> tuple[str, pretty_midi.PrettyMIDI | None, str]:
     return name, midi, ""
 
 
-OUTSIDE = ("monteverdi", "haydn", "mozart", "beethoven")  # music21 composers
+OUTSIDE = ("monteverdi",)  # music21 composers: the madrigals, five voices
 
 
 def convert_outside(path: Path) -> tuple[str, pretty_midi.PrettyMIDI | None, str]:
