@@ -160,7 +160,10 @@ def _check(cfg: TrainConfig) -> None:
 def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
                   ) -> ModelBundle:
     if resume:
-        artifacts.recover(out)  # what a killed run left half done
+        if distributed.is_main_process():
+            artifacts.recover(out)  # what a killed run left half done
+        else:
+            artifacts.wait_recovered(out)
         if not (out / artifacts.CONFIG).exists():
             raise MusicaeError(f"{out}: nothing to resume (no {artifacts.CONFIG})")
         bundle = artifacts.load(out)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,9 +135,19 @@ def save_checkpoint(bundle: ModelBundle, directory: Path, state: dict) -> None:
 
 def _roll_forward(committing: Path, directory: Path) -> None:
     for name in (OPTIMIZER, WEIGHTS, CONFIG):  # config.json last: it names the step
-        if (committing / name).exists():
+        try:
             os.replace(committing / name, directory / name)
+        except FileNotFoundError:
+            pass  # moved already (by an earlier, killed recovery)
     shutil.rmtree(committing, ignore_errors=True)
+
+
+def wait_recovered(directory: Path, seconds: float = 60.0) -> None:
+    """Wait (other ranks of a resumed run) until rank 0's :func:`recover` has moved a
+    half-moved checkpoint in, so that every rank reads the same one."""
+    deadline = time.monotonic() + seconds
+    while (Path(directory) / COMMITTING).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def truncate_metrics(directory: Path, step: int) -> None:
@@ -151,7 +162,8 @@ def truncate_metrics(directory: Path, step: int) -> None:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and record.get("step", 0) <= step:
+        at = record.get("step") if isinstance(record, dict) else None
+        if isinstance(at, (int, float)) and at <= step:
             kept.append(line)
     atomic_write(path, lambda p: p.write_text("".join(f"{line}\n" for line in kept)))
 

@@ -18,6 +18,7 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
+    MAX_SAMPLES,
     METER,
     SAMPLE_TEMPERATURE,
     SAMPLES,
@@ -25,7 +26,6 @@ from musicae.defaults import (
 from musicae.errors import MusicaeError
 
 POSITIVE = click.IntRange(min=1)
-MAX_SAMPLES = 10_000  # one run's samples are decoded as one batch and written one file each
 
 
 class Finite(click.FloatRange):

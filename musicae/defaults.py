@@ -6,6 +6,7 @@ No imports, so the command line reads them without loading torch.
 SAMPLE_TEMPERATURE = 0.5  # softmax temperature when sampling new music from the prior
 DECODE_TEMPERATURE = 0.0  # decoding a given code (reconstruct, interpolate, decode): argmax
 SAMPLES = 8  # `sample -n`
+MAX_SAMPLES = 10_000  # one run's samples are decoded as one batch, written one file each
 INTERPOLATION_STEPS = 8  # points on an interpolation path, endpoints included
 INTERPOLATION_METHOD = "slerp"
 METER = None  # meter of sampled or decoded music: None fills each bar slot (4/4 at 16 steps)

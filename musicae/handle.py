@@ -25,6 +25,7 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
+    MAX_SAMPLES,
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
@@ -68,9 +69,11 @@ class Model:
                meter: str | None = None, chords: str | None = None,
                seed: int | None = None) -> list:
         """Codes (n, latent) as outputs (music: in ``meter``, over ``chords``)."""
-        z = np.asarray(z, dtype=np.float32).reshape(-1, self.latent_dim)
-        if not np.isfinite(z).all():
-            raise MusicaeError("codes must be finite numbers")
+        z = np.asarray(z, dtype=np.float32)
+        z = z[None] if z.ndim == 1 else z
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.isfinite(z).all():
+            raise MusicaeError(f"codes must be finite numbers of shape (n, {self.latent_dim}), "
+                               f"not {z.shape}")
         _seed(seed)
         layout = self.domain.layout(self.bundle, len(z), meter, chords)
         batch = self.model.decode(torch.from_numpy(z).to(self.model.device), temperature,
@@ -82,8 +85,8 @@ class Model:
                seed: int | None = None, meter: str | None = None,
                chords: str | None = None) -> list:
         """n new outputs decoded from the prior (music: in ``meter``, over ``chords``)."""
-        if not 1 <= n:
-            raise MusicaeError(f"n must be a positive number (got {n})")
+        if not 1 <= n <= MAX_SAMPLES:
+            raise MusicaeError(f"n must be between 1 and {MAX_SAMPLES:,} (got {n})")
         generator = torch.Generator().manual_seed(_seed(seed))
         layout = self.domain.layout(self.bundle, n, meter, chords)
         return self._outputs(self.model.sample(n, temperature, generator, **layout), meter)

@@ -19,6 +19,7 @@ from musicae.representations.chords import (
     CHORD_CLASSES,
     NO_CHORD,
     chord_name,
+    chord_steps,
     infer_chords,
     parse_chord,
     parse_progression,
@@ -56,11 +57,19 @@ def test_chords_are_inferred_per_half_bar_from_the_notes_sounding():
     notes = make_notes(
         [0, 0, 0, 8, 8, 8, 8, 16, 16, 16], [8, 8, 8, 16, 16, 16, 16, 24, 24, 24],
         [48, 64, 67, 43, 59, 62, 65, 45, 60, 64])
-    labels = infer_chords(notes, 0, 32, 16)
+    labels = infer_chords(notes, 0, 32, chord_steps((4, 4), 4))
     assert [chord_name(c) for c in labels[::8]] == ["C", "G", "Am", "N.C."]
     assert (labels[:8] == labels[0]).all() and len(labels) == 32
     # the same chords seen from step 8 on
-    assert [chord_name(c) for c in infer_chords(notes, 8, 16, 16)[::8]] == ["G", "Am"]
+    assert [chord_name(c) for c in infer_chords(notes, 8, 16, 8)[::8]] == ["G", "Am"]
+
+
+def test_a_chord_lasts_half_a_bar_of_an_even_number_of_beats_else_a_bar():
+    meters = [(4, 4), (2, 4), (2, 2), (6, 8), (3, 4), (3, 8), (5, 4)]
+    assert [chord_steps(m, 4) for m in meters] == [8, 4, 8, 6, 12, 6, 20]
+    # 3/4: C on beats 1-2 and G on beat 3 is one bar of C, not C then G from mid beat 2
+    notes = make_notes([0, 0, 0, 8, 8, 8], [8, 8, 8, 12, 12, 12], [48, 64, 67, 43, 59, 62])
+    assert {chord_name(c) for c in infer_chords(notes, 0, 12, chord_steps((3, 4), 4))} == {"C"}
 
 
 def test_chords_move_with_transposition_and_spread_over_a_window():
@@ -140,6 +149,20 @@ def test_a_file_lacking_a_trio_part_is_skipped_with_that_reason(tmp_path, parts,
     path = trio_file(tmp_path / "part.mid", parts)
     with pytest.raises(MusicaeError, match=reason):
         piece_windows(read_midi(path), Trio(bars=2), path)
+
+
+def test_sampled_chords_do_not_come_back_as_melody(tmp_path):
+    """The chords track a chord model writes is not read back as its melody."""
+    rep = MelodyChords(bars=2)
+    tokens = np.zeros(32, np.uint8)
+    tokens[0], tokens[8] = 2 + 72 - 21, 1  # a note, a rest under the chord, a note
+    tokens[20], tokens[24] = 2 + 74 - 21, 1
+    labels = np.repeat([parse_chord("C"), parse_chord("G")], 16).astype(np.int16)
+    out = tmp_path / "written.mid"
+    write_midi(rep.decode(tokens, np.ones(32, bool), controls={"chord": labels}), out)
+    again = piece_windows(read_midi(out), MelodyChords(bars=2, min_notes=1), out)
+    assert (again.tokens[0] == tokens).all()
+    assert (again.arrays["chord"][0] == labels).all()
 
 
 def test_voices_need_as_many_tracks_as_voices(tmp_path):

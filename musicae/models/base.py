@@ -174,7 +174,8 @@ class Autoencoder(nn.Module, abc.ABC):
         """
         source = self.corrupted(batch) if corrupt else None
         z = self.encode(batch if source is None else source).mean
-        return self.decode_like(z if shift is None else z + shift, like or batch, temperature)
+        like = like if like is not None else batch
+        return self.decode_like(z if shift is None else z + shift, like, temperature)
 
     @torch.no_grad()
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -217,7 +218,7 @@ class Autoencoder(nn.Module, abc.ABC):
         za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
         t = torch.linspace(0.0, 1.0, steps, device=za.device)
         z = INTERPOLATIONS[method](za, zb, t)  # (steps, latent)
-        return self.decode_like(z, like or a, temperature)
+        return self.decode_like(z, like if like is not None else a, temperature)
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:

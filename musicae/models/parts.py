@@ -122,17 +122,18 @@ class AutoregressiveHead(CategoricalHeads):
 
     def draw(self, h: Tensor, temperature: float) -> tuple[Tensor, Logits]:
         positions, classes = self.heads[0]
-        base = self.out(h)  # (B, W)
-        weight = self.within.weight * self.mask  # (W, W)
-        hot = base.new_zeros(base.shape)  # one-hot of the positions drawn so far
-        token = torch.zeros(len(h), positions, dtype=torch.long, device=h.device)
+        base = self.out(h).split(classes, dim=-1)  # positions x (B, classes)
+        weight = (self.within.weight * self.mask).split(classes, dim=0)  # rows per position
+        hot = h.new_zeros(len(h), self.input_width)  # one-hot of the positions drawn so far
+        tokens, logits = [], []
         for p in range(positions):
-            rows = slice(p * classes, (p + 1) * classes)
-            logits_p = base[:, rows] + hot @ weight[rows].T  # (B, classes)
-            token[:, p] = _draw(logits_p, temperature)
-            base[:, rows] = logits_p
-            hot[:, rows] = F.one_hot(token[:, p], classes).to(hot.dtype)
-        return token, (base.unflatten(-1, self.heads[0]),)
+            logits_p = base[p] + hot @ weight[p].T  # (B, classes)
+            token = _draw(logits_p, temperature)
+            hot = hot + F.pad(F.one_hot(token, classes).to(hot.dtype),
+                              (p * classes, (positions - p - 1) * classes))
+            tokens.append(token)
+            logits.append(logits_p)
+        return torch.stack(tokens, -1), (torch.stack(logits, -2),)
 
 
 HEADS = {"independent": CategoricalHeads, "autoregressive": AutoregressiveHead}

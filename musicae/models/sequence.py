@@ -75,6 +75,9 @@ class SequenceConfig:
         if self.head == "autoregressive" and len(self.heads) != 1:
             raise MusicaeError("head=autoregressive models one output head (a piano-roll), "
                                f"not {len(self.heads)}")
+        if self.head == "autoregressive" and self.sampling_rate > 0:
+            raise MusicaeError("head=autoregressive does not train with scheduled sampling "
+                               "(sampling_rate): within a step it is always teacher-forced")
 
     @property
     def steps(self) -> int:

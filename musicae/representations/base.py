@@ -40,7 +40,7 @@ from musicae.representations.notes import (
 )
 from musicae.representations.slots import from_slots, steps_per_bar_of
 
-CODEC_VERSION = 2  # bump when encoding changes, so cached windows are rebuilt
+CODEC_VERSION = 3  # bump when encoding changes, so cached windows are rebuilt (3: chords by beats)
 OUT_OF_RANGE = ("shift", "drop")  # octave-shift notes into range, or drop them
 MIDI_PITCH_RANGE = (0, 127)
 GM_PROGRAMS = range(128)
@@ -196,9 +196,10 @@ class Representation(abc.ABC):
 
     # --- controls: per-step labels a model is conditioned on (none by default) ---
 
-    def encode_controls(self, piece: Piece, start: int, n_steps: int, steps_per_bar: int
-                        ) -> dict[str, np.ndarray]:
-        """Each control's labels for steps ``[start, start + n_steps)``: name → (n_steps,)."""
+    def encode_controls(self, piece: Piece, start: int, n_steps: int,
+                        meter: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Each control's labels for steps ``[start, start + n_steps)`` (whole bars of
+        ``meter``, from a downbeat): name → (n_steps,)."""
         return {}
 
     def decode_controls(self, controls: dict[str, np.ndarray], first_instrument: int

@@ -1,7 +1,8 @@
 """Chords: the 48 triads (12 roots x major, minor, diminished, augmented) and no-chord.
 
 A chord is one label per step, ``NO_CHORD`` (0) or ``1 + 12 * quality + root``
-(root 0 = C). :func:`infer_chords` labels every half bar of a piece from the
+(root 0 = C). :func:`infer_chords` labels every half bar of a piece (every bar
+of a meter with an odd number of beats, such as 3/4) from the
 notes sounding in it, as a musician reading a chorale would: the triad whose
 tones carry the most sounding time, the bass note breaking ties. Symbols
 ("C", "F#m", "Bb", "Bdim", "Caug", "N.C.") are parsed and written by
@@ -89,17 +90,26 @@ def spread(labels: list[int], n_steps: int) -> np.ndarray:
     return np.asarray(labels, dtype=np.int64)[index]
 
 
-def infer_chords(notes: np.ndarray, start: int, n_steps: int, steps_per_bar: int
-                 ) -> np.ndarray:
-    """One chord per half bar (per bar where a bar has an odd number of steps) of steps
-    ``[start, start + n_steps)``, repeated on each of its steps: (n_steps,) int16.
+def chord_steps(meter: tuple[int, int], steps_per_quarter: int) -> int:
+    """Steps a chord lasts in bars of ``meter``: half a bar where the bar has an even number
+    of beats (4/4, 2/4, 2/2; dotted beats in 6/8, 12/8), else the whole bar (3/4, 3/8, 5/4)."""
+    numerator, denominator = meter
+    compound = denominator >= 8 and numerator % 3 == 0 and numerator > 3
+    beats = numerator // 3 if compound else numerator
+    bar = numerator * 4 * steps_per_quarter // denominator
+    return bar // 2 if beats % 2 == 0 and bar % 2 == 0 else bar
+
+
+def infer_chords(notes: np.ndarray, start: int, n_steps: int, segment: int) -> np.ndarray:
+    """One chord per ``segment`` steps (see :func:`chord_steps`) of steps
+    ``[start, start + n_steps)`` (``start`` a downbeat), repeated on each of its steps:
+    (n_steps,) int16.
 
     notes: (n,) ``NOTE_DTYPE``, pitched notes of all parts. A segment gets the
     triad whose tones sound longest, less half the time of the other tones, plus
     a small bonus for the triad rooted on the lowest note; no-chord where nothing
     sounds or no triad covers ``MIN_SHARE`` of the sounding time.
     """
-    segment = steps_per_bar // 2 if steps_per_bar % 2 == 0 else steps_per_bar
     n_segments = -(-n_steps // segment)
     lo = np.clip(notes["start"] - start, 0, n_steps)
     hi = np.clip(notes["end"] - start, 0, n_steps)

@@ -184,7 +184,7 @@ def _spans(piece: Piece, rep: Representation, diag: Diagnostics) -> list[SpanTok
         for span in bar_spans(first, last, piece, rep.slot, diag):
             steps = span.bars * span.steps_per_bar
             tokens = rep.encode_notes(run, span.start, steps)  # (steps, *token_shape)
-            controls = rep.encode_controls(piece, span.start, steps, span.steps_per_bar)
+            controls = rep.encode_controls(piece, span.start, steps, span.unit)
             spans.append(SpanTokens(span.start, span.meter, span.unit, span.steps_per_bar,
                                     tokens, controls))
     return spans

@@ -207,13 +207,19 @@ class MelodyChords(Melody):
         return ("chords",)
 
     def sources(self, piece: Piece) -> list[np.ndarray]:
+        """The top line of the pitched notes, a track named "chords" left out (it counts for
+        the chords only: what this kind writes reads back the same)."""
         notes = pitched_notes(piece, self.programs)
+        named = {name.strip().lower() for name in self.control_track_names}
+        chord_tracks = [i for i, name in enumerate(piece.names) if name.strip().lower() in named]
+        notes = notes[~np.isin(notes["instrument"], chord_tracks)]
         return [melody.skyline(notes)] if len(notes) else []
 
-    def encode_controls(self, piece: Piece, start: int, n_steps: int, steps_per_bar: int
-                        ) -> dict[str, np.ndarray]:
+    def encode_controls(self, piece: Piece, start: int, n_steps: int,
+                        meter: tuple[int, int]) -> dict[str, np.ndarray]:
         notes = pitched_notes(piece, None)
-        return {"chord": chords.infer_chords(notes, start, n_steps, steps_per_bar)}
+        segment = chords.chord_steps(meter, self.steps_per_quarter)
+        return {"chord": chords.infer_chords(notes, start, n_steps, segment)}
 
     def decode_controls(self, controls: dict[str, np.ndarray], first_instrument: int
                         ) -> np.ndarray:
@@ -344,9 +350,11 @@ class Voices(Parts):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(str(n) for n in self.names))
-        if not self.names or DRUMS_PART in self.names:
-            raise MusicaeError(f"voices settings: names must be one or more voice names, "
-                               f"not {list(self.names)}")
+        if len(self.part_programs) != len(self.names) and set(self.part_programs) == {52}:
+            object.__setattr__(self, "part_programs", (52,) * len(self.names))  # the default
+        if len(self.names) < 2 or DRUMS_PART in self.names:
+            raise MusicaeError(f"voices settings: names must be two or more voice names "
+                               f"(one voice is the melody kind), not {list(self.names)}")
         super().__post_init__()
 
     @property
