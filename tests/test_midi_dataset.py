@@ -357,3 +357,9 @@ def test_paths_that_are_not_plain_files_are_skipped_without_hanging(cli, tmp_pat
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert report["files_used"] == 2 and report["skipped"] == {"not a regular file": 2}
+    assert sorted(report["skipped_files"]["not a regular file"]) == ["pipe.mid", "zero.mid"]
+    with open(os.fsencode(folder) + b"/bad\xff.mid", "wb") as f:  # skipped: named printably
+        f.write(b"not midi")
+    done = cli("prepare", folder, "--preset", "mel_2bar_small", "--workers", "1")
+    assert done.exit_code == 0 and "bad\\xff.mid" in done.output, done.output
+    assert "Traceback" not in done.output

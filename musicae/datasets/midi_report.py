@@ -29,6 +29,7 @@ class PrepareReport:
     windows: int
     skipped: dict[str, int]  # reason → files
     skipped_examples: dict[str, list[str]]  # reason → a few of those files
+    skipped_files: dict[str, list[str]]  # reason → every one of those files (--json)
     windows_by_meter: dict[str, int]  # the files' time signature ("6/8") → windows
     bars_skipped_by_meter: dict[str, int]  # e.g. "meter 12/8 longer than the bar slot" → bars
     pitch_range: tuple[int, int] | None  # lowest, highest MIDI pitch in the windows
@@ -58,7 +59,9 @@ class PrepareReport:
             lines.append(f"  pitch range: {low}..{high} ({pitch_name(low)}..{pitch_name(high)})")
         for reason, count in sorted(self.skipped.items(), key=lambda item: -item[1]):
             example = self.skipped_examples.get(reason, [""])[0]
-            lines.append(f"  skipped {count}: {reason}" + (f" (e.g. {example})" if example else ""))
+            more = f"; all {count} in --json" if count > 1 else ""
+            lines.append(f"  skipped {count}: {reason}"
+                         + (f" (e.g. {example}{more})" if example else ""))
         for reason, bars in self.bars_skipped_by_meter.items():
             lines.append(f"  bars left out: {bars} ({reason})")
         return "\n".join(lines)
@@ -83,7 +86,7 @@ def build_report(
 ) -> PrepareReport:
     """Add up per-file results."""
     skipped: Counter = Counter()
-    examples: dict[str, list[str]] = {}
+    every: dict[str, list[str]] = {}
     bars_skipped: Counter = Counter()
     by_meter: Counter = Counter()
     for path, result in zip(files, results, strict=True):
@@ -92,11 +95,8 @@ def build_report(
         by_meter.update(result.windows_by_meter)
         if result.reason is not None:
             skipped[result.reason] += 1
-            named = examples.setdefault(result.reason, [])
-            if len(named) < EXAMPLES_PER_REASON:
-                named.append(
-                    _relative(path, data) + (f": {result.detail}" if result.detail else "")
-                )
+            every.setdefault(result.reason, []).append(
+                _relative(path, data) + (f": {result.detail}" if result.detail else ""))
     return PrepareReport(
         data=str(data),
         split=split,
@@ -105,7 +105,8 @@ def build_report(
         files_used=sum(1 for r in results if r.windows),
         windows=sum(r.windows for r in results),
         skipped=dict(skipped.most_common()),
-        skipped_examples=examples,
+        skipped_examples={reason: names[:EXAMPLES_PER_REASON] for reason, names in every.items()},
+        skipped_files=every,
         windows_by_meter=dict(by_meter.most_common()),
         bars_skipped_by_meter=dict(bars_skipped.most_common()),
         pitch_range=_pitch_range(results),
@@ -116,10 +117,12 @@ def build_report(
 
 
 def _relative(path: Path, root: Path) -> str:
+    """The file's path under ``root``, printable: bytes that are not UTF-8 as escapes."""
     try:
-        return path.relative_to(root).as_posix()
+        name = path.relative_to(root).as_posix()
     except ValueError:
-        return str(path)
+        name = str(path)
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _pitch_range(results: list[FileResult]) -> tuple[int, int] | None:
