@@ -198,3 +198,23 @@ def test_code_gain_is_zero_when_the_decoder_ignores_the_code():
     with torch.no_grad():  # cut z off: the conductor then starts from the same state always
         model.decoder.conductor_init.proj.weight.zero_()
     assert code_gain(model, x) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_a_model_directory_asking_for_a_huge_model_is_refused_before_allocating(tmp_path):
+    """config.json is untrusted: sizes far past any real model are a one-line error."""
+    import json
+
+    from musicae import artifacts
+
+    run = tmp_path / "run"
+    bundle = artifacts.ModelBundle(build_model("mel_2bar_small", {"enc_size": 8}),
+                                   PRESETS["mel_2bar_small"], {"enc_size": 8},
+                                   representation=PRESETS["mel_2bar_small"].representation)
+    artifacts.save(bundle, run)
+    config = json.loads((run / "config.json").read_text())
+    for overrides, said in (({"enc_size": 200000}, "enc_size <= 8192"),
+                            ({"dec_layers": 1000}, "dec_layers <= 8"),
+                            ({"latent_dim": -3}, "positive integers")):
+        (run / "config.json").write_text(json.dumps(config | {"overrides": overrides}))
+        with pytest.raises(MusicaeError, match=said):
+            artifacts.load(run)

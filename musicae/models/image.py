@@ -48,12 +48,15 @@ class ImageConfig:
         if self.corruption not in CORRUPTIONS:
             problems.append(f"corruption must be one of {', '.join(CORRUPTIONS)} "
                             f"(got {self.corruption!r})")
-        if not _positive_int(self.latent_dim):
-            problems.append(f"latent_dim must be a positive integer (got {self.latent_dim!r})")
+        if not _positive_int(self.latent_dim) or self.latent_dim > MAX_WIDTH:
+            problems.append(f"latent_dim must be an integer in 1..{MAX_WIDTH} "
+                            f"(got {self.latent_dim!r})")
         for name in ("hidden", "channels"):
             sizes = getattr(self, name)
-            if not isinstance(sizes, tuple) or not all(_positive_int(s) for s in sizes):
-                problems.append(f"{name} must be a list of positive integers (got {sizes!r})")
+            if (not isinstance(sizes, tuple) or len(sizes) > MAX_LAYERS
+                    or not all(_positive_int(s) and s <= MAX_WIDTH for s in sizes)):
+                problems.append(f"{name} must be a list of at most {MAX_LAYERS} integers in "
+                                f"1..{MAX_WIDTH} (got {sizes!r})")
         if self.arch in ("conv", "pool") and not self.channels:
             problems.append("channels must name at least one convolution width")
         if self.scale not in (2, 4, 7):
@@ -65,6 +68,8 @@ class ImageConfig:
 
 
 ARCHS = ("dense", "conv", "pool")
+MAX_WIDTH = 8192  # no layer wider: a config.json asking for more is not a model to build
+MAX_LAYERS = 8
 CORRUPTIONS = ("none", "noise", "downscale")
 
 

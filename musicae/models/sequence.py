@@ -35,6 +35,9 @@ from musicae.models.parts import (
 )
 
 GEOMETRY = ("heads", "controls", "bars", "slot")  # fields the representation sets
+# The largest sizes a config.json (or --set) may ask for: MusicVAE's biggest models use
+# widths of 2048 and 3 layers; far beyond these a model file is a memory bomb, not a model.
+MAX_WIDTH, MAX_LAYERS, MAX_BARS, MAX_SLOT = 8192, 8, 64, 96
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ class SequenceConfig:
         if bad:
             raise MusicaeError(f"bad sequence model settings: {', '.join(bad)} "
                                f"must be positive integers")
+        limits = {"enc_size": MAX_WIDTH, "latent_dim": MAX_WIDTH, "dec_size": MAX_WIDTH,
+                  "conductor_size": MAX_WIDTH, "enc_layers": MAX_LAYERS,
+                  "dec_layers": MAX_LAYERS, "conductor_layers": MAX_LAYERS, "bars": MAX_BARS,
+                  "slot": MAX_SLOT}
+        over = [f"{n} <= {limit}" for n, limit in limits.items() if getattr(self, n) > limit]
+        if over:
+            raise MusicaeError(f"sequence model settings too large to build: need "
+                               f"{', '.join(over)}")
         if self.head not in HEADS:
             raise MusicaeError(f"bad sequence model setting head={self.head!r}: one of "
                                f"{', '.join(HEADS)}")
