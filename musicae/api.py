@@ -23,6 +23,7 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
+    MAX_SAMPLES,
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
@@ -383,6 +384,10 @@ def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
     if z.ndim != 2 or z.shape[1] != latent_dim:
         raise MusicaeError(f"{path}: codes have shape {z.shape}; "
                            f"this model needs (n, {latent_dim})")
+    if not 1 <= len(z) <= MAX_SAMPLES:
+        raise MusicaeError(f"{path}: {len(z)} codes; decode takes 1 to {MAX_SAMPLES:,} a run")
+    if not np.isfinite(z).all():
+        raise MusicaeError(f"{path}: codes must be finite numbers (found NaN or infinity)")
     return z
 
 

@@ -356,3 +356,16 @@ def test_numbers_and_names_are_checked_before_any_work(cli_process, tmp_path, ar
     last = done.stderr.strip().splitlines()[-1]  # after click's usage lines, if any
     assert last.lower().startswith("error:"), done.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.xyz").exists()
+
+
+def test_codes_to_decode_are_checked(cli_process, tmp_path):
+    """Codes that are NaN, empty or of another width are one-line errors, not empty MIDI."""
+    for name, codes in (("nan", np.full((2, 256), np.nan, np.float32)),
+                        ("empty", np.zeros((0, 256), np.float32)),
+                        ("wide", np.zeros((2, 7), np.float32))):
+        np.save(tmp_path / f"{name}.npy", codes)
+        done = cli_process("decode", "folk_mel_2bar", tmp_path / f"{name}.npy", "-o",
+                           tmp_path / name)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert not (tmp_path / name).exists()
