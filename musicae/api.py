@@ -270,8 +270,22 @@ def shift_vector(bundle: ModelBundle, shifts: dict[str, float] | None) -> torch.
         if name not in vectors:
             known = ", ".join(sorted(vectors)) or "none; make one with `musicae attribute`"
             raise MusicaeError(f"{bundle.path}: no attribute vector {name!r} (known: {known})")
-        total += amount * torch.tensor(vectors[name]["vector"], device=total.device)
+        total += amount * _vector(bundle, name, vectors[name])
     return total
+
+
+def _vector(bundle: ModelBundle, name: str, stored: object) -> torch.Tensor:
+    """A stored attribute vector, checked: finite numbers, one per latent dimension."""
+    width = bundle.model.latent_dim
+    values = stored.get("vector") if isinstance(stored, dict) else None
+    try:
+        vector = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        vector = np.zeros(0, np.float32)
+    if vector.shape != (width,) or not np.isfinite(vector).all():
+        raise MusicaeError(f"{bundle.path}: attribute vector {name!r} is damaged (need "
+                           f"{width} finite numbers); make it again with `musicae attribute`")
+    return torch.from_numpy(vector).to(bundle.model.device)
 
 
 @torch.no_grad()

@@ -369,3 +369,16 @@ def test_codes_to_decode_are_checked(cli_process, tmp_path):
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.strip().splitlines()[-1].startswith("error: ")
         assert not (tmp_path / name).exists()
+
+
+def test_a_damaged_attribute_vector_is_a_one_line_error(cli_process, model, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(model, run)
+    config = json.loads((run / "config.json").read_text())
+    for damaged in ({"vector": [1.0, 2.0]}, {"vector": "x"}, [3], {"vector": [float("nan")] * 8}):
+        (run / "config.json").write_text(json.dumps(config | {"attributes": {"d": damaged}}))
+        done = cli_process("sample", run, "-o", tmp_path / "out", "--shift", "d=1")
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+        assert "attribute vector 'd' is damaged" in done.stderr
