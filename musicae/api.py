@@ -79,7 +79,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     """
     spec = get_preset(preset)
     rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
-    out = Path(out)
+    out = writable(out)  # now, not at the first checkpoint after minutes of training
     first_seed = next(s for s in (seed, settings.get("seed"), spec.train.seed) if s is not None)
     torch.manual_seed(first_seed)  # the same seed gives the same initial weights
     bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
@@ -203,6 +203,23 @@ def _chosen(seed: int | None) -> int:
     return seed
 
 
+def writable(out: str | Path, kind: str = "folder") -> Path:
+    """``out`` as a place this command can write a ``kind`` ("folder" or "file") into,
+    checked before any work: not an existing thing of the other kind, not under a file,
+    and in a folder this user may write to. A one-line error otherwise."""
+    out = Path(out)
+    if out.exists() and out.is_dir() != (kind == "folder"):
+        raise MusicaeError(f"{out}: exists and is not a {kind}")
+    parent = out if kind == "folder" else out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise MusicaeError(f"{out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise MusicaeError(f"{out}: cannot write into {parent} (permission denied)")
+    return out
+
+
 def _clear(out: Path) -> Path:
     """Make ``out`` ready for a command's files: the files an earlier musicae command
     wrote there (listed in its run.json) are removed, so old and new never mix."""
@@ -241,6 +258,7 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     """
     _positive("-n", n)
     _temperature(temperature)
+    writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
     seed = _chosen(seed)
@@ -297,6 +315,7 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
     """Decode the path between the codes of inputs a and b (endpoints included), in the
     layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords."""
     _temperature(temperature)
+    writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
     seed = _chosen(seed)
@@ -322,6 +341,7 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
                 **options) -> dict:
     """Encode and decode each input (moved by ``shift``; over ``chords`` in place of its
     own where given); writes input beside output."""
+    writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
     vector = shift_vector(bundle, shift)
@@ -348,6 +368,7 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
 def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
            bar: int | None = None) -> dict:
     """Posterior means of the inputs, saved as one (n, latent) .npy array."""
+    writable(out, "file")
     bundle = load(model, device)
     dom = domain(bundle)
     codes, infos = [], []
@@ -371,6 +392,7 @@ def decode(model: str, codes: str | Path, out: str | Path,
     """Decode codes from a .npy file of shape (n, latent) into files (music: in ``meter``,
     over ``chords`` for chord-conditioned models)."""
     _temperature(temperature)
+    writable(out)
     bundle = load(model, device)
     seed = _chosen(seed)  # draws at temperature > 0
     z = _read_codes(Path(codes), bundle.model.latent_dim)
@@ -447,6 +469,7 @@ def _trained_on(bundle: ModelBundle, dom: Domain, data: str) -> bool:
 @torch.no_grad()
 def plot_latent(model: str, data: str, out: str | Path, device: str = "auto") -> dict:
     """Scatter of held-out codes by digit (and the decoded manifold for 2-D latents)."""
+    writable(out, "file")
     if Path(out).suffix.lower() not in PICTURE_SUFFIXES:
         raise MusicaeError(f"{out}: the picture is written as PNG, PDF or SVG; name it "
                            f"{Path(out).with_suffix('.png').name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import mido
@@ -382,3 +383,22 @@ def test_a_damaged_attribute_vector_is_a_one_line_error(cli_process, model, tmp_
         done = cli_process("sample", run, "-o", tmp_path / "out", "--shift", "d=1")
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
         assert "attribute vector 'd' is damaged" in done.stderr
+
+
+def test_output_paths_are_checked_before_any_work(cli_process, tmp_path):
+    """An output that is a file, lies under a file or cannot be written is refused at once
+    (a training must not find out at its first checkpoint)."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    cases = [["sample", "-o", a_file], ["sample", "-o", a_file / "under"],
+             ["train", "folk", "--preset", "mel_2bar_small", "--out", a_file / "run"],
+             ["encode", "folk_mel_2bar", "x.mid", "-o", tmp_path]]
+    if os.geteuid() != 0:  # root may write anywhere
+        cases.append(["sample", "-o", locked / "out"])
+    for args in cases:
+        done = cli_process(*args)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert done.stderr.strip().splitlines()[-1].startswith("error: "), done.stderr
+    assert a_file.read_text() == "x"
