@@ -45,8 +45,9 @@ SHIPPED = {
                        "folk", ()),
     # The chorale models: two trainings side by side on the 2 cores, one thread each, so
     # each had about 30 CPU-minutes (chorales_mel_chords_2bar was trained again after the
-    # chord rule changed for 3/4, with tests running on the other core). The piano-roll's two output heads were trained the
-    # same way and the one with the better valid-split accuracies ships (README: "Polyphony").
+    # chord rule changed for 3/4, with tests running on the other core). The piano-roll's
+    # two output heads were trained the same way and the one with the better valid-split
+    # accuracies ships (README: "Polyphony").
     "chorales_voices_2bar": ("musicae --threads 1 train chorales --preset voices_2bar "
                              "--out runs/chorales_voices_2bar --bf16 --transpose 5 --minutes 30 "
                              "--seed 0", "chorales", ()),
