@@ -122,8 +122,7 @@ def voices(bundle, data: str, n_samples: int) -> dict:
             tf_right[h] += float(((guess[..., h] == batch.tokens[..., h]) & batch.mask).sum())
             fr_right[h] += float(((free[..., h] == batch.tokens[..., h]) & batch.mask).sum())
         steps += float(batch.mask.sum())
-    samples = api.domain(bundle)
-    layout = samples.layout(bundle, n_samples)
+    layout = api.domain(bundle).layout(bundle, n_samples)
     drawn = model.sample(n_samples, generator=torch.Generator().manual_seed(0), **layout)
     data_tokens = np.concatenate([b.tokens.numpy() for b in test.chunks(CHUNK)])
     out = {}

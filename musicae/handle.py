@@ -133,12 +133,14 @@ class Model:
             return [image.squeeze(0) for image in batch.tokens.detach().cpu().numpy()]
         import pretty_midi
 
-        from musicae.domains.music import decoded_pieces
+        from musicae.domains.music import decoded_pieces, parse_meter
         from musicae.representations.notes import write_midi
 
+        style = {"meter": parse_meter(meter)} if meter else {}
         out = []
         with tempfile.TemporaryDirectory() as tmp:
-            for i, piece in enumerate(decoded_pieces(self.bundle.representation, batch, meter)):
+            for i, piece in enumerate(decoded_pieces(self.bundle.representation, batch,
+                                                     **style)):
                 path = Path(tmp) / f"{i}.mid"
                 write_midi(piece, path)
                 out.append(pretty_midi.PrettyMIDI(io.BytesIO(path.read_bytes())))

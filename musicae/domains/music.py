@@ -32,7 +32,6 @@ from musicae.models.sequence import (
     free_running_accuracy,
 )
 from musicae.representations.base import Representation, default_meter
-from musicae.representations.chords import parse_progression, spread
 from musicae.representations.notes import Piece, steps_per_bar, write_midi
 from musicae.train import mean_loss_terms
 
@@ -78,26 +77,24 @@ class MusicDomain(Domain):
             raise MusicaeError(f"--meter {num}/{den}: bars of {spb} steps do not fit this "
                                f"model's {rep.slot}-step bar slots")
         mask = torch.from_numpy(window_mask(np.full(n, spb), rep)).to(bundle.model.device)
-        if "chord" in rep.controls and chords is None:
+        if rep.controls and chords is None:
             raise MusicaeError(f"{bundle.path}: this model plays over chords; give a "
                                f"progression, e.g. --chords \"C G Am F\"")
         batch = self.condition(bundle, Batch(torch.zeros(0), mask), chords)
         return {"mask": mask, "controls": batch.controls}
 
     def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None) -> Batch:
-        """The progression spread evenly over each example's real steps (two chords: one
-        per bar of a 2-bar window; four: one per half bar)."""
+        """The controls the representation makes of a progression, in place of the batch's
+        own (see ``Representation.progression_controls``)."""
         if chords is None:
             return batch
-        if "chord" not in bundle.representation.controls:
+        if not bundle.representation.controls:
             raise MusicaeError(f"{bundle.path}: this model is not conditioned on chords "
                                f"(--chords needs one such as preset mel_chords_2bar)")
-        labels = parse_progression(chords)
-        mask = batch.mask.cpu().numpy()
-        out = np.zeros(mask.shape, dtype=np.int64)
-        for i, real in enumerate(mask):
-            out[i, real] = spread(labels, int(real.sum()))
-        controls = dict(batch.controls) | {"chord": torch.from_numpy(out).to(batch.mask.device)}
+        made = bundle.representation.progression_controls(chords, batch.mask.cpu().numpy())
+        device = batch.mask.device
+        controls = dict(batch.controls) | {name: torch.from_numpy(labels.astype(np.int64)).to(
+            device) for name, labels in made.items()}
         return Batch(batch.tokens, batch.mask, controls)
 
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
@@ -171,7 +168,14 @@ def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
     """MusicVAE's two accuracies, the ELBO terms and the code's gain, on windows."""
     if len(examples) == 0:
         raise MusicaeError("no windows to evaluate on")
-    terms = mean_loss_terms(model, examples.chunks(EVAL_BATCH))
+    real_steps = []  # counted on the pass the loss makes, not on a second one
+
+    def counted():
+        for chunk in examples.chunks(EVAL_BATCH):
+            real_steps.append(float(chunk.mask.sum()))
+            yield chunk
+
+    terms = mean_loss_terms(model, counted())
     order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(0))
     subset = order[:FREE_RUNNING_LIMIT].numpy()
     chunks = [c.to(model.device) for c in examples.chunks(EVAL_BATCH, subset)]
@@ -181,16 +185,16 @@ def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
     controls = {f"{name}_gain": float(np.average([control_gain(model, c, name) for c in chunks],
                                                  weights=sizes))
                 for name, _ in model.cfg.controls}
-    steps = sum(float(c.mask.sum()) for c in examples.chunks(EVAL_BATCH)) / len(examples)
+    steps = sum(real_steps) / len(examples)
     return {"windows": len(examples), "teacher_forced_accuracy": terms["accuracy"],
             "free_running_accuracy": float(free), "free_running_windows": len(subset),
             "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
             "nll_per_step": terms["recon"] / steps, "code_gain": float(gain)} | controls
 
 
-def decoded_pieces(rep: Representation, batch: Batch, meter: str | None = None) -> list[Piece]:
-    """Each example of a batch as a piece (with its controls: chords as a chords part)."""
-    style = _style(meter, None, None)
+def decoded_pieces(rep: Representation, batch: Batch, **style) -> list[Piece]:
+    """Each example of a batch as a piece (with its controls: chords as a chords part);
+    ``style``: ``Representation.decode``'s meter, qpm and program."""
     return [rep.decode(tokens, mask, controls=controls, **style)
             for tokens, mask, controls in _rows(rep, batch)]
 
@@ -215,9 +219,8 @@ def _style(meter: str | None, qpm: float | None, program: int | None) -> dict:
 
 def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:
     """Windows one after another as one piece (written in ``style``; one shared layout)."""
-    pieces = [rep.decode(tokens, mask, controls=controls, **style)
-              for tokens, mask, controls in _rows(rep, batch)]
-    length = int(window_arrays(batch, rep)[1][0].sum())
+    pieces = decoded_pieces(rep, batch, **style)
+    length = pieces[0].length
     notes = []
     for i, piece in enumerate(pieces):
         shifted = piece.notes.copy()

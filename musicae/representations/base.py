@@ -212,6 +212,12 @@ class Representation(abc.ABC):
         """Labels of control ``name`` for music moved by ``semitones``."""
         return labels
 
+    def progression_controls(self, progression: str, mask: np.ndarray
+                             ) -> dict[str, np.ndarray]:
+        """The controls of windows laid out by ``mask`` (n, steps) that play over a chord
+        progression given as text ("C G Am F", from ``--chords``): name → (n, steps)."""
+        raise MusicaeError(f"a {self.kind} model is not conditioned on chords")
+
     # --- written once for every kind ------------------------------------------
 
     def empty(self) -> dict[str, np.ndarray]:

@@ -228,6 +228,16 @@ class MelodyChords(Melody):
     def shift_control(self, name: str, labels: np.ndarray, semitones: int) -> np.ndarray:
         return chords.shift_chords(labels, semitones)
 
+    def progression_controls(self, progression: str, mask: np.ndarray
+                             ) -> dict[str, np.ndarray]:
+        """The chords spread evenly over each window's real steps (two chords: one per bar
+        of a 2-bar window; four: one per half bar)."""
+        labels = chords.parse_progression(progression)
+        out = np.zeros(mask.shape, dtype=np.int16)
+        for i, real in enumerate(mask):
+            out[i, real] = chords.spread(labels, int(real.sum()))
+        return {"chord": out}
+
 
 DRUMS_PART = "drums"  # the part name that makes a part a drum track (trio)
 
