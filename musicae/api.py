@@ -27,6 +27,7 @@ from musicae.defaults import (
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
+from musicae.domains import render
 from musicae.domains.base import Domain
 from musicae.domains.image import ImageDomain
 from musicae.domains.music import MusicDomain
@@ -87,6 +88,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
     cfg = _train_config(spec, state, settings, flags, out)
     done = state.get("step", 0)
+    optimizer_state = artifacts.load_optimizer_state(out, bundle.model) if resume else None
     if transpose is None:
         transpose = bundle.meta.get("transpose", 0) if resume else 0
     ranks, dev = distributed.setup(pick_device(device))
@@ -104,8 +106,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
                                                                               state),
                       dev, ranks)
     if resume:
-        trainer.restore(done, state.get("wall_seconds", 0.0),
-                        artifacts.load_optimizer_state(out, bundle.model))
+        trainer.restore(done, state.get("wall_seconds", 0.0), optimizer_state)
         if ranks.main:
             artifacts.truncate_metrics(out, done)
     bundle.meta |= {"data": str(data), "data_path": dom.data_path(data),
@@ -238,11 +239,13 @@ def _clear(out: Path) -> Path:
 def _record(out: Path, command: str, summary: dict, **settings) -> dict:
     """Write run.json beside a command's files: what made them, and their names."""
     written = [Path(p).name for p in summary["written"]]
+    if any(name.endswith(".wav") for name in written):
+        settings["synth"] = render.synthesiser()
     record = {"command": command, "musicae": __version__} | settings | {"written": written}
     artifacts.atomic_write(out / RUN_RECORD,
                            lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
     summary["written"].append(str(out / RUN_RECORD))
-    return summary | {k: v for k, v in settings.items() if k == "seed"}
+    return summary | {k: v for k, v in settings.items() if k in ("seed", "synth")}
 
 
 @torch.no_grad()
@@ -557,7 +560,8 @@ def demo(out: str | Path = "out", seed: int = 0, device: str = "auto",
         "digits": sample(DEFAULT_MODELS["image"], 64, out / "digits", seed=seed, device=device),
         "latent": plot_latent("mnist_vae_2d", "mnist", out / "latent_2d.png", device=device),
     }
-    return {name: result["written"] for name, result in done.items()}
+    written = {name: result["written"] for name, result in done.items()}
+    return written | ({"synth": done["melodies"]["synth"]} if wav else {})
 
 
 def _lively_tunes(bundle: ModelBundle, count: int) -> list[Path]:

@@ -165,10 +165,24 @@ style_options = [
 ]
 
 
+def _synth_ready(ctx, param, wav: bool) -> bool:
+    """--wav: load the SoundFont now (a bad $MUSICAE_SOUNDFONT stops the command before
+    it writes anything)."""
+    if wav:
+        from musicae.domains.render import synthesiser
+
+        synthesiser()
+    return wav
+
+
+wav_option = click.option("--wav", is_flag=True, callback=_synth_ready,
+                          help="Music: also write a WAV beside each MIDI (General MIDI "
+                          "SoundFont; $MUSICAE_SOUNDFONT names another .sf2).")
+
 music_options = [
     click.option("--bar", type=click.IntRange(min=0), default=None,
                  help="Music: which window of a longer MIDI input (default: first with notes)."),
-    click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI."),
+    wav_option,
 ]
 
 
@@ -259,7 +273,7 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
 @click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
               help="Move samples along an attribute vector, e.g. density=+1.5.")
 @meter_option
-@click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@wav_option
 @with_style_options
 @device_option
 @json_option
@@ -342,7 +356,7 @@ def encode(args, out, bar, device, as_json):
 @click.option("--temperature", type=Finite(min=0), default=DECODE_TEMPERATURE,
               show_default=True, help="Sequence models: 0 = argmax.")
 @meter_option
-@click.option("--wav", is_flag=True, help="Music: also write a WAV beside each MIDI.")
+@wav_option
 @seed_option
 @with_style_options
 @device_option
@@ -428,7 +442,7 @@ def plot_latent(model, data, out, device, as_json):
 @main.command()
 @click.option("-o", "--out", default="out", show_default=True, type=click.Path(path_type=Path))
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--wav", is_flag=True, help="Also write a WAV beside each MIDI file.")
+@wav_option
 @device_option
 @json_option
 def demo(out, seed, wav, device, as_json):
@@ -439,9 +453,12 @@ def demo(out, seed, wav, device, as_json):
     if as_json:
         report(written, True)
         return
+    synth = written.pop("synth", None)
     for name, paths in written.items():
         click.echo(f"{name:<14} {Path(paths[0]).parent}/  ({len(paths)} files, "
                    f"start with {Path(paths[0]).name})")
+    if synth:
+        click.echo(f"WAVs rendered with: {synth}")
     click.echo(f"Open {out}/melodies/pianoroll.png and play {out}/melodies/*.mid; "
                f"{out}/interpolation/interpolation.mid plays the whole path.")
 

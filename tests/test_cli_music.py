@@ -276,13 +276,16 @@ def test_a_model_directory_from_before_representations_loads(model, tunes, tmp_p
     assert resumed["steps"] == steps
 
 
-def test_silent_samples_give_silent_wavs_as_long_as_their_bars(cli, tmp_path):
-    """A shift towards fewer notes leaves some samples silent: no traceback, a silent WAV."""
+def test_silent_samples_give_silent_wavs_as_long_as_their_bars(cli, tmp_path, monkeypatch):
+    """A shift towards fewer notes leaves some samples silent: no traceback, a silent WAV.
+    WAVs are rendered with the General MIDI SoundFont, and the output says so."""
     import wave
 
     result = cli("sample", "folk_mel_2bar", "-n", 16, "--seed", 0, "--shift", "density=-1.5",
-                 "--wav", "-o", tmp_path)
+                 "--wav", "-o", tmp_path, "--json")
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["synth"] == "soundfont"
+    assert json.loads((tmp_path / "run.json").read_text())["synth"] == "soundfont"
     silent = [m for m in sorted(tmp_path.glob("sample_*.mid")) if midi_notes(m) == 0]
     assert silent, "this seed and shift give at least one silent sample"
     for midi in sorted(tmp_path.glob("sample_*.mid")):
@@ -291,6 +294,11 @@ def test_silent_samples_give_silent_wavs_as_long_as_their_bars(cli, tmp_path):
         assert pretty_midi.PrettyMIDI(str(midi)).get_end_time() <= 4.0
     with wave.open(str(silent[0].with_suffix(".wav"))) as audio:
         assert not any(audio.readframes(audio.getnframes()))
+    monkeypatch.setenv("MUSICAE_SOUNDFONT", str(tmp_path / "sample_000.mid"))  # not a font
+    result = cli("sample", "folk_mel_2bar", "-n", 1, "--wav", "-o", tmp_path / "bad")
+    assert result.exit_code != 0 and "not a SoundFont 2 file" in result.stderr, result.output
+    assert not result.exception or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
 
 
 def test_outputs_record_their_run_and_replace_an_earlier_run(cli, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import wave
 from pathlib import Path
 
@@ -113,17 +114,36 @@ def _rect(note, colour: str):
                      color=colour, ec="black", lw=0.3)
 
 
+SOUNDFONT_ENV = "MUSICAE_SOUNDFONT"  # another General MIDI .sf2 to render WAVs with
+
+
+def synthesiser() -> str:
+    """What ``write_wav`` renders with: "soundfont" (the General MIDI SoundFont shipped in
+    pretty_midi, or ``$MUSICAE_SOUNDFONT``) or, where that file is missing, "sine"."""
+    return "soundfont" if _soundfont() is not None else "sine"
+
+
+def _soundfont():
+    from musicae.domains import soundfont
+
+    chosen = os.environ.get(SOUNDFONT_ENV)
+    if chosen:
+        return soundfont.load(chosen)  # the user's own font: its errors are theirs to see
+    if not soundfont.DEFAULT_SOUNDFONT.is_file():
+        return None
+    return soundfont.load()
+
+
 def write_wav(midi: Path, path: Path) -> Path:
-    """Render a MIDI file to 16-bit mono WAV: fluidsynth when installed, else sine tones.
+    """Render a MIDI file to 16-bit mono WAV with a SoundFont (each track's General MIDI
+    program, drums on channel 10; see ``synthesiser``), else with sine tones.
 
     The WAV lasts exactly as long as the MIDI file (its end of track included), so
     it lines up with the bars in an editor, and a silent sample gives a silent WAV.
     """
     pm = pretty_midi.PrettyMIDI(str(midi))
-    try:
-        audio = pm.fluidsynth(fs=SAMPLE_RATE)
-    except (ImportError, ValueError, OSError):
-        audio = pm.synthesize(fs=SAMPLE_RATE)
+    font = _soundfont()
+    audio = font.render(pm, SAMPLE_RATE) if font is not None else pm.synthesize(fs=SAMPLE_RATE)
     frames = max(int(round(mido.MidiFile(str(midi)).length * SAMPLE_RATE)), 1)
     audio = np.pad(audio[:frames], (0, max(frames - len(audio), 0)))  # exactly the bars
     peak = float(np.abs(audio).max()) or 1.0
