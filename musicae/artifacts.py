@@ -12,6 +12,7 @@ name and renamed, so an interrupted save never leaves a half-written model.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -203,21 +204,71 @@ def load_optimizer_state(directory: Path, model: Autoencoder) -> dict | None:
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors and json raise their own error types
         raise MusicaeError(f"{path}: unreadable optimizer state ({first_line(exc)})") from None
-    names = [name for name, _ in model.named_parameters()]
+    params = dict(model.named_parameters())
+    names = list(params)
     if "names" in metadata:
         saved = json.loads(metadata["names"])
     elif read_config(directory).get("format") == FORMAT_1:
         saved = _format_1_order(model)
     else:
         saved = names
-    if sorted(saved) != sorted(names):
+    if not isinstance(saved, list) or sorted(map(str, saved)) != sorted(names):
         raise MusicaeError(f"{path}: optimizer state of another model")
     position = {name: i for i, name in enumerate(names)}
     state: dict[int, dict] = {}
     for key, value in tensors.items():
-        index, slot = key.split(".", 1)
-        state.setdefault(position[saved[int(index)]], {})[slot] = value
-    return {"state": state, "param_groups": groups}
+        index, _, slot = key.partition(".")
+        if not index.isdigit() or int(index) >= len(saved) or slot not in ADAM_SLOTS:
+            raise MusicaeError(f"{path}: unexpected tensor {key!r} in optimizer state")
+        name = saved[int(index)]
+        shape = () if slot == "step" else tuple(params[name].shape)
+        _check_tensor(path, key, value, shape, non_negative=slot != "exp_avg")
+        state.setdefault(position[name], {})[slot] = value
+    if any(set(slots) != {"step", "exp_avg", "exp_avg_sq"} for slots in state.values()):
+        raise MusicaeError(f"{path}: incomplete optimizer state")
+    return {"state": state, "param_groups": _check_groups(path, groups, len(names))}
+
+
+ADAM_SLOTS = ("step", "exp_avg", "exp_avg_sq")
+
+
+def _check_tensor(path: Path, name: str, value: torch.Tensor, shape: tuple,
+                  non_negative: bool = False) -> None:
+    """A stored tensor is a float array of the expected shape, finite (and >= 0 where asked)."""
+    if tuple(value.shape) != shape:
+        raise MusicaeError(f"{path}: {name} has shape {tuple(value.shape)}, not {shape}")
+    if not value.is_floating_point():
+        raise MusicaeError(f"{path}: {name} is {value.dtype}, not a float tensor")
+    if not torch.isfinite(value).all():
+        raise MusicaeError(f"{path}: {name} holds NaN or infinite values")
+    if non_negative and (value < 0).any():
+        raise MusicaeError(f"{path}: {name} holds negative values")
+
+
+def _check_groups(path: Path, groups, n_params: int) -> list[dict]:
+    """Adam's param_groups as musicae writes them: one group over every parameter, its
+    settings finite numbers in range or flags (settings of other torch versions too)."""
+
+    def setting(key, value) -> bool:
+        if key == "params":
+            return value == list(range(n_params))
+        if key == "betas":
+            return (isinstance(value, list) and len(value) == 2
+                    and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in value))
+        if value is None or isinstance(value, bool):
+            return key not in ADAM_NUMBERS
+        return (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+                and (key not in ("lr", "eps") or value < 1e3))
+
+    ok = (isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict)
+          and {"params", "betas", *ADAM_NUMBERS} <= set(groups[0])
+          and all(setting(k, v) for k, v in groups[0].items()))
+    if not ok:
+        raise MusicaeError(f"{path}: optimizer settings are not Adam's")
+    return groups
+
+
+ADAM_NUMBERS = ("lr", "eps", "weight_decay")
 
 
 def _format_1_order(model: Autoencoder) -> list[str]:
@@ -308,6 +359,9 @@ def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelB
     if config.get("format") == FORMAT_1:
         tensors = _rename_format_1(tensors, model)
     reference = model.state_dict()
+    for key, value in tensors.items():
+        if key in reference and reference[key].is_floating_point():
+            _check_tensor(directory / WEIGHTS, key, value, tuple(reference[key].shape))
     tensors = {k: v.to(reference[k].dtype) if k in reference else v for k, v in tensors.items()}
     try:
         model.load_state_dict(tensors)

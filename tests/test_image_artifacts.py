@@ -188,6 +188,69 @@ def test_missing_or_corrupt_weights_are_user_errors(trained, tmp_path):
         artifacts.load(run)
 
 
+def _rewrite(path: Path, change) -> None:
+    """Rewrite a safetensors file with ``change(tensors, metadata)`` applied."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    change(tensors, metadata)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def _first(tensors: dict, ending: str) -> str:
+    return next(k for k in sorted(tensors) if k.endswith(ending))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda t, m: t.__setitem__(_first(t, "weight"), t[_first(t, "weight")] * float("nan")),
+     "NaN or infinite"),
+    (lambda t, m: t.__setitem__(_first(t, "weight"), t[_first(t, "weight")][:1]), "has shape"),
+    (lambda t, m: t.__setitem__(_first(t, "weight"), t[_first(t, "weight")].to(torch.int32)),
+     "not a float tensor"),
+])
+def test_poisoned_weights_are_refused_before_use(trained, tmp_path, damage, reason):
+    """Weights are checked before the model uses them: NaN or infinite values, a wrong
+    shape or an integer tensor are a one-line error naming the file, not empty output."""
+    run = _copy(trained, tmp_path)
+    _rewrite(run / "model.safetensors", damage)
+    with pytest.raises(MusicaeError, match=reason) as error:
+        artifacts.load(run)
+    assert "model.safetensors" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda t, m: t.__setitem__("0.exp_avg_sq", -t["0.exp_avg_sq"] - 1), "negative"),
+    (lambda t, m: t.__setitem__("0.exp_avg", t["0.exp_avg"] * float("inf")), "infinite"),
+    (lambda t, m: t.__setitem__("0.exp_avg", t["0.exp_avg"].reshape(-1)[:3]), "shape"),
+    (lambda t, m: t.__setitem__("999.exp_avg", t["0.exp_avg"].clone()), "unexpected tensor"),
+    (lambda t, m: t.__setitem__("0.momentum", t["0.exp_avg"].clone()), "unexpected tensor"),
+    (lambda t, m: t.pop("0.exp_avg_sq"), "incomplete"),
+    (lambda t, m: m.__setitem__("groups", m["groups"].replace('"lr": ', '"lr": -')),
+     "not Adam's"),
+    (lambda t, m: m.__setitem__("groups", "[]"), "not Adam's"),
+    (lambda t, m: m.__setitem__("groups", "{"), "unreadable optimizer state"),
+    (lambda t, m: m.__setitem__("names", '["x"]'), "another model"),
+])
+def test_damaged_optimizer_state_stops_resume_before_any_work(trained, tmp_path, damage,
+                                                              reason):
+    """--resume checks optimizer.safetensors (shapes, values, names, settings) before it
+    prepares data or trains: a damaged one is a one-line error and the run is untouched."""
+    run = _copy(trained, tmp_path)
+    _rewrite(run / "optimizer.safetensors", damage)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(MusicaeError, match=reason):
+        api.train("mnist", "mnist_conv_vae", run, steps=12, device="cpu", resume=True,
+                  progress=False)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    (run / "optimizer.safetensors").write_bytes(pickle.dumps({"state": {}}))
+    with pytest.raises(MusicaeError, match="unreadable optimizer state"):
+        api.train("mnist", "mnist_conv_vae", run, steps=12, device="cpu", resume=True,
+                  progress=False)
+
+
 def test_unknown_model_names_are_user_errors(tmp_path):
     with pytest.raises(MusicaeError, match="no such model"):
         artifacts.load(tmp_path / "nowhere")

@@ -363,3 +363,42 @@ def test_paths_that_are_not_plain_files_are_skipped_without_hanging(cli, tmp_pat
     done = cli("prepare", folder, "--preset", "mel_2bar_small", "--workers", "1")
     assert done.exit_code == 0 and "bad\\xff.mid" in done.output, done.output
     assert "Traceback" not in done.output
+
+
+def test_unreadable_and_looping_folders_are_reported(cli, tmp_path, monkeypatch):
+    """A sub-folder that cannot be listed is named in the report with its reason (its
+    files are not silently dropped); a symlinked folder is read once, a link back up
+    the tree is reported instead of followed for ever."""
+    folder = tmp_path / "music"
+    for name in ("open", "locked", "linked"):
+        (folder / name).mkdir(parents=True)
+        write_tune(folder / name / f"{name}.mid", bars=4)
+    (folder / "open" / "up").symlink_to("..")  # a loop
+    (tmp_path / "elsewhere").mkdir()
+    write_tune(tmp_path / "elsewhere" / "far.mid", bars=4)
+    (folder / "far").symlink_to(tmp_path / "elsewhere")  # followed
+    locked = folder / "locked"
+    locked.chmod(0)
+    if os.geteuid() == 0:  # root reads any folder: make the kernel's refusal by hand
+        listing = os.scandir
+
+        def scandir(path="."):
+            if Path(os.fsdecode(path)) == locked:
+                raise PermissionError(13, "Permission denied", os.fsdecode(path))
+            return listing(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+    try:
+        done = cli("prepare", folder, "--preset", "mel_2bar_small", "--workers", "1", "--json")
+        human = cli("prepare", folder, "--preset", "mel_2bar_small", "--workers", "1")
+    finally:
+        locked.chmod(0o755)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["files_used"] == 3  # open, linked and, through the link, far
+    assert report["skipped_folders"] == {
+        "locked": "permission denied",
+        "open/up": "same folder as one already listed (symlink)",
+    }
+    assert "skipped folder locked: permission denied" in human.output
+    assert "Traceback" not in human.output

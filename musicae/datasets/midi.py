@@ -19,7 +19,7 @@ import numpy as np
 
 import musicae
 from musicae.datasets.midi_cache import FileResult, MidiCache, default_cache_dir
-from musicae.datasets.midi_report import PrepareReport, build_report
+from musicae.datasets.midi_report import PrepareReport, build_report, printable
 from musicae.datasets.midi_worker import (
     FILE_TIME_LIMIT_S,
     Task,
@@ -91,31 +91,63 @@ def resolve_data(data: str | os.PathLike) -> Path:
 
 def list_midi(root: Path) -> list[Path]:
     """Every MIDI file under ``root`` (hidden folders skipped), sorted by relative path."""
-    return [path for _, path in _walk_midi(Path(root))]
+    return [path for _, path in _walk_midi(Path(root))[0]]
 
 
-def _walk_midi(root: Path) -> list[tuple[str, Path]]:
-    """(relative posix path, path) of every MIDI file under ``root``, sorted."""
-    found = []
-    for folder, subfolders, names in os.walk(root):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+def _walk_midi(root: Path) -> tuple[list[tuple[str, Path]], dict[str, str]]:
+    """(relative posix path, path) of every MIDI file under ``root``, sorted, and the
+    folders that could not be listed: relative path → reason.
+
+    Symlinked folders are followed once: a folder already listed (a link back up
+    the tree, or a second link to one folder) is reported instead of read again.
+    """
+    found: list[tuple[str, Path]] = []
+    skipped: dict[str, str] = {}
+
+    def unreadable(error: OSError) -> None:
+        where = printable(_relative_posix(Path(error.filename or root), root))
+        skipped[where] = (error.strerror or type(error).__name__).lower()
+
+    seen: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
         base = Path(folder)
-        prefix = base.relative_to(root).as_posix()
+        prefix = _relative_posix(base, root)
         prefix = "" if prefix == "." else prefix + "/"
+        try:
+            info = base.stat()
+        except OSError as error:
+            skipped[printable(prefix.rstrip("/")) or "."] = (error.strerror or "unreadable").lower()
+            subfolders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            skipped[printable(prefix.rstrip("/"))] = "same folder as one already listed (symlink)"
+            subfolders[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         found += [(prefix + n, base / n) for n in names if n.lower().endswith(MIDI_SUFFIXES)]
-    return sorted(found)
+    return sorted(found), dict(sorted(skipped.items()))
+
+
+def _relative_posix(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     """Files of each split: ``train``/``valid``/``test`` subfolders if there are any,
     else a fixed split by a hash of each relative path (90/5/5); ``all`` holds every file.
     """
-    return {name: [path for _, path in found] for name, found in _splits(Path(root)).items()}
+    splits, _ = _splits(Path(root))
+    return {name: [path for _, path in found] for name, found in splits.items()}
 
 
-def _splits(root: Path) -> dict[str, list[tuple[str, Path]]]:
-    """:func:`split_files` with each file's relative posix path (the manifest's key)."""
-    files = _walk_midi(root)
+def _splits(root: Path) -> tuple[dict[str, list[tuple[str, Path]]], dict[str, str]]:
+    """:func:`split_files` with each file's relative posix path (the manifest's key),
+    and the folders that could not be listed (see :func:`_walk_midi`)."""
+    files, skipped_folders = _walk_midi(root)
     splits: dict[str, list[tuple[str, Path]]] = {name: [] for name in SPLITS}
     by_folder = any((root / name).is_dir() for name in SPLITS)
     for relative, path in files:
@@ -126,7 +158,7 @@ def _splits(root: Path) -> dict[str, list[tuple[str, Path]]]:
         else:
             splits[_hash_split(relative)].append((relative, path))
     splits[ALL] = files
-    return splits
+    return splits, skipped_folders
 
 
 def _hash_split(relative: str) -> str:
@@ -186,12 +218,13 @@ def load_windows(
         Return an empty split instead of raising (e.g. a small folder's ``valid``).
     """
     root = resolve_data(data)
-    splits = _splits(root)
+    splits, skipped_folders = _splits(root)
     if split not in splits:
         raise MusicaeError(f"{split}: unknown split (one of {', '.join(splits)})")
     names = [relative for relative, _ in splits[split]]
     files = [path for _, path in splits[split]]
     windows = _build(root, split, names, files, rep, workers, cache_dir, progress, time_limit)
+    windows.report.skipped_folders = skipped_folders
     if not len(windows) and not allow_empty:
         raise MusicaeError(_nothing_usable(root, split, windows.report))
     return windows
@@ -199,10 +232,13 @@ def load_windows(
 
 def _nothing_usable(root: Path, split: str, report: PrepareReport) -> str:
     where = str(root) if split == ALL else f"{root} [{split}]"
+    folders = "".join(f"; folder {name}: {reason}"
+                      for name, reason in list(report.skipped_folders.items())[:3])
     if not report.files_seen:
-        return f"{where}: no usable windows (no MIDI files: {', '.join(MIDI_SUFFIXES)})"
+        return (f"{where}: no usable windows (no MIDI files: {', '.join(MIDI_SUFFIXES)}"
+                f"{folders})")
     reasons = ", ".join(f"{count} {reason}" for reason, count in report.skipped.items())
-    return f"{where}: no usable windows ({report.files_seen} files: {reasons})"
+    return f"{where}: no usable windows ({report.files_seen} files: {reasons}{folders})"
 
 
 def _build(

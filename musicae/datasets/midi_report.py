@@ -30,6 +30,7 @@ class PrepareReport:
     skipped: dict[str, int]  # reason → files
     skipped_examples: dict[str, list[str]]  # reason → a few of those files
     skipped_files: dict[str, list[str]]  # reason → every one of those files (--json)
+    skipped_folders: dict[str, str]  # folder that could not be listed (printable) → why
     windows_by_meter: dict[str, int]  # the files' time signature ("6/8") → windows
     bars_skipped_by_meter: dict[str, int]  # e.g. "meter 12/8 longer than the bar slot" → bars
     pitch_range: tuple[int, int] | None  # lowest, highest MIDI pitch in the windows
@@ -62,6 +63,8 @@ class PrepareReport:
             more = f"; all {count} in --json" if count > 1 else ""
             lines.append(f"  skipped {count}: {reason}"
                          + (f" (e.g. {example}{more})" if example else ""))
+        for folder, reason in self.skipped_folders.items():
+            lines.append(f"  skipped folder {folder}: {reason}")
         for reason, bars in self.bars_skipped_by_meter.items():
             lines.append(f"  bars left out: {bars} ({reason})")
         return "\n".join(lines)
@@ -107,6 +110,7 @@ def build_report(
         skipped=dict(skipped.most_common()),
         skipped_examples={reason: names[:EXAMPLES_PER_REASON] for reason, names in every.items()},
         skipped_files=every,
+        skipped_folders={},
         windows_by_meter=dict(by_meter.most_common()),
         bars_skipped_by_meter=dict(bars_skipped.most_common()),
         pitch_range=_pitch_range(results),
@@ -122,6 +126,11 @@ def _relative(path: Path, root: Path) -> str:
         name = path.relative_to(root).as_posix()
     except ValueError:
         name = str(path)
+    return printable(name)
+
+
+def printable(name: str) -> str:
+    """A path name as text: bytes that are not UTF-8 (surrogate escapes) as ``\\xNN``."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
