@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,9 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
+    MAX_BATCH,
     MAX_SAMPLES,
+    MAX_STEPS,
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
@@ -151,8 +154,12 @@ def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> 
 
 def _check(cfg: TrainConfig) -> None:
     """One-line errors for training settings that cannot work."""
-    for name in ("steps", "batch_size", "eval_every", "eval_batches"):
-        _positive(f"--{name.replace('_', '-')}", getattr(cfg, name))
+    limits = {"steps": MAX_STEPS, "batch_size": MAX_BATCH, "eval_every": MAX_STEPS,
+              "eval_batches": MAX_STEPS}
+    for name, limit in limits.items():
+        value = getattr(cfg, name)
+        if not 1 <= value <= limit:
+            raise MusicaeError(f"--{name.replace('_', '-')} must be 1..{limit:,} (got {value})")
     for name in ("lr", "minutes"):
         value = getattr(cfg, name)
         if value is not None and value <= 0:
@@ -206,19 +213,39 @@ def _chosen(seed: int | None) -> int:
 
 def writable(out: str | Path, kind: str = "folder") -> Path:
     """``out`` as a place this command can write a ``kind`` ("folder" or "file") into,
-    checked before any work: not an existing thing of the other kind, not under a file,
-    and in a folder this user may write to. A one-line error otherwise."""
+    checked before any work: a name, not an existing thing of the other kind, not under
+    a file, no part too long, and in a folder where a file can really be made (a probe,
+    so read-only and virtual file systems count). A one-line error otherwise."""
+    if str(out) in ("", "."):
+        if str(out) == "" or kind == "file":
+            raise MusicaeError("output path is empty")
     out = Path(out)
-    if out.exists() and out.is_dir() != (kind == "folder"):
-        raise MusicaeError(f"{out}: exists and is not a {kind}")
-    parent = out if kind == "folder" else out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise MusicaeError(f"{out}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise MusicaeError(f"{out}: cannot write into {parent} (permission denied)")
+    try:
+        if out.exists() and out.is_dir() != (kind == "folder"):
+            raise MusicaeError(f"{out}: exists and is not a {kind}")
+        parent = out if kind == "folder" else out.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise MusicaeError(f"{out}: {parent} is a file, not a folder")
+        longest = _name_max(parent)
+        for part in out.relative_to(parent).parts if out != parent else ():
+            if len(os.fsencode(part)) > longest:
+                raise MusicaeError(f"{out}: a name longer than {longest} bytes")
+        with tempfile.TemporaryDirectory(prefix=".musicae-probe-", dir=parent):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise MusicaeError(f"{out}: cannot write there ({reason})") from None
     return out
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system of ``folder`` takes."""
+    try:
+        return max(os.pathconf(folder, "PC_NAME_MAX"), 1)
+    except (OSError, ValueError):
+        return 255
 
 
 def _clear(out: Path) -> Path:
@@ -318,6 +345,8 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
     """Decode the path between the codes of inputs a and b (endpoints included), in the
     layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords."""
     _temperature(temperature)
+    if not 2 <= steps <= MAX_SAMPLES:
+        raise MusicaeError(f"--steps must be 2..{MAX_SAMPLES:,} (got {steps})")
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
@@ -427,7 +456,13 @@ def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
         raise MusicaeError(f"{path}: {len(z)} codes; decode takes 1 to {MAX_SAMPLES:,} a run")
     if not np.isfinite(z).all():
         raise MusicaeError(f"{path}: codes must be finite numbers (found NaN or infinity)")
+    if np.abs(z).max() > MAX_CODE:
+        raise MusicaeError(f"{path}: codes reach {np.abs(z).max():.3g}; codes lie within "
+                           f"±{MAX_CODE:,.0f} (a VAE's prior is a unit normal)")
     return z
+
+
+MAX_CODE = 1e4  # larger latent values are no code a model was trained near
 
 
 def prepare(data: str, preset: str, workers: int | None = None, cache: str | None = None,

@@ -18,14 +18,33 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
+    MAX_BATCH,
     MAX_SAMPLES,
+    MAX_STEPS,
     METER,
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
 from musicae.errors import MusicaeError
 
-POSITIVE = click.IntRange(min=1)
+
+class OneOf(click.Choice):
+    """click.Choice whose "missing" message is one line, like every other error."""
+
+    def get_missing_message(self, param, ctx) -> str:
+        return "choose from " + ", ".join(map(str, self.choices))
+
+
+class OutPath(click.Path):
+    """A path to write to: an empty one is refused (not taken as the current folder)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(path_type=Path, **kwargs)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("the path is empty", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class Finite(click.FloatRange):
@@ -40,6 +59,12 @@ class Finite(click.FloatRange):
         return number
 
 
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters (a newline in a file name) and
+    bytes that were not UTF-8 are written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class Group(click.Group):
     """Turns MusicaeError into one line on stderr and exit status 2."""
 
@@ -47,7 +72,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except MusicaeError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {one_line(str(exc))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -126,10 +151,11 @@ def parse_shifts(shifts: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
-def parse_settings(settings: tuple[str, ...]) -> dict:
+def parse_settings(settings: tuple[str, ...], config: Path | None = None) -> dict:
     """``--set bars=4 --set latent_dim=2 --set channels=[16,32]`` -> settings by name (JSON
-    values): of the representation, the model sizes or training."""
-    out = {}
+    values): of the representation, the model sizes or training. ``config``: a TOML file
+    of the same settings (see ``read_config_file``); ``--set`` wins where both name one."""
+    out = read_config_file(config) if config is not None else {}
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
@@ -141,10 +167,52 @@ def parse_settings(settings: tuple[str, ...]) -> dict:
     return out
 
 
+def read_config_file(path: Path) -> dict:
+    """Settings from a TOML file: ``KEY = VALUE`` lines as ``--set`` takes them, at the top
+    or under any tables (``[model]``, ``[training]``: for people; a key may appear once)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except OSError as exc:
+        raise MusicaeError(f"{path}: cannot read ({(exc.strerror or '').lower()})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MusicaeError(f"{path}: not TOML ({str(exc).splitlines()[0]})") from None
+    settings: dict = {}
+
+    def take(table: dict, where: str) -> None:
+        for key, value in table.items():
+            if isinstance(value, dict):
+                take(value, f"{where}[{key}] ")
+            elif key in settings:
+                raise MusicaeError(f"{path}: {where}{key} is set twice")
+            elif not _plain(value):
+                raise MusicaeError(f"{path}: {where}{key}: dates and times are not settings")
+            else:
+                settings[key] = value
+
+    take(document, "")
+    return settings
+
+
+def _plain(value) -> bool:
+    """A TOML value that is also a JSON value (not a date or time)."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, (str, int, float, bool))
+
+
+config_option = click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+                             default=None, metavar="FILE.toml",
+                             help="Settings as --set takes them, from a TOML file (KEY = "
+                             "VALUE lines; --set wins where both name one).")
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 device_option = click.option("--device", default="auto", show_default=True,
                              help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
-out_option = click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+out_option = click.option("-o", "--out", required=True, type=OutPath(),
                           help="Output folder.")
 seed_option = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
                            help="Random seed [default: a new one, printed and recorded in "
@@ -203,7 +271,7 @@ with_music_options = option_group(music_options)
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="musicae")
-@click.option("--threads", type=POSITIVE, default=None,
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="CPU threads for torch (default: one per core). On a machine shared "
               "with other jobs, 1 is often much faster.")
 def main(threads: int | None) -> None:
@@ -217,16 +285,18 @@ def main(threads: int | None) -> None:
 @main.command()
 @click.argument("data")
 @click.option("--preset", required=True, help="Model recipe; see `musicae models`.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory.")
-@click.option("--steps", type=POSITIVE, default=None, help="Optimiser steps (preset default).")
-@click.option("--batch-size", type=POSITIVE, default=None,
+@click.option("--out", required=True, type=OutPath(), help="Run directory.")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
+              help="Optimiser steps (preset default).")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=None,
               help="Windows per step and process (preset default); under torchrun the "
               "global batch is the sum over processes.")
 @click.option("--lr", type=Finite(min=0, min_open=True), default=None,
               help="Initial learning rate.")
 @click.option("--minutes", type=Finite(min=0, min_open=True), default=None,
               help="Stop after this much training time (steps still cap the run).")
-@click.option("--seed", type=int, default=None, help="Random seed.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Random seed.")
+@config_option
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a representation setting, model size or training setting, e.g. "
               "--set bars=4 --set latent_dim=2 --set free_bits=48 (repeatable; see README).")
@@ -240,8 +310,8 @@ def main(threads: int | None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @json_option
-def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, transpose, bf16,
-          resume, quiet, device, as_json):
+def train(data, preset, out, steps, batch_size, lr, minutes, seed, config, settings, transpose,
+          bf16, resume, quiet, device, as_json):
     """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk, chorales).
 
     Data-parallel over processes and machines when launched by torchrun, e.g.
@@ -250,7 +320,7 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, settings, tra
     from musicae import api, distributed
 
     summary = api.train(data, preset, out, steps=steps, batch_size=batch_size, device=device,
-                        resume=resume, seed=seed, overrides=parse_settings(settings),
+                        resume=resume, seed=seed, overrides=parse_settings(settings, config),
                         progress=not quiet, transpose=transpose, lr=lr, bf16=bf16,
                         minutes=minutes)
     if distributed.is_main_process():
@@ -291,9 +361,9 @@ def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, ch
 @main.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] A B")
 @out_option
-@click.option("--steps", type=click.IntRange(min=2), default=INTERPOLATION_STEPS,
+@click.option("--steps", type=click.IntRange(2, MAX_SAMPLES), default=INTERPOLATION_STEPS,
               show_default=True, help="Points on the path, endpoints included.")
-@click.option("--method", type=click.Choice(["slerp", "lerp"]), default=INTERPOLATION_METHOD,
+@click.option("--method", type=OneOf(["slerp", "lerp"]), default=INTERPOLATION_METHOD,
               show_default=True)
 @with_music_options
 @seed_option
@@ -336,7 +406,7 @@ def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, chor
 
 @main.command()
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] INPUT...")
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--out", required=True, type=OutPath(),
               help="Output .npy file.")
 @click.option("--bar", type=click.IntRange(min=0), default=None,
               help="Music: which window of a longer MIDI input.")
@@ -378,26 +448,28 @@ def decode(args, out, temperature, meter, wav, seed, qpm, program, chords, devic
 @main.command()
 @click.argument("data")
 @click.option("--preset", required=True, help="Music preset whose windows to make.")
-@click.option("--workers", type=POSITIVE, default=None, help="Processes (default: all cores).")
-@click.option("--cache", type=click.Path(path_type=Path), default=None,
+@click.option("--workers", type=click.IntRange(1, 1024), default=None,
+              help="Processes (default: all cores).")
+@click.option("--cache", type=OutPath(), default=None,
               help="Cache folder (default: $MUSICAE_CACHE or ~/.cache/musicae).")
+@config_option
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a representation setting, e.g. --set bars=4 (as for train).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def prepare(data, preset, workers, cache, settings, quiet, as_json):
+def prepare(data, preset, workers, cache, config, settings, quiet, as_json):
     """Statistics of what a MIDI folder yields (and cache its windows)."""
     from musicae import api
 
     result = api.prepare(data, preset, workers, cache, progress=not quiet,
-                         overrides=parse_settings(settings))
+                         overrides=parse_settings(settings, config))
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
 
 
 @main.command()
 @click.argument("model")
 @click.argument("data")
-@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default=None,
+@click.option("--split", type=OneOf(["train", "valid", "test", "all"]), default=None,
               help="Which files of DATA [default: test for the model's own training data, "
               "all for other data].")
 @device_option
@@ -413,9 +485,9 @@ def evaluate(model, data, split, device, as_json):
 @click.argument("model")
 @click.argument("data")
 @click.option("--name", required=True,
-              type=click.Choice(["density", "pitch_range", "mean_pitch", "syncopation"]),
+              type=OneOf(["density", "pitch_range", "mean_pitch", "syncopation"]),
               help="The attribute whose latent direction to store.")
-@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="train",
+@click.option("--split", type=OneOf(["train", "valid", "test", "all"]), default="train",
               show_default=True)
 @device_option
 @json_option
@@ -429,7 +501,7 @@ def attribute(model, data, name, split, device, as_json):
 @main.command("plot-latent")
 @click.argument("model", required=False, default="mnist_vae_2d")
 @click.option("--data", default="mnist", show_default=True, help="Images whose codes to draw.")
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="PNG file.")
+@click.option("-o", "--out", required=True, type=OutPath(), help="PNG file.")
 @device_option
 @json_option
 def plot_latent(model, data, out, device, as_json):
@@ -440,8 +512,9 @@ def plot_latent(model, data, out, device, as_json):
 
 
 @main.command()
-@click.option("-o", "--out", default="out", show_default=True, type=click.Path(path_type=Path))
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", default="out", show_default=True, type=OutPath())
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Random seed.")
 @wav_option
 @device_option
 @json_option

@@ -1,5 +1,7 @@
-"""Where the repository's bundled data lives (corpora and shipped models)."""
+"""Where the bundled data lives (corpora and shipped models): ``data/`` beside the package
+in a clone of the repository, ``musicae/bundled/`` inside an installed wheel."""
 
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+_PACKAGE = Path(__file__).resolve().parent
+DATA_DIR = _PACKAGE / "bundled" if (_PACKAGE / "bundled").is_dir() else _PACKAGE.parent / "data"

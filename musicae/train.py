@@ -12,6 +12,7 @@ directory).
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
 import threading
@@ -102,6 +103,7 @@ class Trainer:
         self.last_eval: dict[str, float] = {}
         self._valid_sample: np.ndarray | None = None
         self.stop: list[int] = []  # the signals that asked training to stop
+        self._board = None  # TensorBoard writer, made at the first record where installed
 
     def fit(self, train: Examples, valid: Examples | None, progress: bool = True) -> dict:
         """Train until ``cfg.steps`` (or the time budget); returns the last held-out evaluation.
@@ -131,6 +133,8 @@ class Trainer:
                     self.evaluate_and_checkpoint(terms, valid)
                     saved = time.monotonic()
         bar.close()
+        if self._board:
+            self._board.close()
         return self.last_eval
 
     def out_of_time(self) -> bool:
@@ -181,7 +185,28 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:  # artifacts.METRICS
             f.write(json.dumps(record) + "\n")
+        self.log_to_tensorboard(record)
         self.save(self.model, self.run_dir, self.state())
+
+    def log_to_tensorboard(self, record: dict) -> None:
+        """The same record as TensorBoard scalars (``train/loss``, ``valid/kl``, ``lr``) in
+        ``<run>/tensorboard``, when the tensorboard package is installed (the ``board``
+        extra); a resumed run drops events past its checkpoint."""
+        if self._board is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._board = False
+                return
+            self._board = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR),
+                                        purge_step=self.step)
+        if not self._board:
+            return
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                self._board.add_scalar(key.replace("_", "/", 1) if key.startswith(
+                    ("train_", "valid_")) else key, value, self.step)
+        self._board.flush()
 
     def state(self) -> dict:
         """What a checkpoint records about training (JSON-serialisable)."""
@@ -199,6 +224,7 @@ class Trainer:
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+TENSORBOARD_DIR = "tensorboard"
 
 
 @contextmanager

@@ -71,7 +71,7 @@ def test_half_precision_save_loads_as_float32(digits, tmp_path):
 
 
 def test_model_directory_holds_no_pickle(trained, monkeypatch):
-    names = {p.name for p in trained.iterdir()}
+    names = {p.name for p in trained.iterdir()} - {"tensorboard"}  # protobuf events
     assert names == {"model.safetensors", "optimizer.safetensors", "config.json",
                      "metrics.jsonl"}
     for path in trained.glob("*.safetensors"):
@@ -120,6 +120,50 @@ def test_training_settings_go_with_the_run_and_resume_keeps_them(tmp_path):
     with pytest.raises(MusicaeError, match="keeps its model sizes; cannot change channels"):
         api.train("mnist", "mnist_conv_vae", run, steps=9, resume=True, progress=False,
                   overrides={"channels": [4, 4]})
+
+
+def test_a_toml_config_holds_the_settings_that_set_takes(cli, tmp_path):
+    """--config FILE.toml: the --set settings as KEY = VALUE (tables only group them);
+    --set wins where both name one; a bad file is a one-line error before any work."""
+    config = tmp_path / "run.toml"
+    config.write_text('# a tiny conv VAE\n[model]\nchannels = [8, 8]\nlatent_dim = 3\n'
+                      '[training]\nfree_bits = 4.5\neval_every = 2\n')
+    run = tmp_path / "run"
+    done = cli("train", "mnist", "--preset", "mnist_conv_vae", "--out", run, "--steps", 2,
+               "--config", config, "--set", "latent_dim=2", "--quiet")
+    assert done.exit_code == 0, done.output
+    stored = json.loads((run / "config.json").read_text())
+    assert stored["overrides"] == {"channels": [8, 8], "latent_dim": 2}
+    assert stored["training"]["config"]["free_bits"] == 4.5
+    assert stored["training"]["config"]["eval_every"] == 2
+    for text, reason in (("latent_dim = ", "not TOML"), ("a = 1\n[t]\na = 2\n", "set twice"),
+                         ("when = 1979-05-27", "dates and times"),
+                         ("nope = 1", "nope")):
+        config.write_text(text)
+        done = cli("train", "mnist", "--preset", "mnist_conv_vae", "--out", tmp_path / "bad",
+                   "--steps", 2, "--config", config)
+        assert done.exit_code != 0 and reason in done.stderr, done.output
+        assert done.stderr.count("\n") == 1 and not (tmp_path / "bad").exists()
+
+
+def test_training_writes_tensorboard_events_beside_its_metrics(tmp_path):
+    """With tensorboard installed, every metrics record is also TensorBoard scalars; a
+    resume continues the same curves without repeating steps."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    api.train("mnist", "mnist_ae", run, steps=3, progress=False,
+              overrides={"hidden": [16], "latent_dim": 2, "eval_every": 1})
+    api.train("mnist", "mnist_ae", run, steps=5, resume=True, progress=False)
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "valid/loss", "lr"} <= set(events.Tags()["scalars"])
+    steps = [e.step for e in events.Scalars("train/loss")]
+    assert steps == [1, 2, 3, 4, 5]
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    loss = {e.step: e.value for e in events.Scalars("valid/loss")}
+    assert all(abs(loss[m["step"]] - m["valid_loss"]) < 1e-4 for m in metrics)
 
 
 def test_impossible_training_settings_are_user_errors(tmp_path):
@@ -240,11 +284,11 @@ def test_damaged_optimizer_state_stops_resume_before_any_work(trained, tmp_path,
     prepares data or trains: a damaged one is a one-line error and the run is untouched."""
     run = _copy(trained, tmp_path)
     _rewrite(run / "optimizer.safetensors", damage)
-    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     with pytest.raises(MusicaeError, match=reason):
         api.train("mnist", "mnist_conv_vae", run, steps=12, device="cpu", resume=True,
                   progress=False)
-    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
     (run / "optimizer.safetensors").write_bytes(pickle.dumps({"state": {}}))
     with pytest.raises(MusicaeError, match="unreadable optimizer state"):
         api.train("mnist", "mnist_conv_vae", run, steps=12, device="cpu", resume=True,

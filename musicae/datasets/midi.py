@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-import musicae
 from musicae.datasets.midi_cache import FileResult, MidiCache, default_cache_dir
 from musicae.datasets.midi_report import PrepareReport, build_report, printable
 from musicae.datasets.midi_worker import (
@@ -28,6 +27,7 @@ from musicae.datasets.midi_worker import (
     run_tasks,
 )
 from musicae.errors import MusicaeError
+from musicae.paths import DATA_DIR
 from musicae.representations.base import Representation
 from musicae.representations.codec import WindowArrays, piece_windows
 from musicae.representations.notes import read_midi
@@ -65,8 +65,8 @@ class Windows(WindowArrays):
 
 
 def bundled(name: str = FOLK) -> Path:
-    """Where a bundled corpus lives: ``<repo>/data/<name>``."""
-    return Path(musicae.__file__).resolve().parent.parent / "data" / name
+    """Where a bundled corpus lives: ``<repo>/data/<name>`` (see ``musicae.paths``)."""
+    return DATA_DIR / name
 
 
 def bundled_folk() -> Path:

@@ -1,0 +1,68 @@
+"""The built wheel carries the shipped models and corpora and runs outside the repository."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_wheel_installed_elsewhere_finds_its_models_and_corpora(tmp_path):
+    """``pip wheel .``, installed in a new virtual environment (its dependencies taken
+    from this one), run from another folder: the shipped models and the bundled corpora
+    come from inside the wheel, and no top-level ``cli`` module is installed."""
+    isolation = [] if importlib.util.find_spec("setuptools") is None else [
+        "--no-build-isolation"]  # setuptools is here: no need to fetch it
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+                            *isolation, "-q", "-w", str(tmp_path / "dist")],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("musicae-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"musicae"}  # no `cli`
+    shipped = sorted(p.name for p in (ROOT / "data" / "models").iterdir() if p.is_dir())
+    for model in shipped:
+        assert f"musicae/bundled/models/{model}/model.safetensors" in names
+    for corpus in ("folk", "chorales"):
+        wanted = sum(1 for _ in (ROOT / "data" / corpus).rglob("*.mid"))
+        assert sum(n.startswith(f"musicae/bundled/{corpus}/") for n in names) == wanted
+    assert "musicae/bundled/mnist/mnist5k.npz" in names
+    assert "musicae/bundled/README.md" in names  # sources and licences travel along
+
+    env_dir = tmp_path / "env"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    python = env_dir / "bin" / "python"
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                                "-q", "--no-deps", str(wheel)], capture_output=True, text=True,
+                               timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(python), *args], capture_output=True, text=True,
+                              cwd=elsewhere, env=env, timeout=300)
+
+    where = run("-c", "import musicae.paths, importlib.util; "
+                      "print(musicae.paths.DATA_DIR); print(importlib.util.find_spec('cli'))")
+    assert where.returncode == 0, where.stderr
+    data_dir, cli_spec = where.stdout.split()
+    assert Path(data_dir).is_relative_to(env_dir) and cli_spec == "None"
+    listing = run("-m", "musicae", "models", "--json")
+    assert listing.returncode == 0, listing.stderr
+    models = json.loads(listing.stdout)["shipped"]
+    assert sorted(m["name"] for m in models) == shipped
+    assert all(m["metrics"] for m in models), "every shipped model reports its metrics"
+    sampled = run("-m", "musicae", "sample", "-n", "2", "--seed", "0", "-o", "out", "--json")
+    assert sampled.returncode == 0, sampled.stderr
+    assert Path(json.loads(sampled.stdout)["model"]).is_relative_to(env_dir)
+    assert len(list((elsewhere / "out").glob("*.mid"))) == 2
