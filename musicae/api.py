@@ -232,6 +232,9 @@ def writable(out: str | Path, kind: str = "folder") -> Path:
         for part in out.relative_to(parent).parts if out != parent else ():
             if len(os.fsencode(part)) > longest:
                 raise MusicaeError(f"{out}: a name longer than {longest} bytes")
+        # a real write, where the command will write (or the nearest folder that exists):
+        # read-only and virtual file systems pass os.access; a kill here leaves only an
+        # empty .musicae-probe-* folder
         with tempfile.TemporaryDirectory(prefix=".musicae-probe-", dir=parent):
             pass
     except OSError as exc:
@@ -466,11 +469,14 @@ MAX_CODE = 1e4  # larger latent values are no code a model was trained near
 
 
 def prepare(data: str, preset: str, workers: int | None = None, cache: str | None = None,
-            progress: bool = True, overrides: dict | None = None):
+            progress: bool = True, overrides: dict | None = None, config: dict | None = None):
     """Turn DATA into cached windows of ``preset``'s representation (``overrides``: its
-    settings by name, as ``--set``); returns the PrepareReport."""
+    settings by name, as ``--set``; ``config``: a training config file's settings, of
+    which the representation's apply); returns the PrepareReport."""
     spec = get_preset(preset)
+    from_file = split_settings(preset, dict(config or {}))[0]
     rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
+    rep_settings = from_file | rep_settings
     if sizes or settings:
         raise MusicaeError(f"prepare takes representation settings; "
                            f"{', '.join(sorted(sizes | settings))} are not")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -201,24 +202,23 @@ def load_optimizer_state(directory: Path, model: Autoencoder) -> dict | None:
         with safe_open(str(path), "pt") as f:
             metadata = f.metadata() or {}
         groups = json.loads(metadata["groups"])
+        saved = json.loads(metadata["names"]) if "names" in metadata else None
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors and json raise their own error types
         raise MusicaeError(f"{path}: unreadable optimizer state ({first_line(exc)})") from None
     params = dict(model.named_parameters())
     names = list(params)
-    if "names" in metadata:
-        saved = json.loads(metadata["names"])
-    elif read_config(directory).get("format") == FORMAT_1:
-        saved = _format_1_order(model)
-    else:
-        saved = names
+    if saved is None:
+        saved = _format_1_order(model) if read_config(directory).get("format") == FORMAT_1 \
+            else names
     if not isinstance(saved, list) or sorted(map(str, saved)) != sorted(names):
         raise MusicaeError(f"{path}: optimizer state of another model")
     position = {name: i for i, name in enumerate(names)}
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         index, _, slot = key.partition(".")
-        if not index.isdigit() or int(index) >= len(saved) or slot not in ADAM_SLOTS:
+        if not re.fullmatch(r"[0-9]{1,9}", index) or int(index) >= len(saved) \
+                or slot not in ADAM_SLOTS:
             raise MusicaeError(f"{path}: unexpected tensor {key!r} in optimizer state")
         name = saved[int(index)]
         shape = () if slot == "step" else tuple(params[name].shape)
@@ -257,8 +257,9 @@ def _check_groups(path: Path, groups, n_params: int) -> list[dict]:
                     and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in value))
         if value is None or isinstance(value, bool):
             return key not in ADAM_NUMBERS
-        return (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
-                and (key not in ("lr", "eps") or value < 1e3))
+        if not isinstance(value, (int, float)) or isinstance(value, int) and value > 2**63:
+            return False  # a 400-digit integer overflows math.isfinite
+        return math.isfinite(value) and value >= 0 and (key not in ("lr", "eps") or value < 1e3)
 
     ok = (isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict)
           and {"params", "betas", *ADAM_NUMBERS} <= set(groups[0])

@@ -170,7 +170,10 @@ def parse_settings(settings: tuple[str, ...], config: Path | None = None) -> dic
 def read_config_file(path: Path) -> dict:
     """Settings from a TOML file: ``KEY = VALUE`` lines as ``--set`` takes them, at the top
     or under any tables (``[model]``, ``[training]``: for people; a key may appear once)."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
 
     try:
         with open(path, "rb") as f:
@@ -179,6 +182,8 @@ def read_config_file(path: Path) -> dict:
         raise MusicaeError(f"{path}: cannot read ({(exc.strerror or '').lower()})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise MusicaeError(f"{path}: not TOML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise MusicaeError(f"{path}: not TOML (nested too deeply)") from None
     settings: dict = {}
 
     def take(table: dict, where: str) -> None:
@@ -188,25 +193,30 @@ def read_config_file(path: Path) -> dict:
             elif key in settings:
                 raise MusicaeError(f"{path}: {where}{key} is set twice")
             elif not _plain(value):
-                raise MusicaeError(f"{path}: {where}{key}: dates and times are not settings")
+                raise MusicaeError(f"{path}: {where}{key}: not a setting (dates, times and "
+                                   f"arrays of tables are not)")
             else:
                 settings[key] = value
 
-    take(document, "")
+    try:
+        take(document, "")
+    except RecursionError:
+        raise MusicaeError(f"{path}: nested too deeply") from None
     return settings
 
 
 def _plain(value) -> bool:
     """A TOML value that is also a JSON value (not a date or time)."""
     if isinstance(value, list):
-        return all(_plain(v) for v in value)
+        return all(_plain(v) and not isinstance(v, dict) for v in value)
     return isinstance(value, (str, int, float, bool))
 
 
 config_option = click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
                              default=None, metavar="FILE.toml",
                              help="Settings as --set takes them, from a TOML file (KEY = "
-                             "VALUE lines; --set wins where both name one).")
+                             "VALUE lines; --set wins where both name one). prepare uses the "
+                             "file's representation settings and ignores the rest.")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -462,7 +472,8 @@ def prepare(data, preset, workers, cache, config, settings, quiet, as_json):
     from musicae import api
 
     result = api.prepare(data, preset, workers, cache, progress=not quiet,
-                         overrides=parse_settings(settings, config))
+                         overrides=parse_settings(settings),
+                         config=read_config_file(config) if config else None)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
 
 

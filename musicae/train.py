@@ -17,6 +17,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from musicae.batch import Batch
 from musicae.datasets.examples import Examples
 from musicae.distributed import Ranks, any_rank
-from musicae.errors import MusicaeError
+from musicae.errors import MusicaeError, first_line
 from musicae.models.base import Autoencoder, beta_schedule
 
 
@@ -117,6 +118,8 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (progress and ranks.main),
                    unit="step", dynamic_ncols=True)
         saved = time.monotonic()
+        if ranks.main and self._board is None:  # now: its purge step is the resumed step
+            self._board = _tensorboard_writer(self.run_dir / TENSORBOARD_DIR, self.step)
         with _stop_signals() as stop:
             self.stop = stop
             done = self.finished()
@@ -191,22 +194,22 @@ class Trainer:
     def log_to_tensorboard(self, record: dict) -> None:
         """The same record as TensorBoard scalars (``train/loss``, ``valid/kl``, ``lr``) in
         ``<run>/tensorboard``, when the tensorboard package is installed (the ``board``
-        extra); a resumed run drops events past its checkpoint."""
+        extra). A broken tensorboard install turns this off with a warning; it never
+        stops training."""
         if self._board is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                self._board = False
-                return
-            self._board = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR),
-                                        purge_step=self.step)
+            self._board = _tensorboard_writer(self.run_dir / TENSORBOARD_DIR, self.step)
         if not self._board:
             return
-        for key, value in record.items():
-            if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
-                self._board.add_scalar(key.replace("_", "/", 1) if key.startswith(
-                    ("train_", "valid_")) else key, value, self.step)
-        self._board.flush()
+        try:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                    tag = key.replace("_", "/", 1) if key.startswith(("train_", "valid_")) \
+                        else key
+                    self._board.add_scalar(tag, value, self.step)
+            self._board.flush()
+        except Exception as exc:  # noqa: BLE001 (logging must not end a training run)
+            warnings.warn(f"TensorBoard logging stopped: {first_line(exc)}", stacklevel=2)
+            self._board = False
 
     def state(self) -> dict:
         """What a checkpoint records about training (JSON-serialisable)."""
@@ -225,6 +228,20 @@ class Trainer:
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 TENSORBOARD_DIR = "tensorboard"
+
+
+def _tensorboard_writer(folder: Path, step: int):
+    """A SummaryWriter for ``folder`` that drops events a killed run wrote past ``step``
+    (the checkpoint this run starts from), or False without a working tensorboard."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return False
+    try:
+        return SummaryWriter(str(folder), purge_step=step + 1)
+    except Exception as exc:  # noqa: BLE001 (a broken install: protobuf, numpy versions)
+        warnings.warn(f"TensorBoard logging off: {first_line(exc)}", stacklevel=2)
+        return False
 
 
 @contextmanager

@@ -119,8 +119,8 @@ def test_numeric_options_are_refused_in_one_line_unless_in_range(cli, tmp_path, 
 
 path_parts = st.one_of(
     st.text(alphabet=st.characters(blacklist_characters="\x00/", blacklist_categories=["Cs"]),
-            min_size=1, max_size=40),
-    st.sampled_from(["a_file", "..", ".", "x" * 300, " ", "-", "~", "*", "\n"]),
+            min_size=1, max_size=40).filter(lambda part: part != ".."),
+    st.sampled_from(["a_file", ".", "x" * 300, " ", "-", "~", "*", "\n"]),  # no "..": stay in
 )
 
 
@@ -162,6 +162,7 @@ def test_kill_9_during_training_leaves_one_whole_checkpoint_that_resumes(tmp_pat
     while not (out / "config.json").exists() and time.monotonic() < deadline:
         time.sleep(0.2)  # the first checkpoint
     time.sleep(seconds * random.Random(seconds).uniform(0.2, 1.0))
+    assert process.poll() is None, process.stderr.read().decode()  # killed while training
     process.send_signal(signal.SIGKILL)
     process.wait()
     bundle = artifacts.load(out)

@@ -137,13 +137,20 @@ def test_a_toml_config_holds_the_settings_that_set_takes(cli, tmp_path):
     assert stored["training"]["config"]["free_bits"] == 4.5
     assert stored["training"]["config"]["eval_every"] == 2
     for text, reason in (("latent_dim = ", "not TOML"), ("a = 1\n[t]\na = 2\n", "set twice"),
-                         ("when = 1979-05-27", "dates and times"),
+                         ("when = 1979-05-27", "not a setting"),
+                         ("[[a]]\nb = 1", "not a setting"),
+                         ("a = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
                          ("nope = 1", "nope")):
         config.write_text(text)
         done = cli("train", "mnist", "--preset", "mnist_conv_vae", "--out", tmp_path / "bad",
                    "--steps", 2, "--config", config)
         assert done.exit_code != 0 and reason in done.stderr, done.output
         assert done.stderr.count("\n") == 1 and not (tmp_path / "bad").exists()
+    config.write_text("[model]\nlatent_dim = 3\n[representation]\nbars = 4\n")
+    done = cli("prepare", "folk", "--preset", "mel_2bar_small", "--config", config, "--json",
+               "--quiet")  # a training file: prepare takes its representation settings
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["representation"]["bars"] == 4
 
 
 def test_training_writes_tensorboard_events_beside_its_metrics(tmp_path):
@@ -277,6 +284,11 @@ def test_poisoned_weights_are_refused_before_use(trained, tmp_path, damage, reas
     (lambda t, m: m.__setitem__("groups", "[]"), "not Adam's"),
     (lambda t, m: m.__setitem__("groups", "{"), "unreadable optimizer state"),
     (lambda t, m: m.__setitem__("names", '["x"]'), "another model"),
+    (lambda t, m: m.__setitem__("names", '["x"'), "unreadable optimizer state"),
+    (lambda t, m: t.__setitem__("\u00b2.step", t["0.step"].clone()), "unexpected tensor"),
+    (lambda t, m: m.__setitem__("groups", m["groups"].replace('"eps": ', '"eps": 1' + "0" * 400
+                                                             + ", \"x\": ")),
+     "not Adam's"),
 ])
 def test_damaged_optimizer_state_stops_resume_before_any_work(trained, tmp_path, damage,
                                                               reason):

@@ -185,3 +185,14 @@ def test_damaged_soundfonts_are_one_line_errors(tmp_path):
     path.write_text("This is not a SoundFont.\n" * 40)
     assert "not a SoundFont" in assert_one_line_error(path)
     assert "cannot read" in assert_one_line_error(tmp_path / "missing.sf2")
+
+
+def test_a_font_with_too_many_zones_is_refused_before_it_is_built(monkeypatch):
+    """Zones multiply (each preset zone by its instrument's zones): a small hostile file
+    could ask for billions. Above the cap the font is a one-line error, not a hang."""
+    from musicae.domains import soundfont
+
+    data = DEFAULT_SOUNDFONT.read_bytes()  # 2,063 zones
+    monkeypatch.setattr(soundfont, "MAX_REGIONS", 1000)
+    with pytest.raises(SoundFontError, match="more than 1,000 zones"):
+        soundfont.SoundFont.from_bytes(data)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -33,13 +34,22 @@ def test_a_wheel_installed_elsewhere_finds_its_models_and_corpora(tmp_path):
         assert f"musicae/bundled/models/{model}/model.safetensors" in names
     for corpus in ("folk", "chorales"):
         wanted = sum(1 for _ in (ROOT / "data" / corpus).rglob("*.mid"))
-        assert sum(n.startswith(f"musicae/bundled/{corpus}/") for n in names) == wanted
+        inside = [n for n in names if n.startswith(f"musicae/bundled/{corpus}/")]
+        assert sum(n.endswith(".mid") for n in inside) == wanted
     assert "musicae/bundled/mnist/mnist5k.npz" in names
     assert "musicae/bundled/README.md" in names  # sources and licences travel along
+    for corpus in ("folk", "chorales"):
+        assert f"musicae/bundled/{corpus}/manifest.csv" in names  # each file's source
 
     env_dir = tmp_path / "env"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
+    # its dependencies: this environment's, behind its own site-packages (a .pth file)
+    own = subprocess.run([str(python), "-c", "import sysconfig; "
+                          "print(sysconfig.get_paths()['purelib'])"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    ours = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    Path(own, "zz_dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
                                 "-q", "--no-deps", str(wheel)], capture_output=True, text=True,
                                timeout=300)

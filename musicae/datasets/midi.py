@@ -96,10 +96,11 @@ def list_midi(root: Path) -> list[Path]:
 
 def _walk_midi(root: Path) -> tuple[list[tuple[str, Path]], dict[str, str]]:
     """(relative posix path, path) of every MIDI file under ``root``, sorted, and the
-    folders that could not be listed: relative path → reason.
+    folders not read: relative path → reason.
 
-    Symlinked folders are followed once: a folder already listed (a link back up
-    the tree, or a second link to one folder) is reported instead of read again.
+    Symlinked folders are not followed (they would rename files, moving them between
+    hash splits, or walk out of the tree); they are reported, as are folders that
+    cannot be listed.
     """
     found: list[tuple[str, Path]] = []
     skipped: dict[str, str] = {}
@@ -108,23 +109,19 @@ def _walk_midi(root: Path) -> tuple[list[tuple[str, Path]], dict[str, str]]:
         where = printable(_relative_posix(Path(error.filename or root), root))
         skipped[where] = (error.strerror or type(error).__name__).lower()
 
-    seen: set[tuple[int, int]] = set()
-    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
         base = Path(folder)
         prefix = _relative_posix(base, root)
         prefix = "" if prefix == "." else prefix + "/"
-        try:
-            info = base.stat()
-        except OSError as error:
-            skipped[printable(prefix.rstrip("/")) or "."] = (error.strerror or "unreadable").lower()
-            subfolders[:] = []
-            continue
-        if (info.st_dev, info.st_ino) in seen:
-            skipped[printable(prefix.rstrip("/"))] = "same folder as one already listed (symlink)"
-            subfolders[:] = []
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        kept = []
+        for name in sorted(subfolders):
+            if name.startswith("."):
+                continue
+            if (base / name).is_symlink():
+                skipped[printable(prefix + name)] = "symlinked folder, not followed"
+            else:
+                kept.append(name)
+        subfolders[:] = kept
         found += [(prefix + n, base / n) for n in names if n.lower().endswith(MIDI_SUFFIXES)]
     return sorted(found), dict(sorted(skipped.items()))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +70,7 @@ class FileResult:
 
     digest: str | None
     reason: str | None = None
-    arrays: dict[str, np.ndarray] | None = None
+    arrays: Mapping[str, np.ndarray] | None = None
     bars_skipped: dict[str, int] = field(default_factory=dict)
     windows_by_meter: dict[str, int] = field(default_factory=dict)  # the file's meters
     pitch: tuple[int, int] | None = None  # lowest and highest pitch in its windows
@@ -86,7 +86,9 @@ class FileResult:
     @property
     def windows(self) -> int:
         """Number of windows."""
-        return 0 if self.arrays is None else len(self.arrays["tokens"])
+        if self.arrays is None:
+            return 0
+        return self.arrays.rows if isinstance(self.arrays, Rows) else len(self.arrays["tokens"])
 
     def record(self) -> dict:
         """The JSON part: everything but the arrays."""
@@ -190,10 +192,10 @@ class MidiCache:
         if len(bounds) != len(digests) + 1 or any(len(v) != bounds[-1] for v in arrays.values()):
             return [], {}, {}
         results = {}
+        starts = bounds.tolist()
         for i, (digest, record) in enumerate(zip(digests, records, strict=True)):
             if digest is not None:
-                rows = slice(int(bounds[i]), int(bounds[i + 1]))
-                results[digest] = _result(digest, record, {k: v[rows] for k, v in arrays.items()})
+                results[digest] = _result(digest, record, Rows(arrays, starts[i], starts[i + 1]))
         return digests, results, arrays
 
     def save_set(self, folder: Path, split: str, results: list[FileResult],
@@ -220,7 +222,24 @@ class MidiCache:
             return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
 
 
-def _result(digest: str, record: dict, arrays: dict[str, np.ndarray]) -> FileResult:
+class Rows(Mapping):
+    """One file's rows of a split's arrays, sliced only when an array is asked for (a
+    cached split of 100,000 files is checked without making 100,000 slices)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], start: int, stop: int) -> None:
+        self._arrays, self._start, self.rows = arrays, start, stop - start
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name][self._start : self._start + self.rows]
+
+    def __iter__(self):
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+
+def _result(digest: str, record: dict, arrays: Mapping[str, np.ndarray]) -> FileResult:
     """A result rebuilt from its JSON record and (for a usable file) its arrays."""
     pitch = tuple(record["pitch"]) if record["pitch"] else None
     usable = record["reason"] is None

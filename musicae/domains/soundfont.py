@@ -74,6 +74,7 @@ PDTA = {b"phdr": PHDR, b"pbag": BAG, b"pmod": MOD, b"pgen": GEN, b"inst": INST,
 # SoundFonts are voiced for EMU hardware, which applies 0.4 of the initial attenuation
 # (FluidSynth does the same); at the full value TimGM6mb's piano is 7x quieter than its bass.
 ATTENUATION_SCALE = 0.4
+MAX_REGIONS = 200_000  # preset x instrument zones; General MIDI fonts have a few thousand
 
 
 class SoundFontError(MusicaeError, ValueError):
@@ -382,6 +383,7 @@ def _regions(pdta: dict[bytes, np.ndarray], n_samples: int) -> dict:
     phdr = pdta[b"phdr"]
     banks, programs = phdr["bank"].tolist(), phdr["preset"].tolist()
     presets: dict[tuple[int, int], list[Region]] = {}
+    pairs = 0  # preset zone x instrument zone: a hostile file can make billions
     for p, zones in enumerate(preset_zones):
         key = (banks[p], programs[p])
         if key in presets:
@@ -394,6 +396,9 @@ def _regions(pdta: dict[bytes, np.ndarray], n_samples: int) -> dict:
             if i >= len(inst_zones):
                 raise SoundFontError(f"bad instrument index {i} (of {len(inst_zones)})")
             i_global, i_local = _split(inst_zones[i], SAMPLE_ID)
+            pairs += len(i_local)
+            if pairs > MAX_REGIONS:
+                raise SoundFontError(f"more than {MAX_REGIONS:,} zones (a damaged file?)")
             for iz in i_local:
                 igen = {**i_global, **iz}
                 s = igen[SAMPLE_ID]

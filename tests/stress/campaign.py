@@ -77,8 +77,8 @@ def files(count: int, seed: int, work: Path) -> dict:
         report = json.loads(done.stdout) if done.returncode == 0 else {}
         listed = sum(len(names) for names in report.get("skipped_files", {}).values())
         totals["files"] += expected
-        if report.get("files_seen") == expected:
-            totals["used_or_reported"] += min(report["files_used"] + listed, expected)
+        if report.get("files_seen") == expected and report["files_used"] + listed == expected:
+            totals["used_or_reported"] += expected
         else:
             print(f"  {preset}: saw {report.get('files_seen')} of {expected} files; "
                   f"{stderr.strip().splitlines()[-1:]}")
@@ -312,17 +312,23 @@ def kills(count: int, seed: int, work: Path) -> dict:
 
     rng = random.Random(seed)
     run = work / "killed"
-    totals = {"kills": 0, "resumes": 0, "inconsistent": 0}
+    totals = {"kills": 0, "resumes": 0, "inconsistent": 0}  # resumes: runs that went on
     train = ["train", "mnist", "--preset", "mnist_ae", "--set", "latent_dim=2",
              "--set", "eval_every=1", "--set", "eval_batches=1", "--quiet"]
+    step = 0
     for i in range(count):
         fresh = not (run / "config.json").exists()
         args = train + ["--out", run, "--steps", "100000"] + ([] if fresh else ["--resume"])
         command = [sys.executable, "-m", "musicae", *map(str, args)]
         env = os.environ | {"OMP_NUM_THREADS": "1"}
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, env=env)
+                                   stderr=subprocess.PIPE, env=env)
         time.sleep(rng.uniform(4.0, 9.0))
+        if process.poll() is not None:  # it must still be training when the kill comes
+            totals["inconsistent"] += 1
+            print(f"  kill {i}: the run had stopped (exit {process.returncode}): "
+                  f"{process.stderr.read().decode()[-300:]}")
+            continue
         process.send_signal(signal.SIGKILL)
         process.wait()
         totals["kills"] += 1
@@ -331,8 +337,15 @@ def kills(count: int, seed: int, work: Path) -> dict:
             totals["inconsistent"] += 1
             print(f"  kill {i}: {problem}")
             shutil.rmtree(run)
+            step = 0
             continue
-        totals["resumes"] += 1
+        now = json.loads((run / "config.json").read_text())["training"]["step"] \
+            if (run / "config.json").exists() else 0
+        if now > step or fresh:  # the resumed run got on before the kill
+            totals["resumes"] += not fresh
+        else:
+            print(f"  kill {i}: the resumed run made no step ({step} -> {now})")
+        step = now
     if (run / "config.json").exists():  # the last set resumes and finishes
         step = json.loads((run / "config.json").read_text())["training"]["step"]
         done = musicae(*train, "--out", run, "--steps", step + 2, "--resume", timeout=300)
