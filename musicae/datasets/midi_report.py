@@ -83,7 +83,7 @@ def build_report(
     data: Path,
     split: str,
     rep: Representation,
-    files: list[Path],
+    files: list[Path] | list[str],
     results: list[FileResult],
     seconds: float,
 ) -> PrepareReport:
@@ -120,10 +120,10 @@ def build_report(
     )
 
 
-def _relative(path: Path, root: Path) -> str:
+def _relative(path: Path | str, root: Path) -> str:
     """The file's path under ``root``, printable: bytes that are not UTF-8 as escapes."""
     try:
-        name = path.relative_to(root).as_posix()
+        name = Path(path).relative_to(root).as_posix()
     except ValueError:
         name = str(path)
     return printable(name)
