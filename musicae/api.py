@@ -35,7 +35,14 @@ from musicae.domains.base import Domain
 from musicae.domains.image import ImageDomain
 from musicae.domains.music import MusicDomain
 from musicae.errors import MusicaeError
-from musicae.presets import PRESETS, build_model, get_preset, representation, split_settings
+from musicae.presets import (
+    PRESETS,
+    build_model,
+    get_preset,
+    prepare_representation,
+    representation,
+    split_settings,
+)
 from musicae.train import TrainConfig, Trainer, pick_device, seed_everything
 
 DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
@@ -472,16 +479,12 @@ def prepare(data: str, preset: str, workers: int | None = None, cache: str | Non
             progress: bool = True, overrides: dict | None = None, config: dict | None = None):
     """Turn DATA into cached windows of ``preset``'s representation (``overrides``: its
     settings by name, as ``--set``; ``config``: a training config file's settings, of
-    which the representation's apply); returns the PrepareReport."""
-    spec = get_preset(preset)
-    from_file = split_settings(preset, dict(config or {}))[0]
-    rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
-    rep_settings = from_file | rep_settings
-    if sizes or settings:
-        raise MusicaeError(f"prepare takes representation settings; "
-                           f"{', '.join(sorted(sizes | settings))} are not")
-    return domain(spec).prepare(data, representation(preset, rep_settings), workers=workers,
-                                cache_dir=cache, progress=progress)
+    which the representation's apply); returns the PrepareReport. (``musicae prepare``
+    makes the same two calls without importing this module, and so without torch.)"""
+    from musicae.datasets.midi import prepare as prepare_windows
+
+    rep = prepare_representation(preset, overrides, config)
+    return prepare_windows(data, rep, workers=workers, cache_dir=cache, progress=progress)
 
 
 @torch.no_grad()

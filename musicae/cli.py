@@ -469,11 +469,12 @@ def decode(args, out, temperature, meter, wav, seed, qpm, program, chords, devic
 @json_option
 def prepare(data, preset, workers, cache, config, settings, quiet, as_json):
     """Statistics of what a MIDI folder yields (and cache its windows)."""
-    from musicae import api
+    from musicae.datasets.midi import prepare as prepare_windows  # torch-free, unlike api
+    from musicae.presets import prepare_representation
 
-    result = api.prepare(data, preset, workers, cache, progress=not quiet,
-                         overrides=parse_settings(settings),
-                         config=read_config_file(config) if config else None)
+    rep = prepare_representation(preset, parse_settings(settings),
+                                 read_config_file(config) if config else None)
+    result = prepare_windows(data, rep, workers=workers, cache_dir=cache, progress=not quiet)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
 
 

@@ -16,11 +16,13 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from musicae.configs import GEOMETRY, ImageConfig, SequenceConfig, TrainConfig
 from musicae.errors import MusicaeError
-from musicae.models.base import Autoencoder
-from musicae.models.image import ImageAutoencoder, ImageConfig
-from musicae.models.sequence import GEOMETRY, SequenceConfig, build_sequence_vae
+
+if TYPE_CHECKING:
+    from musicae.models.base import Autoencoder
 from musicae.representations import (
     Drums,
     Melody,
@@ -30,7 +32,6 @@ from musicae.representations import (
     Trio,
     Voices,
 )
-from musicae.train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,21 @@ class Preset:
     representation: Representation | None = None
 
 
+def _image_model(cfg: ImageConfig) -> Autoencoder:
+    from musicae.models.image import ImageAutoencoder  # torch: only when a model is built
+
+    return ImageAutoencoder(cfg)
+
+
+def _sequence_model(cfg: SequenceConfig) -> Autoencoder:
+    from musicae.models.sequence import build_sequence_vae
+
+    return build_sequence_vae(cfg)
+
+
 def _image(name: str, description: str, steps: int = 3000, **cfg) -> Preset:
     train = TrainConfig(steps=steps, batch_size=64, lr=1e-3, lr_decay=0.9995, eval_every=500)
-    return Preset(name, "image", description, ImageConfig(**cfg), ImageAutoencoder, train)
+    return Preset(name, "image", description, ImageConfig(**cfg), _image_model, train)
 
 
 _PRESETS: list[Preset] = [
@@ -79,7 +92,7 @@ def _music(name: str, description: str, representation: Representation, steps: i
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
                         min_lr=1e-5, max_beta=0.2, beta_rate=0.999, free_bits=free_bits,
                         eval_every=250, eval_batches=8)
-    return Preset(name, "music", description, SequenceConfig(**sizes), build_sequence_vae,
+    return Preset(name, "music", description, SequenceConfig(**sizes), _sequence_model,
                   train, representation)
 
 
@@ -162,6 +175,22 @@ def representation(name: str, settings: dict | None = None) -> Representation | 
     """The preset's representation with ``settings`` (field name -> value) applied."""
     rep = get_preset(name).representation
     return dataclasses.replace(rep, **settings) if rep is not None and settings else rep
+
+
+def prepare_representation(name: str, overrides: dict | None = None,
+                           config: dict | None = None) -> Representation:
+    """What ``musicae prepare --preset NAME`` makes windows of: the preset's representation
+    with ``overrides`` (``--set``: representation settings only) and, under them, a
+    training config file's representation settings (its other settings are ignored)."""
+    spec = get_preset(name)
+    if spec.representation is None:
+        raise MusicaeError("prepare is for music presets; image data needs no preparing")
+    from_file = split_settings(name, dict(config or {}))[0]
+    rep_settings, sizes, settings = split_settings(name, dict(overrides or {}))
+    if sizes or settings:
+        raise MusicaeError(f"prepare takes representation settings; "
+                           f"{', '.join(sorted(sizes | settings))} are not")
+    return representation(name, from_file | rep_settings)
 
 
 def model_config(name: str, overrides: dict | None = None,

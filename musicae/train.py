@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -29,34 +29,11 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from musicae.batch import Batch
+from musicae.configs import TrainConfig
 from musicae.datasets.examples import Examples
 from musicae.distributed import Ranks, any_rank
 from musicae.errors import MusicaeError, first_line
 from musicae.models.base import Autoencoder, beta_schedule
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; presets give defaults, CLI flags override them."""
-
-    steps: int = 2000  # optimiser steps in total (a resumed run continues to this count)
-    batch_size: int = 64
-    lr: float = 1e-3  # initial Adam learning rate ...
-    lr_decay: float = 0.9999  # ... decaying as (lr - min_lr) * lr_decay**step + min_lr
-    min_lr: float = 1e-5
-    grad_clip: float = 1.0  # max global gradient norm
-    max_beta: float = 1.0  # KL weight reached by annealing
-    beta_rate: float = 0.0  # annealing rate: beta = (1 - beta_rate**step) * max_beta
-    free_bits: float = 0.0  # KL bits per example that cost nothing
-    eval_every: int = 500  # evaluate on held-out data (and checkpoint) every N steps
-    eval_batches: int = 8  # held-out batches per evaluation
-    checkpoint_minutes: float = 5.0  # also checkpoint after this much time without one
-    seed: int = 0
-    minutes: float | None = None  # stop after this much training time (for equal-time runs)
-    bf16: bool = False  # bfloat16 autocast (about 2.5x faster LSTMs on CPUs with AVX512-BF16)
-
-    def lr_at(self, step: int) -> float:
-        return (self.lr - self.min_lr) * self.lr_decay**step + self.min_lr
 
 
 def pick_device(name: str = "auto") -> torch.device:

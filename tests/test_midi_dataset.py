@@ -403,3 +403,19 @@ def test_unreadable_and_symlinked_folders_are_reported(cli, tmp_path, monkeypatc
     }
     assert "skipped folder locked: permission denied" in human.output
     assert "Traceback" not in human.output
+
+
+def test_prepare_runs_without_torch(tmp_path):
+    """`musicae prepare` needs only the preset's settings and the MIDI pipeline: it never
+    imports torch (about 2 s of every call), and says so by doing its job without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from musicae.cli import main\n"
+            "try:\n    main(['prepare', 'folk', '--preset', 'mel_2bar_small', '--quiet',"
+            " '--json'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'prepare imported torch'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=os.environ | {"MUSICAE_CACHE": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["windows"] > 100_000

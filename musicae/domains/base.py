@@ -71,10 +71,6 @@ class Domain(abc.ABC):
     def data_path(self, data: str) -> str | None:
         """DATA as an absolute path, where it is one (to recognise it later)."""
 
-    def prepare(self, data: str, rep: Representation | None, **options):
-        """Turn DATA into cached training examples; the report of what it yields."""
-        raise MusicaeError("prepare is for music presets; image data needs no preparing")
-
     def attributes(self, bundle: ModelBundle) -> list[str]:
         """Names of the attributes :meth:`attribute` measures for this model."""
         return []

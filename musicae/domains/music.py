@@ -21,7 +21,6 @@ from musicae.datasets.midi import (
     window_mask,
     windows_from_file,
 )
-from musicae.datasets.midi import prepare as prepare_windows
 from musicae.domains.base import Domain
 from musicae.domains.render import pianoroll_sheet, write_wav
 from musicae.errors import MusicaeError
@@ -151,9 +150,6 @@ class MusicDomain(Domain):
             return str(resolve_data(data).resolve())
         except MusicaeError:  # not a folder
             return None
-
-    def prepare(self, data: str, rep: Representation | None, **options):
-        return prepare_windows(data, rep, **options)
 
     def attributes(self, bundle: ModelBundle) -> list[str]:
         return list(bundle.representation.attributes)

@@ -10,71 +10,18 @@ term is the binary cross-entropy summed over the 784 pixels.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from musicae.batch import Batch
+from musicae.configs import ImageConfig
 from musicae.defaults import DECODE_TEMPERATURE
-from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 
 SIDE = 28
 PIXELS = SIDE * SIDE
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """Sizes of an image autoencoder; presets in ``musicae.presets`` fill these."""
-
-    arch: str = "conv"  # "dense", "conv" (stride-2 convs into a dense code) or "pool" (the
-    # lesson's conv/max-pool stack whose code is the feature map itself)
-    latent_dim: int = 16  # code size for "dense" and "conv"; derived from channels for "pool"
-    hidden: tuple[int, ...] = (512, 256)  # dense layer widths ("dense")
-    channels: tuple[int, ...] = (32, 64)  # conv widths, one per halving of the image
-    variational: bool = True  # a VAE (Gaussian posterior) or a plain autoencoder
-    corruption: str = "none"  # "none", "noise" (denoising) or "downscale" (super-resolution)
-    noise_mean: float = 0.5  # Gaussian noise added to inputs for "noise" ...
-    noise_std: float = 0.5  # ... then clipped to [0, 1]
-    scale: int = 2  # downscaling factor for "downscale" (2, 4 or 7: it must divide 28)
-
-    def __post_init__(self) -> None:
-        """Reject sizes no model can be built from; they arrive from ``--set`` and config.json."""
-        problems = []
-        if self.arch not in ARCHS:
-            problems.append(f"arch must be one of {', '.join(ARCHS)} (got {self.arch!r})")
-        if self.corruption not in CORRUPTIONS:
-            problems.append(f"corruption must be one of {', '.join(CORRUPTIONS)} "
-                            f"(got {self.corruption!r})")
-        if not _positive_int(self.latent_dim) or self.latent_dim > MAX_WIDTH:
-            problems.append(f"latent_dim must be an integer in 1..{MAX_WIDTH} "
-                            f"(got {self.latent_dim!r})")
-        for name in ("hidden", "channels"):
-            sizes = getattr(self, name)
-            if (not isinstance(sizes, tuple) or len(sizes) > MAX_LAYERS
-                    or not all(_positive_int(s) and s <= MAX_WIDTH for s in sizes)):
-                problems.append(f"{name} must be a list of at most {MAX_LAYERS} integers in "
-                                f"1..{MAX_WIDTH} (got {sizes!r})")
-        if self.arch in ("conv", "pool") and not self.channels:
-            problems.append("channels must name at least one convolution width")
-        if self.scale not in (2, 4, 7):
-            problems.append(f"scale must be 2, 4 or 7 (got {self.scale!r})")
-        if self.arch == "pool" and self.variational:
-            problems.append("the 'pool' architecture is a plain autoencoder (variational=false)")
-        if problems:
-            raise MusicaeError("bad image model settings: " + "; ".join(problems))
-
-
-ARCHS = ("dense", "conv", "pool")
-MAX_WIDTH = 8192  # no layer wider: a config.json asking for more is not a model to build
-MAX_LAYERS = 8
-CORRUPTIONS = ("none", "noise", "downscale")
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def corrupt(x: Tensor, cfg: ImageConfig, generator: torch.Generator | None = None) -> Tensor:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from musicae.configs import HEAD_NAMES
 from musicae.models.base import Posterior
 
 Logits = tuple[Tensor, ...]  # one (..., positions, classes) tensor per head
@@ -136,7 +137,7 @@ class AutoregressiveHead(CategoricalHeads):
         return torch.stack(tokens, -1), (torch.stack(logits, -2),)
 
 
-HEADS = {"independent": CategoricalHeads, "autoregressive": AutoregressiveHead}
+HEADS = dict(zip(HEAD_NAMES, (CategoricalHeads, AutoregressiveHead), strict=True))
 
 
 def _draw(logits: Tensor, temperature: float) -> Tensor:

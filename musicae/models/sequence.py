@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from musicae.batch import Batch
+from musicae.configs import SequenceConfig
 from musicae.defaults import DECODE_TEMPERATURE
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
@@ -33,75 +33,6 @@ from musicae.models.parts import (
     SequenceDecoder,
     SequenceEncoder,
 )
-
-GEOMETRY = ("heads", "controls", "bars", "slot")  # fields the representation sets
-# The largest sizes a config.json (or --set) may ask for: MusicVAE's biggest models use
-# widths of 2048 and 3 layers; far beyond these a model file is a memory bomb, not a model.
-MAX_WIDTH, MAX_LAYERS, MAX_BARS, MAX_SLOT = 8192, 8, 64, 96
-
-
-@dataclass(frozen=True)
-class SequenceConfig:
-    """Sizes of a sequence VAE (defaults: MusicVAE's cat-mel_2bar_small).
-
-    The geometry fields (``GEOMETRY``) come from the model's representation;
-    the rest are sizes a preset (or ``--set``) chooses.
-    """
-
-    heads: tuple[tuple[int, int], ...] = ((1, 90),)  # (positions, classes) per output head
-    controls: tuple[tuple[str, int], ...] = ()  # (name, classes) of per-step controls
-    bars: int = 2  # bars per window
-    slot: int = 16  # steps per bar slot (one 4/4 bar at 4 steps per quarter)
-    enc_size: int = 512  # bidirectional encoder LSTM width (each direction)
-    enc_layers: int = 1
-    latent_dim: int = 256
-    dec_size: int = 256  # (bar-level) decoder LSTM width
-    dec_layers: int = 2
-    conductor_size: int = 0  # > 0 makes the decoder hierarchical: one conductor step per bar
-    conductor_layers: int = 2
-    sampling_rate: float = 0.0  # scheduled sampling: inverse-sigmoid rate k (0 = off)
-    z_to_bars: bool = False  # hierarchical: z beside each bar's embedding in its decoder
-    head: str = "independent"  # output factorisation: "independent" or "autoregressive"
-
-    def __post_init__(self) -> None:
-        sizes = ("bars", "slot", "enc_size", "enc_layers", "latent_dim", "dec_size",
-                 "dec_layers", "conductor_layers")
-        bad = [n for n in sizes if not _positive_int(getattr(self, n))]
-        if not (_positive_int(self.conductor_size) or self.conductor_size == 0):
-            bad.append("conductor_size")
-        if bad:
-            raise MusicaeError(f"bad sequence model settings: {', '.join(bad)} "
-                               f"must be positive integers")
-        limits = {"enc_size": MAX_WIDTH, "latent_dim": MAX_WIDTH, "dec_size": MAX_WIDTH,
-                  "conductor_size": MAX_WIDTH, "enc_layers": MAX_LAYERS,
-                  "dec_layers": MAX_LAYERS, "conductor_layers": MAX_LAYERS, "bars": MAX_BARS,
-                  "slot": MAX_SLOT}
-        over = [f"{n} <= {limit}" for n, limit in limits.items() if getattr(self, n) > limit]
-        if over:
-            raise MusicaeError(f"sequence model settings too large to build: need "
-                               f"{', '.join(over)}")
-        if self.head not in HEADS:
-            raise MusicaeError(f"bad sequence model setting head={self.head!r}: one of "
-                               f"{', '.join(HEADS)}")
-        if self.head == "autoregressive" and len(self.heads) != 1:
-            raise MusicaeError("head=autoregressive models one output head (a piano-roll), "
-                               f"not {len(self.heads)}")
-        if self.head == "autoregressive" and self.sampling_rate > 0:
-            raise MusicaeError("head=autoregressive does not train with scheduled sampling "
-                               "(sampling_rate): within a step it is always teacher-forced")
-
-    @property
-    def steps(self) -> int:
-        return self.bars * self.slot
-
-    @classmethod
-    def size_names(cls) -> set[str]:
-        """The settings a preset or ``--set`` chooses (not the geometry)."""
-        return {f.name for f in fields(cls)} - set(GEOMETRY)
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def build_sequence_vae(cfg: SequenceConfig) -> SequenceVAE:
