@@ -25,7 +25,6 @@ from musicae.representations.windows import (
     split_runs,
     spread,
     unique_rows,
-    window_starts,
 )
 
 
@@ -209,13 +208,14 @@ def _span_windows(span: SpanTokens, rep: Representation, diag: Diagnostics) -> l
     onsets = rep.onsets(span.tokens).reshape(len(span.tokens), -1)  # (steps, parts)
     onsets_before = np.concatenate([np.zeros((1, onsets.shape[1]), np.int64),
                                     np.cumsum(onsets, axis=0)])  # (steps + 1, parts)
+    starts = np.arange(0, bars - rep.bars + 1, rep.hop_bars)  # first bar of each window
+    counts = onsets_before[(starts + rep.bars) * spb] - onsets_before[starts * spb]
+    enough = (counts >= rep.min_notes).all(axis=1)  # (windows,): every part has its onsets
+    diag.sparse_windows += int(len(starts) - enough.sum())
     windows = []
-    for bar in window_starts(bars, rep.bars, rep.hop_bars):
+    for bar in starts[enough].tolist():
         first, last = bar * spb, (bar + rep.bars) * spb
-        window = span.tokens[first:last]
-        if (onsets_before[last] - onsets_before[first] >= rep.min_notes).all():
-            controls = {name: c[first:last] for name, c in span.controls.items()}
-            windows.append(Window(window, spb, span.unit, span.meter.name, controls))
-        else:
-            diag.sparse_windows += 1
+        controls = {name: c[first:last] for name, c in span.controls.items()}
+        windows.append(Window(span.tokens[first:last], spb, span.unit, span.meter.name,
+                              controls))
     return windows

@@ -56,9 +56,9 @@ def to_slots_batch(tokens: np.ndarray, steps_per_bar: int, slot: int) -> np.ndar
     bars = steps // steps_per_bar
     if bars * steps_per_bar != steps or not 0 < steps_per_bar <= slot:
         raise ValueError(f"{steps} steps are not whole bars of {steps_per_bar} within {slot}")
-    by_bar = tokens.reshape(n, bars, steps_per_bar, *tokens.shape[2:])
-    padding = [(0, 0), (0, 0), (0, slot - steps_per_bar)] + [(0, 0)] * (tokens.ndim - 2)
-    return np.pad(by_bar, padding).reshape(n, bars * slot, *tokens.shape[2:])
+    out = np.zeros((n, bars, slot, *tokens.shape[2:]), dtype=tokens.dtype)
+    out[:, :, :steps_per_bar] = tokens.reshape(n, bars, steps_per_bar, *tokens.shape[2:])
+    return out.reshape(n, bars * slot, *tokens.shape[2:])  # (np.pad: 10x slower here)
 
 
 def from_slots(tokens_slotted: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -129,11 +129,6 @@ def _meter_reason(meter: Meter) -> str:
     return f"meter {meter.name} does not fit the bar slot"
 
 
-def window_starts(bars: int, window_bars: int, hop_bars: int) -> range:
-    """First bar of each window of ``window_bars`` in a span of ``bars``."""
-    return range(0, bars - window_bars + 1, hop_bars)
-
-
 def unique_rows(keys: list[bytes]) -> np.ndarray:
     """Indices of the first occurrence of each distinct key, in order: (m,) int64."""
     first: dict[bytes, int] = {}
