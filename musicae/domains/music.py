@@ -76,24 +76,14 @@ class MusicDomain(Domain):
             raise MusicaeError(f"--meter {num}/{den}: bars of {spb} steps do not fit this "
                                f"model's {rep.slot}-step bar slots")
         mask = torch.from_numpy(window_mask(np.full(n, spb), rep)).to(bundle.model.device)
-        if rep.controls and chords is None:
-            raise MusicaeError(f"{bundle.path}: this model plays over chords; give a "
-                               f"progression, e.g. --chords \"C G Am F\"")
-        batch = self.condition(bundle, Batch(torch.zeros(0), mask), chords)
-        return {"mask": mask, "controls": batch.controls}
+        return {"mask": mask, "controls": _progression(bundle, chords, mask)}
 
     def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None) -> Batch:
         """The controls the representation makes of a progression, in place of the batch's
         own (see ``Representation.progression_controls``)."""
         if chords is None:
             return batch
-        if not bundle.representation.controls:
-            raise MusicaeError(f"{bundle.path}: this model is not conditioned on chords "
-                               f"(--chords needs one such as preset mel_chords_2bar)")
-        made = bundle.representation.progression_controls(chords, batch.mask.cpu().numpy())
-        device = batch.mask.device
-        controls = dict(batch.controls) | {name: torch.from_numpy(labels.astype(np.int64)).to(
-            device) for name, labels in made.items()}
+        controls = dict(batch.controls) | _progression(bundle, chords, batch.mask)
         return Batch(batch.tokens, batch.mask, controls)
 
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
@@ -108,7 +98,7 @@ class MusicDomain(Domain):
         for i, (tokens_i, mask_i, controls_i) in enumerate(_rows(rep, batch)):
             midis.append(out / f"{stem}_{i:03d}.mid")
             rep.write_midi(tokens_i, mask_i, midis[-1], controls=controls_i, **style)
-        sheet = pianoroll_sheet(midis, out / "pianoroll.png")
+        sheet = pianoroll_sheet(midis, out / "pianoroll.png", marks=rep.marks)
         return [sheet] + midis + _wavs(midis, wav)
 
     def write_path(self, bundle: ModelBundle, batch: Batch, out: Path, wav: bool = False,
@@ -123,7 +113,7 @@ class MusicDomain(Domain):
         write_midi(_one_after_another(bundle.representation, batch, style), whole)
         sheet = pianoroll_sheet([whole], out / "interpolation.png",
                                 titles=["A → B, one window per step"], columns=1,
-                                segments=len(batch))
+                                segments=len(batch), marks=bundle.representation.marks)
         paths[0].unlink()  # the path sheet replaces the per-step sheet
         return [whole, sheet] + midis + _wavs([whole], wav) + paths[1 + len(midis):]
 
@@ -139,7 +129,8 @@ class MusicDomain(Domain):
             tokens, mask, controls = next(_rows(rep, batch))
             midis.append(out / f"{stem}_{name}.mid")
             rep.write_midi(tokens, mask, midis[-1], controls=controls, **style)
-        sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2)
+        sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2,
+                                marks=rep.marks)
         return [sheet] + midis + _wavs(midis, wav)
 
     def evaluate(self, bundle: ModelBundle, data: str, split: str) -> dict:
@@ -186,6 +177,18 @@ def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
             "free_running_accuracy": float(free), "free_running_windows": len(subset),
             "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
             "nll_per_step": terms["recon"] / steps, "code_gain": float(gain)} | controls
+
+
+def _progression(bundle: ModelBundle, chords: str | None, mask: torch.Tensor
+                 ) -> dict[str, torch.Tensor]:
+    """``Representation.progression_controls`` as tensors beside ``mask``; its refusals
+    (a model not conditioned on chords, or one that needs them) name the model."""
+    try:
+        made = bundle.representation.progression_controls(chords, mask.cpu().numpy())
+    except MusicaeError as exc:
+        raise MusicaeError(f"{bundle.path}: {exc}") from None
+    return {name: torch.from_numpy(labels.astype(np.int64)).to(mask.device)
+            for name, labels in made.items()}
 
 
 def decoded_pieces(rep: Representation, batch: Batch, **style) -> list[Piece]:

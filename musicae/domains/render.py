@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import mido
@@ -12,15 +13,20 @@ import numpy as np
 import pretty_midi
 
 SAMPLE_RATE = 22050
+# (track name, [(start in seconds, pitch)]) of each track -> (time, text) marks
+Marks = Callable[[list[tuple[str, list[tuple[float, int]]]]], list[tuple[float, str]]]
 
 
 def pianoroll_sheet(midis: list[Path], path: Path, titles: list[str] | None = None,
-                    columns: int | None = None, segments: int = 1) -> Path:
+                    columns: int | None = None, segments: int = 1,
+                    marks: Marks | None = None) -> Path:
     """One PNG with a piano roll per MIDI file: note names up the side, bars and beats
     along the bottom (in the piece's meter), one colour per track with a legend.
 
     segments: a roll made of this many equal windows one after another (an
     interpolation path) gets each window's number written above it.
+    marks: text to write above each roll, read off its tracks (``Representation.marks``:
+    a chord model's chord symbols).
     """
     import matplotlib
 
@@ -36,7 +42,7 @@ def pianoroll_sheet(midis: list[Path], path: Path, titles: list[str] | None = No
         if i >= n:
             ax.axis("off")
             continue
-        _draw_roll(ax, midis[i], segments)
+        _draw_roll(ax, midis[i], segments, marks)
         ax.set_title(titles[i] if titles else Path(midis[i]).stem, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -47,7 +53,7 @@ def pianoroll_sheet(midis: list[Path], path: Path, titles: list[str] | None = No
 TRACK_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
-def _draw_roll(ax, midi: Path, segments: int = 1) -> None:
+def _draw_roll(ax, midi: Path, segments: int = 1, marks: Marks | None = None) -> None:
     pm = pretty_midi.PrettyMIDI(str(midi))
     end = max(mido.MidiFile(str(midi)).length, pm.get_end_time(), 1e-3)  # all its bars
     pitches = [n.pitch for inst in pm.instruments for n in inst.notes] or [60]
@@ -60,29 +66,19 @@ def _draw_roll(ax, midi: Path, segments: int = 1) -> None:
     _pitch_axis(ax, low, high)
     if len(pm.instruments) > 1 or any(i.name for i in pm.instruments):
         ax.legend(loc="lower right", fontsize=6, frameon=False)
-    _chord_names(ax, pm, high)
+    _marks(ax, pm, high, marks)
     for k in range(segments if segments > 1 else 0):
         ax.text((k + 0.5) * end / segments, high - 0.5, str(k), ha="center", va="top",
                 fontsize=7, color="0.3")
         ax.axvline(k * end / segments, color="0.4", lw=0.8)
 
 
-def _chord_names(ax, pm: pretty_midi.PrettyMIDI, high: int) -> None:
-    """The symbol of each block chord of a track named ``chords``, above where it starts."""
-    from musicae.representations.chords import CHORD_CLASSES, chord_name, chord_tones
-
-    by_tones = {frozenset(chord_tones(label)): label for label in range(1, CHORD_CLASSES)}
-    for inst in pm.instruments:
-        if inst.name != "chords":
-            continue
-        starts: dict[float, set[int]] = {}
-        for note in inst.notes:
-            starts.setdefault(round(note.start, 6), set()).add(note.pitch % 12)
-        for start, tones in sorted(starts.items()):
-            label = by_tones.get(frozenset(tones))
-            if label is not None:
-                ax.text(start, high - 0.3, f" {chord_name(label)}", ha="left", va="top",
-                        fontsize=7, color="tab:orange")
+def _marks(ax, pm: pretty_midi.PrettyMIDI, high: int, marks: Marks | None) -> None:
+    """Text the representation reads off its own tracks (chord symbols), where it starts."""
+    tracks = [(inst.name, [(n.start, n.pitch) for n in inst.notes]) for inst in pm.instruments]
+    for start, text in marks(tracks) if marks else []:
+        ax.text(start, high - 0.3, f" {text}", ha="left", va="top", fontsize=7,
+                color="tab:orange")
 
 
 def _time_axis(ax, pm: pretty_midi.PrettyMIDI, end: float) -> None:

@@ -212,11 +212,22 @@ class Representation(abc.ABC):
         """Labels of control ``name`` for music moved by ``semitones``."""
         return labels
 
-    def progression_controls(self, progression: str, mask: np.ndarray
+    def progression_controls(self, progression: str | None, mask: np.ndarray
                              ) -> dict[str, np.ndarray]:
         """The controls of windows laid out by ``mask`` (n, steps) that play over a chord
-        progression given as text ("C G Am F", from ``--chords``): name → (n, steps)."""
-        raise MusicaeError(f"a {self.kind} model is not conditioned on chords")
+        progression given as text ("C G Am F", from ``--chords``): name → (n, steps).
+        None: windows with no input to take controls from (sampling); a kind that needs
+        them says so."""
+        if progression is None:
+            return {}
+        raise MusicaeError(f"a {self.kind} model is not conditioned on chords (--chords "
+                           f"needs one such as preset mel_chords_2bar)")
+
+    def marks(self, tracks: list[tuple[str, list[tuple[float, int]]]]
+              ) -> list[tuple[float, str]]:
+        """Text to write above a picture of music this kind wrote, from its tracks (name,
+        [(start in seconds, pitch)]): (time, text) marks, such as chord symbols."""
+        return []
 
     # --- written once for every kind ------------------------------------------
 

@@ -228,15 +228,37 @@ class MelodyChords(Melody):
     def shift_control(self, name: str, labels: np.ndarray, semitones: int) -> np.ndarray:
         return chords.shift_chords(labels, semitones)
 
-    def progression_controls(self, progression: str, mask: np.ndarray
+    def progression_controls(self, progression: str | None, mask: np.ndarray
                              ) -> dict[str, np.ndarray]:
         """The chords spread evenly over each window's real steps (two chords: one per bar
         of a 2-bar window; four: one per half bar)."""
+        if progression is None:
+            raise MusicaeError('this model plays over chords; give a progression, e.g. '
+                               '--chords "C G Am F"')
         labels = chords.parse_progression(progression)
         out = np.zeros(mask.shape, dtype=np.int16)
         for i, real in enumerate(mask):
             out[i, real] = chords.spread(labels, int(real.sum()))
         return {"chord": out}
+
+    def marks(self, tracks: list[tuple[str, list[tuple[float, int]]]]
+              ) -> list[tuple[float, str]]:
+        """The symbol of each block chord of a chords track, where it starts."""
+        named = {name.strip().lower() for name in self.control_track_names}
+        by_tones = {frozenset(chords.chord_tones(label)): label
+                    for label in range(1, chords.CHORD_CLASSES)}
+        found = []
+        for name, notes in tracks:
+            if name.strip().lower() not in named:
+                continue
+            starts: dict[float, set[int]] = {}
+            for start, pitch in notes:
+                starts.setdefault(round(start, 6), set()).add(pitch % 12)
+            for start, tones in sorted(starts.items()):
+                label = by_tones.get(frozenset(tones))
+                if label is not None:
+                    found.append((start, chords.chord_name(label)))
+        return found
 
 
 DRUMS_PART = "drums"  # the part name that makes a part a drum track (trio)
