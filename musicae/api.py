@@ -223,9 +223,8 @@ def writable(out: str | Path, kind: str = "folder") -> Path:
     checked before any work: a name, not an existing thing of the other kind, not under
     a file, no part too long, and in a folder where a file can really be made (a probe,
     so read-only and virtual file systems count). A one-line error otherwise."""
-    if str(out) in ("", "."):
-        if str(out) == "" or kind == "file":
-            raise MusicaeError("output path is empty")
+    if str(out) == "" or kind == "file" and str(out) == ".":
+        raise MusicaeError("output path is empty")
     out = Path(out)
     try:
         if out.exists() and out.is_dir() != (kind == "folder"):
@@ -456,18 +455,28 @@ def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
     except (OSError, ValueError):  # numpy's message suggests allow_pickle: not for us
         raise MusicaeError(f"{path}: not a .npy file of numbers (save codes with "
                            f"`musicae encode` or numpy.save)") from None
-    if not isinstance(z, np.ndarray) or not np.issubdtype(z.dtype, np.number):
-        raise MusicaeError(f"{path}: not a .npy array of numbers")
+    return check_codes(z, latent_dim, str(path))
+
+
+def check_codes(z: object, latent_dim: int, where: str = "codes") -> np.ndarray:
+    """Codes to decode, as (n, latent_dim) float32: numbers, finite, 1 to ``MAX_SAMPLES``
+    of them, within ``MAX_CODE``; a one-line error naming ``where`` otherwise."""
+    try:
+        z = np.asarray(z)
+    except (TypeError, ValueError):
+        raise MusicaeError(f"{where}: not an array of numbers") from None
+    if not np.issubdtype(z.dtype, np.number):
+        raise MusicaeError(f"{where}: not an array of numbers")
     z = np.atleast_2d(z).astype(np.float32)
     if z.ndim != 2 or z.shape[1] != latent_dim:
-        raise MusicaeError(f"{path}: codes have shape {z.shape}; "
+        raise MusicaeError(f"{where}: codes have shape {z.shape}; "
                            f"this model needs (n, {latent_dim})")
     if not 1 <= len(z) <= MAX_SAMPLES:
-        raise MusicaeError(f"{path}: {len(z)} codes; decode takes 1 to {MAX_SAMPLES:,} a run")
+        raise MusicaeError(f"{where}: {len(z)} codes; decode takes 1 to {MAX_SAMPLES:,} a run")
     if not np.isfinite(z).all():
-        raise MusicaeError(f"{path}: codes must be finite numbers (found NaN or infinity)")
+        raise MusicaeError(f"{where}: codes must be finite numbers (found NaN or infinity)")
     if np.abs(z).max() > MAX_CODE:
-        raise MusicaeError(f"{path}: codes reach {np.abs(z).max():.3g}; codes lie within "
+        raise MusicaeError(f"{where}: codes reach {np.abs(z).max():.3g}; codes lie within "
                            f"±{MAX_CODE:,.0f} (a VAE's prior is a unit normal)")
     return z
 

@@ -224,7 +224,7 @@ def load_optimizer_state(directory: Path, model: Autoencoder) -> dict | None:
         shape = () if slot == "step" else tuple(params[name].shape)
         _check_tensor(path, key, value, shape, non_negative=slot != "exp_avg")
         state.setdefault(position[name], {})[slot] = value
-    if any(set(slots) != {"step", "exp_avg", "exp_avg_sq"} for slots in state.values()):
+    if any(set(slots) != set(ADAM_SLOTS) for slots in state.values()):
         raise MusicaeError(f"{path}: incomplete optimizer state")
     return {"state": state, "param_groups": _check_groups(path, groups, len(names))}
 

@@ -59,6 +59,9 @@ class Finite(click.FloatRange):
         return number
 
 
+SEED = click.IntRange(0, 2**63 - 1)  # what torch.manual_seed takes
+
+
 def one_line(text: str) -> str:
     """``text`` as one printable line: control characters (a newline in a file name) and
     bytes that were not UTF-8 are written as escapes."""
@@ -175,15 +178,6 @@ def read_config_file(path: Path) -> dict:
     except ImportError:  # Python 3.10
         import tomli as tomllib
 
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except OSError as exc:
-        raise MusicaeError(f"{path}: cannot read ({(exc.strerror or '').lower()})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise MusicaeError(f"{path}: not TOML ({str(exc).splitlines()[0]})") from None
-    except RecursionError:
-        raise MusicaeError(f"{path}: not TOML (nested too deeply)") from None
     settings: dict = {}
 
     def take(table: dict, where: str) -> None:
@@ -199,9 +193,14 @@ def read_config_file(path: Path) -> dict:
                 settings[key] = value
 
     try:
-        take(document, "")
+        with open(path, "rb") as f:
+            take(tomllib.load(f), "")
+    except OSError as exc:
+        raise MusicaeError(f"{path}: cannot read ({(exc.strerror or '').lower()})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MusicaeError(f"{path}: not TOML ({str(exc).splitlines()[0]})") from None
     except RecursionError:
-        raise MusicaeError(f"{path}: nested too deeply") from None
+        raise MusicaeError(f"{path}: not TOML (nested too deeply)") from None
     return settings
 
 
@@ -224,7 +223,7 @@ device_option = click.option("--device", default="auto", show_default=True,
                              help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
 out_option = click.option("-o", "--out", required=True, type=OutPath(),
                           help="Output folder.")
-seed_option = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+seed_option = click.option("--seed", type=SEED, default=None,
                            help="Random seed [default: a new one, printed and recorded in "
                            "the output's run.json].")
 meter_option = click.option("--meter", default=METER,
@@ -305,7 +304,7 @@ def main(threads: int | None) -> None:
               help="Initial learning rate.")
 @click.option("--minutes", type=Finite(min=0, min_open=True), default=None,
               help="Stop after this much training time (steps still cap the run).")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Random seed.")
+@click.option("--seed", type=SEED, default=None, help="Random seed.")
 @config_option
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a representation setting, model size or training setting, e.g. "
@@ -525,7 +524,7 @@ def plot_latent(model, data, out, device, as_json):
 
 @main.command()
 @click.option("-o", "--out", default="out", show_default=True, type=OutPath())
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Random seed.")
 @wav_option
 @device_option

@@ -69,11 +69,9 @@ class Model:
                meter: str | None = None, chords: str | None = None,
                seed: int | None = None) -> list:
         """Codes (n, latent) as outputs (music: in ``meter``, over ``chords``)."""
-        z = np.asarray(z, dtype=np.float32)
-        z = z[None] if z.ndim == 1 else z
-        if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.isfinite(z).all():
-            raise MusicaeError(f"codes must be finite numbers of shape (n, {self.latent_dim}), "
-                               f"not {z.shape}")
+        from musicae.api import check_codes
+
+        z = check_codes(z, self.latent_dim)  # as `musicae decode` checks its .npy
         _seed(seed)
         layout = self.domain.layout(self.bundle, len(z), meter, chords)
         batch = self.model.decode(torch.from_numpy(z).to(self.model.device), temperature,

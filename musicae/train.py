@@ -81,7 +81,7 @@ class Trainer:
         self.last_eval: dict[str, float] = {}
         self._valid_sample: np.ndarray | None = None
         self.stop: list[int] = []  # the signals that asked training to stop
-        self._board = None  # TensorBoard writer, made at the first record where installed
+        self._board = None  # TensorBoard writer while fit runs (rank 0, where installed)
 
     def fit(self, train: Examples, valid: Examples | None, progress: bool = True) -> dict:
         """Train until ``cfg.steps`` (or the time budget); returns the last held-out evaluation.
@@ -95,7 +95,7 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (progress and ranks.main),
                    unit="step", dynamic_ncols=True)
         saved = time.monotonic()
-        if ranks.main and self._board is None:  # now: its purge step is the resumed step
+        if ranks.main:  # made now: its purge step is the step this run starts from
             self._board = _tensorboard_writer(self.run_dir / TENSORBOARD_DIR, self.step)
         with _stop_signals() as stop:
             self.stop = stop
@@ -115,6 +115,7 @@ class Trainer:
         bar.close()
         if self._board:
             self._board.close()
+        self._board = None
         return self.last_eval
 
     def out_of_time(self) -> bool:
@@ -173,8 +174,6 @@ class Trainer:
         ``<run>/tensorboard``, when the tensorboard package is installed (the ``board``
         extra). A broken tensorboard install turns this off with a warning; it never
         stops training."""
-        if self._board is None:
-            self._board = _tensorboard_writer(self.run_dir / TENSORBOARD_DIR, self.step)
         if not self._board:
             return
         try:

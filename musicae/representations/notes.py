@@ -210,21 +210,26 @@ def read_midi_bytes(path: str | os.PathLike) -> bytes:
 
     FIFOs, sockets and devices (also behind a symlink) are refused without
     waiting on them: the file is opened non-blocking and checked on the open
-    descriptor, and the size limit counts the bytes actually read, so a file that
-    says it is empty but never ends is still cut off.
+    descriptor. A file whose size is over the limit is refused unread, and the
+    limit also counts the bytes actually read, so a file that says it is empty but
+    never ends is still cut off.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
+    too_large = UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise UnusableMidi(path, "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise too_large
         chunks, total = [], 0
         while chunk := os.read(fd, READ_CHUNK):  # no buffer of the whole limit up front
             total += len(chunk)
             if total > MAX_FILE_BYTES:
-                raise UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
+                raise too_large
             chunks.append(chunk)
     except OSError as exc:
         raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
