@@ -34,7 +34,7 @@ try:
 except ImportError:  # Windows: no advisory locks; one writer per cache is assumed
     fcntl = None
 from musicae.representations.base import Representation
-from musicae.representations.codec import FileWindows
+from musicae.representations.codec import FileWindows, Rows
 
 CACHE_ENV = "MUSICAE_CACHE"  # overrides the cache directory
 XDG_ENV = "XDG_CACHE_HOME"
@@ -80,7 +80,7 @@ class FileResult:
     @classmethod
     def of_windows(cls, digest: str, windows: FileWindows, pitch: tuple | None) -> FileResult:
         """A usable file's result."""
-        return cls(digest, None, dict(windows.arrays), windows.bars_skipped,
+        return cls(digest, None, windows.arrays, windows.bars_skipped,
                    windows.windows_by_meter, pitch)
 
     @property
@@ -220,23 +220,6 @@ class MidiCache:
                 if not old.name.startswith(f"{stamp}."):
                     old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
             return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
-
-
-class Rows(Mapping):
-    """One file's rows of a split's arrays, sliced only when an array is asked for (a
-    cached split of 100,000 files is checked without making 100,000 slices)."""
-
-    def __init__(self, arrays: dict[str, np.ndarray], start: int, stop: int) -> None:
-        self._arrays, self._start, self.rows = arrays, start, stop - start
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self._arrays[name][self._start : self._start + self.rows]
-
-    def __iter__(self):
-        return iter(self._arrays)
-
-    def __len__(self) -> int:
-        return len(self._arrays)
 
 
 def _result(digest: str, record: dict, arrays: Mapping[str, np.ndarray]) -> FileResult:

@@ -23,9 +23,16 @@ from tqdm import tqdm
 
 from musicae.datasets.midi_cache import FileResult, content_digest
 from musicae.errors import MusicaeError
+from musicae.representations import compiled
 from musicae.representations.base import Representation
+from musicae.representations.batched import batch_windows
 from musicae.representations.codec import piece_windows
-from musicae.representations.notes import UnusableMidi, parse_midi, read_midi_bytes
+from musicae.representations.notes import (
+    READER_ENV,
+    UnusableMidi,
+    parse_midi,
+    read_midi_bytes,
+)
 
 FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
 TIME_LIMIT_REASON = "time limit"
@@ -34,7 +41,8 @@ INTERNAL_ERROR = "internal error"  # a bug met on a file; its traceback is not t
 # and never re-import the caller's main script. They use numpy and mido only,
 # so threads the parent may hold (torch's) do not matter to them.
 START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
-TASKS_PER_CHUNK = 32  # most files sent to a worker at once
+TASKS_PER_CHUNK = 512  # most files a worker takes at once
+BATCH_NOTES = 1 << 20  # notes batched together (about 100 MB of temporary arrays)
 CHUNKS_PER_WORKER = 4  # keep workers busy while the slowest chunk finishes
 
 
@@ -91,6 +99,62 @@ def process_file(task: Task) -> FileResult:
     return _encode(data, content_digest(data), task)
 
 
+def process_chunk(tasks: list[Task]) -> list[FileResult]:
+    """:func:`process_file` of several files at once: the files the compiled reader reads
+    go through ``batched`` together, ``BATCH_NOTES`` notes at a time (one numpy call a
+    step for all of them); the others, or all of a batch that fails or runs past its
+    time limit, one by one."""
+    results: list[FileResult | None] = [None] * len(tasks)
+    batch: list[tuple[int, str, compiled.Parsed]] = []  # (task, digest, notes)
+    notes = 0
+    for i, task in enumerate(tasks):
+        try:
+            data = read_midi_bytes(task.path)
+        except UnusableMidi as exc:
+            results[i] = FileResult(None, exc.reason, processed=True)
+            continue
+        digest = content_digest(data)
+        found = compiled.read_events(data) if task.rep.batchable and _compiled() else None
+        if found is None:
+            results[i] = _encode(data, digest, task)
+            continue
+        batch.append((i, digest, found))
+        notes += found.notes
+        if notes >= BATCH_NOTES:
+            _batch(tasks, batch, results)
+            batch, notes = [], 0
+    _batch(tasks, batch, results)
+    return results
+
+
+def _compiled() -> bool:
+    """Whether the compiled reader is the one in use (see ``notes.parse_midi``)."""
+    return compiled.available() and (os.environ.get(READER_ENV) or "symusic") == "symusic"
+
+
+def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
+           results: list[FileResult | None]) -> None:
+    """The results of a batch of parsed files."""
+    if not batch:
+        return
+    rep, limit = tasks[batch[0][0]].rep, tasks[batch[0][0]].time_limit
+    try:
+        with time_limit(limit * len(batch) if limit else None):
+            outcomes = batch_windows([parsed for _, _, parsed in batch], rep,
+                                     [tasks[i].path for i, _, _ in batch])
+    except (_FileTimeout, Exception):  # each file then goes on its own, which names the error
+        for i, _, _ in batch:
+            results[i] = process_file(tasks[i])
+        return
+    for (i, digest, _), outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, UnusableMidi):
+            results[i] = FileResult(digest, outcome.reason, processed=True)
+        else:
+            pitch = rep.pitch_span(outcome.arrays["tokens"])
+            results[i] = FileResult.of_windows(digest, outcome, pitch)
+            results[i].processed = True
+
+
 def cacheable(result: FileResult) -> bool:
     """Whether a result is the file's own: a timeout or a crash may not recur."""
     return result.reason not in (TIME_LIMIT_REASON, INTERNAL_ERROR)
@@ -117,16 +181,17 @@ def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileR
     """Results of every task, in order, as they come; in ``workers`` processes when that pays."""
     quiet = not (progress and tasks)
     with tqdm(total=len(tasks), unit="file", desc="prepare", disable=quiet) as bar:
-        if workers <= 1 or len(tasks) <= 1:
-            for task in tasks:
-                yield _advance(bar, process_file(task))
+        size = max(1, min(TASKS_PER_CHUNK, len(tasks) // (workers * CHUNKS_PER_WORKER)))
+        chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+        if workers <= 1 or len(chunks) <= 1:
+            for chunk in chunks:
+                yield from _advance(bar, process_chunk(chunk))
             return
-        chunk = max(1, min(TASKS_PER_CHUNK, len(tasks) // (workers * CHUNKS_PER_WORKER)))
         context = multiprocessing.get_context(START_METHOD)
         try:
-            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
-                for result in pool.map(process_file, tasks, chunksize=chunk):
-                    yield _advance(bar, result)
+            with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
+                for results in pool.map(process_chunk, chunks):
+                    yield from _advance(bar, results)
         except BrokenProcessPool as exc:
             raise MusicaeError(
                 "a worker process died while preparing MIDI (out of memory?); "
@@ -134,6 +199,6 @@ def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileR
             ) from exc
 
 
-def _advance(bar: tqdm, result: FileResult) -> FileResult:
-    bar.update()
-    return result
+def _advance(bar: tqdm, results: list[FileResult]) -> list[FileResult]:
+    bar.update(len(results))
+    return results

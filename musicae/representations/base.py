@@ -189,6 +189,28 @@ class Representation(abc.ABC):
     def pitch_span(self, tokens: np.ndarray) -> tuple[int, int] | None:
         """Lowest and highest pitch in windows (n, steps, *token_shape); None if pitchless."""
 
+    # --- many files at once (``batched.py``); a kind without these goes file by file ---
+
+    # A batchable kind implements both hooks, has no controls, and its encode_notes
+    # writes each note at its start and end steps only (the batch lays every span
+    # end to end and sends what falls outside them to one spare step).
+    batchable: ClassVar[bool] = False
+
+    def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
+        """:meth:`sources` of many files' notes at once: each column (n,) int64, steps on
+        the grid, notes file by file and instrument by instrument (not sorted within).
+        Returns a ``batched.NoteBatch`` of the lines, numbered in file order and sorted
+        by line then start, and ``{file: no_source_reason}`` for files without any."""
+        raise NotImplementedError
+
+    def fit_batch(self, notes, run: np.ndarray, run_first: np.ndarray) -> tuple:
+        """:meth:`fit` of many runs at once: the notes brought into range (a
+        ``batched.NoteBatch``) and which runs are kept, (runs,) bool. ``run`` numbers
+        each note's run; ``run_first`` is the first note of each."""
+        raise NotImplementedError
+
     @property
     def attributes(self) -> dict[str, Attribute]:
         """Measurable attributes of windows (for attribute vectors); none by default."""

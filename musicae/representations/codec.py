@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +71,24 @@ class WindowArrays:
         return int(numerator), int(denominator)
 
 
+class Rows(Mapping):
+    """One file's rows of many files' arrays, sliced only when an array is asked for (a
+    cached split of 100,000 files is checked without making 100,000 slices, and a
+    batch of files pickles its arrays once)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], start: int, stop: int) -> None:
+        self._arrays, self._start, self.rows = arrays, start, stop - start
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name][self._start : self._start + self.rows]
+
+    def __iter__(self):
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+
 @dataclass(frozen=True)
 class FileWindows(WindowArrays):
     """The windows of one piece as a dataset stores them (``arrays``, see WindowArrays).
@@ -79,7 +97,7 @@ class FileWindows(WindowArrays):
     bars_skipped: reason → bars left out for their meter
     """
 
-    arrays: dict[str, np.ndarray]
+    arrays: Mapping[str, np.ndarray]
     windows_by_meter: dict[str, int]
     bars_skipped: dict[str, int]
 

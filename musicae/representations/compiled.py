@@ -9,6 +9,8 @@ cannot read goes back to the mido reader, which names the reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 try:
@@ -24,15 +26,54 @@ def available() -> bool:
     return symusic is not None
 
 
-def read_events(data: bytes) -> tuple[tuple, list, list, int, list] | None:
-    """(note columns, tempos, meters, ticks per quarter, track names) of a MIDI file, or
-    None where the mido reader should look at it (type 2, SMPTE timing, anything symusic
-    refuses).
+@dataclass
+class Parsed:
+    """A file as symusic reads it, in ticks: each track's notes and the file's events.
 
-    note columns: start and end ticks, pitch, velocity, program, is_drum, instrument
-    id, (n,) int64 each; tempos: (tick, microseconds per quarter); meters: (tick,
-    numerator, denominator); track names: one per instrument id.
+    tracks: the tracks with notes, each symusic's arrays (``time``, ``duration``,
+    ``pitch``, ``velocity``), notes of zero length included; programs, drums and
+    names: one per track; tempos: (tick, microseconds per quarter); meters: (tick,
+    numerator, denominator).
     """
+
+    tracks: list[dict[str, np.ndarray]]
+    programs: list[int]
+    drums: list[bool]
+    names: list[str]
+    tempos: list[tuple[int, int]]
+    meters: list[tuple[int, int, int]]
+    ticks_per_quarter: int
+
+    @property
+    def notes(self) -> int:
+        return sum(len(track["time"]) for track in self.tracks)
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """Notes of positive length as seven (n,) int64 columns: start and end ticks,
+        pitch, velocity, program, is_drum, instrument id (which track with such notes)."""
+        parts = []
+        for track, program, drum in zip(self.tracks, self.programs, self.drums, strict=True):
+            keep = track["duration"] > 0
+            if not keep.any():
+                continue
+            start = track["time"][keep].astype(np.int64)
+            n = len(start)
+            parts.append((start, start + track["duration"][keep], track["pitch"][keep],
+                          track["velocity"][keep], np.full(n, program), np.full(n, drum),
+                          np.full(n, len(parts))))
+        if not parts:
+            return tuple(np.zeros(0, np.int64) for _ in range(7))
+        return tuple(np.concatenate(column).astype(np.int64) for column in zip(*parts, strict=True))
+
+    def sounding_names(self) -> list[str]:
+        """The name of each track that has notes of positive length (instrument ids)."""
+        return [name for track, name in zip(self.tracks, self.names, strict=True)
+                if (track["duration"] > 0).any()]
+
+
+def read_events(data: bytes) -> Parsed | None:
+    """A MIDI file's notes and events, or None where the mido reader should look at it
+    (type 2, SMPTE timing, anything symusic refuses)."""
     header = data[: DIVISION_OFFSET + 2]
     if len(header) < DIVISION_OFFSET + 2:
         return None
@@ -44,26 +85,17 @@ def read_events(data: bytes) -> tuple[tuple, list, list, int, list] | None:
         score = symusic.Score.from_midi(data, ttype="tick")
     except Exception:  # symusic raises RuntimeError and others on damaged files
         return None
-    tracks = [track for track in score.tracks if (track.notes.numpy()["duration"] > 0).any()]
-    columns = _columns(tracks)
-    tempos = [(int(t.time), int(t.mspq)) for t in score.tempos]
-    meters = [(int(m.time), int(m.numerator), int(m.denominator))
-              for m in score.time_signatures]
-    names = [str(track.name) for track in tracks]
-    return columns, tempos, meters, int(score.ticks_per_quarter), names
-
-
-def _columns(tracks) -> tuple[np.ndarray, ...]:
-    """Every track's notes of positive length as seven (n,) int64 columns."""
-    parts = []
-    for index, track in enumerate(tracks):
-        notes = track.notes.numpy()
-        keep = notes["duration"] > 0
-        start = notes["time"][keep].astype(np.int64)
-        n = len(start)
-        parts.append((start, start + notes["duration"][keep], notes["pitch"][keep],
-                      notes["velocity"][keep], np.full(n, track.program),
-                      np.full(n, track.is_drum), np.full(n, index)))
-    if not parts:
-        return tuple(np.zeros(0, np.int64) for _ in range(7))
-    return tuple(np.concatenate(column).astype(np.int64) for column in zip(*parts, strict=True))
+    tracks, programs, drums, names = [], [], [], []
+    for track in score.tracks:
+        notes = track.notes
+        if len(notes):
+            tracks.append(notes.numpy())
+            programs.append(track.program)
+            drums.append(track.is_drum)
+            names.append(track.name)
+    return Parsed(
+        tracks, programs, drums, names,
+        [(t.time, t.mspq) for t in score.tempos],
+        [(m.time, m.numerator, m.denominator) for m in score.time_signatures],
+        score.ticks_per_quarter,
+    )

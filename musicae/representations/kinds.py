@@ -19,6 +19,7 @@ from musicae.errors import MusicaeError
 from musicae.representations import attributes, chords, drums, melody, pianoroll
 from musicae.representations.attributes import Attribute
 from musicae.representations.base import Representation
+from musicae.representations.batched import NoteBatch
 from musicae.representations.constants import (
     DRUMS_DEPTH,
     FIRST_PITCH_TOKEN,
@@ -65,6 +66,51 @@ class Melody(Representation):
     def fit(self, notes: np.ndarray) -> np.ndarray | None:
         shift = self.out_of_range == "shift"
         return melody.fit_range(notes, self.min_pitch, self.max_pitch, shift)
+
+    batchable = True
+
+    def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
+        drum = is_drum.astype(bool)
+        pitched = ~drum if self.programs is None else ~drum & np.isin(program, self.programs)
+        reasons = {}
+        counts = np.bincount(file, minlength=n_files)
+        for i in np.flatnonzero((counts > 0) & (np.bincount(file[pitched], minlength=n_files)
+                                                == 0)).tolist():
+            drums_only = np.bincount(file[drum], minlength=n_files)[i] == counts[i]
+            reasons[i] = "drums only" if drums_only else "no notes in the chosen programs"
+        file, start, end = file[pitched], start[pitched], end[pitched]
+        pitch, instrument = pitch[pitched], instrument[pitched]
+        # notes come file by file, track by track: a line is a run of one (file, instrument)
+        new = np.ones(len(file), dtype=bool)
+        new[1:] = (file[1:] != file[:-1]) | (instrument[1:] != instrument[:-1])
+        group = np.cumsum(new) - 1
+        width = int(start.max(initial=0)).bit_length() + 7
+        order = np.argsort((group << width) | (start << 7) | (127 - pitch), kind="stable")
+        file, group, start, end, pitch = (c[order] for c in (file, group, start, end, pitch))
+        lines = NoteBatch(file, group, start, end, pitch)
+        overlapping = np.unique(group[1:][(start[1:] < end[:-1]) & ~new[1:]])
+        if not len(overlapping):
+            return lines, reasons  # one note at a time already (most single-line parts)
+        keep = np.ones(len(file), dtype=bool)
+        firsts = np.append(np.flatnonzero(new), len(file))
+        for g in overlapping.tolist():  # the skyline of each polyphonic part
+            lo, hi = firsts[g], firsts[g + 1]
+            kept, ends = melody.skyline_sorted(start[lo:hi], end[lo:hi], pitch[lo:hi])
+            keep[lo:hi] = False
+            keep[lo + kept] = True
+            end[lo + kept] = ends
+        return lines.take(keep), reasons
+
+    def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
+        if self.out_of_range == "shift":
+            moved = melody.octave_shift(notes.pitch, self.min_pitch, self.max_pitch)
+        else:
+            moved = notes.pitch
+        inside = (moved >= self.min_pitch) & (moved <= self.max_pitch)
+        kept = np.logical_and.reduceat(inside, run_first) if len(run_first) else inside[:0]
+        return NoteBatch(notes.file, notes.group, notes.start, notes.end, moved), kept
 
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         tokens = melody.encode_melody(notes, start, n_steps, self.min_pitch)
@@ -193,6 +239,7 @@ class MelodyChords(Melody):
     """
 
     kind = "melody_chords"
+    batchable = False  # its chords are read from every part (see encode_controls)
 
     @property
     def track_names(self) -> tuple[str, ...]:

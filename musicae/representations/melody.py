@@ -35,22 +35,30 @@ def skyline(notes: np.ndarray) -> np.ndarray:
     notes = notes[order]
     if (notes["start"][1:] >= notes["end"][:-1]).all():
         return notes  # already one note at a time (most single-line files)
-    ends = notes["end"].copy()
-    starts, pitches = notes["start"].tolist(), notes["pitch"].tolist()
+    kept, ends = skyline_sorted(notes["start"], notes["end"], notes["pitch"])
+    melody = notes[kept]
+    melody["end"] = ends
+    return melody
+
+
+def skyline_sorted(start: np.ndarray, end: np.ndarray, pitch: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`skyline` of notes already sorted by start, highest pitch first: which notes
+    are kept and where each kept one ends, (m,) int64 and (m,) int64."""
+    ends = end.tolist()
+    starts, pitches = start.tolist(), pitch.tolist()
     kept: list[int] = []
-    for i, (start, pitch) in enumerate(zip(starts, pitches, strict=True)):
+    for i, (begin, height) in enumerate(zip(starts, pitches, strict=True)):
         if kept:
             last = kept[-1]
-            if start == starts[last]:
+            if begin == starts[last]:
                 continue  # a lower note of the same onset
-            if start < ends[last]:
-                if pitch < pitches[last] and ends[last] - start > LEGATO_STEPS:
+            if begin < ends[last]:
+                if height < pitches[last] and ends[last] - begin > LEGATO_STEPS:
                     continue  # under a sounding higher note
-                ends[last] = start
+                ends[last] = begin
         kept.append(i)
-    melody = notes[kept]
-    melody["end"] = ends[kept]
-    return melody
+    return np.array(kept, dtype=np.int64), np.array([ends[i] for i in kept], dtype=np.int64)
 
 
 def octave_shift(pitch: np.ndarray, min_pitch: int, max_pitch: int) -> np.ndarray:

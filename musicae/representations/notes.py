@@ -195,9 +195,9 @@ def parse_midi(
     if reader == "symusic":
         found = compiled.read_events(data)
         if found is not None:
-            columns, tempos, meters, tpb, names = found
-            events = Events([], tempos, meters, columns, names)
-            return quantise(path, events, tpb, steps_per_quarter)
+            events = Events([], found.tempos, found.meters, found.columns(),
+                            found.sounding_names())
+            return quantise(path, events, found.ticks_per_quarter, steps_per_quarter)
     midi = _parse(path, data)  # also where a file the compiled reader refused gets its reason
     return quantise(path, _scan_tracks(midi), midi.ticks_per_beat, steps_per_quarter)
 
@@ -359,6 +359,9 @@ def _tempo(path: str | os.PathLike | None, tempos: list[tuple[int, int]], last_t
 
 def _meters(raw: list[tuple[int, int, int]], tpb: int, spq: int, last_tick: int) -> tuple:
     """Time-signature segments in steps: one per change, the first at step 0."""
+    if not raw or (len(raw) == 1 and raw[0][0] == 0):  # most files: none, or one at the start
+        numerator, denominator = raw[0][1:] if raw else DEFAULT_METER
+        return (Meter(0, numerator, denominator, steps_per_bar(numerator, denominator, spq)),)
     by_step: dict[int, tuple[int, int]] = {0: DEFAULT_METER}
     for tick, numerator, denominator in sorted(raw, key=lambda m: m[0]):
         if tick <= last_tick:
