@@ -33,7 +33,7 @@ from musicae.datasets.midi_worker import (
 from musicae.errors import MusicaeError
 from musicae.paths import DATA_DIR
 from musicae.representations.base import Representation
-from musicae.representations.codec import WindowArrays, piece_windows
+from musicae.representations.codec import Rows, WindowArrays, piece_windows
 from musicae.representations.notes import read_midi
 
 FOLK = "folk"  # the bundled melody corpus
@@ -136,15 +136,20 @@ def _walk_midi(root: Path) -> tuple[list[Found], dict[str, str]]:
                 is_folder = entry.is_dir()
             except OSError:
                 is_folder = False
-            if is_folder:
-                if name.startswith("."):
-                    continue
-                if entry.is_symlink():
-                    skipped[printable(prefix + name)] = "symlinked folder, not followed"
-                else:
-                    folders.append((entry.path, prefix + name + "/"))
-            elif name.lower().endswith(MIDI_SUFFIXES):
-                found.append(Found(prefix + name, entry.path, _stat(entry)))
+            if not is_folder:
+                if name.lower().endswith(MIDI_SUFFIXES):
+                    try:  # links followed: what the file names
+                        info = entry.stat()
+                        stat = (info.st_size, info.st_mtime_ns)
+                    except OSError:
+                        stat = None
+                    found.append(Found(prefix + name, entry.path, stat))
+            elif name.startswith("."):
+                continue
+            elif entry.is_symlink():
+                skipped[printable(prefix + name)] = "symlinked folder, not followed"
+            else:
+                folders.append((entry.path, prefix + name + "/"))
     found.sort()
     return found, dict(sorted(skipped.items()))
 
@@ -157,10 +162,13 @@ def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     return {name: [Path(f.path) for f in found] for name, found in splits.items()}
 
 
-def _splits(root: Path) -> tuple[dict[str, list[Found]], dict[str, str]]:
+def _splits(root: Path, only: str | None = None
+            ) -> tuple[dict[str, list[Found]], dict[str, str]]:
     """:func:`split_files` with each file's relative path and stat, and the folders that
-    could not be listed (see :func:`_walk_midi`)."""
+    could not be listed (see :func:`_walk_midi`); ``only="all"`` skips the split."""
     files, skipped_folders = _walk_midi(root)
+    if only == ALL:
+        return {ALL: files}, skipped_folders
     splits: dict[str, list[Found]] = {name: [] for name in SPLITS}
     by_folder = any((root / name).is_dir() for name in SPLITS)
     for found in files:
@@ -232,9 +240,9 @@ def load_windows(
     """
     root = resolve_data(data)
     with _no_collection():
-        splits, skipped_folders = _splits(root)
-        if split not in splits:
-            raise MusicaeError(f"{split}: unknown split (one of {', '.join(splits)})")
+        if split not in (ALL, *SPLITS):
+            raise MusicaeError(f"{split}: unknown split (one of {', '.join((*SPLITS, ALL))})")
+        splits, skipped_folders = _splits(root, split)
         chosen = splits[split]
         windows = _build(root, split, [f.relative for f in chosen], [f.path for f in chosen],
                          [f.stat for f in chosen], rep, workers, cache_dir, progress,
@@ -291,6 +299,17 @@ def _build(
     """
     started = time.perf_counter()
     cache = MidiCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), rep)
+    listing = _listing(names, stats)
+    unchanged = cache.load_unchanged(root, split, listing) if listing else None
+    if unchanged is not None:  # the very files of the last whole run: take it as it is
+        mapped, bounds, stored = unchanged
+        report = PrepareReport.from_dict(stored)
+        report.files_parsed, report.files_cached = 0, report.files_seen
+        report.seconds = round(time.perf_counter() - started, 4)
+        counts = np.diff(bounds)
+        arrays = mapped | {"file_index": np.repeat(np.arange(len(counts), dtype=np.int32),
+                                                   counts)}
+        return Windows(arrays, list(files), rep, report)
     results, stored, mapped = _from_cache(cache, root, split, names, stats)
     todo = [i for i, result in enumerate(results) if result is None]
     tasks = [Task(files[i], rep, time_limit) for i in todo]
@@ -301,21 +320,23 @@ def _build(
         if time.monotonic() - saved > CHECKPOINT_SECONDS:
             _save(cache, root, split, names, stats, results, _concatenate(results, rep))
             saved = time.monotonic()
-    if todo or stored != [r.digest for r in results] or not mapped:
-        mapped = _save(cache, root, split, names, stats, results, _concatenate(results, rep))
-    arrays = mapped | {"file_index": _file_index(results)}
     report = build_report(root, split, rep, files, results, time.perf_counter() - started)
-    return Windows(arrays, list(files), rep, report)
+    if todo or stored != [r.digest for r in results] or not mapped or listing:
+        whole = listing if all(cacheable(r) for r in results) else None
+        mapped = _save(cache, root, split, names, stats, results, _concatenate(results, rep),
+                       whole, report.to_dict() if whole else None)
+    report.seconds = round(time.perf_counter() - started, 4)
+    return Windows(mapped | {"file_index": _file_index(results)}, list(files), rep, report)
 
 
-def _stat(entry: os.DirEntry) -> tuple[int, int] | None:
-    """(size, mtime_ns) of what the entry names (links followed), or None when it cannot
-    be stat'ed."""
-    try:
-        info = entry.stat()
-    except OSError:
+def _listing(names: list[str], stats: list[tuple[int, int] | None]) -> str | None:
+    """A digest of which files a split has, with their sizes and times; None when a file
+    could not be stat'ed."""
+    if None in stats:
         return None
-    return (info.st_size, info.st_mtime_ns)
+    text = "\0".join(f"{name}\0{size}\0{mtime}" for name, (size, mtime)
+                     in zip(names, stats, strict=True))
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def _from_cache(
@@ -353,13 +374,16 @@ def _save(
     stats: list,
     results: list[FileResult | None],
     arrays: dict[str, np.ndarray],
+    listing: str | None = None,
+    report: dict | None = None,
 ) -> dict[str, np.ndarray]:
-    """Keep the split's results (those done so far) and each file's digest by size and mtime.
+    """Keep the split's results (those done so far) and each file's digest by size and
+    mtime; with the ``listing`` and ``report`` of a whole split (see ``save_set``).
 
     Returns the stored arrays, memory-mapped.
     """
     done = [r for r in results if r is not None]
-    mapped = cache.save_set(root, split, done, arrays)
+    mapped = cache.save_set(root, split, done, arrays, listing, report)
     manifest = cache.load_manifest(root)
     for name, stat, result in zip(names, stats, results, strict=True):
         if stat is not None and result is not None and result.digest is not None:
@@ -369,11 +393,28 @@ def _save(
 
 
 def _concatenate(results: list[FileResult | None], rep: Representation) -> dict[str, np.ndarray]:
-    """Every file's named arrays stacked in file order; files not done yet (None) have none."""
-    used = [r.arrays for r in results if r is not None and r.windows]
-    if not used:
+    """Every file's named arrays stacked in file order; files not done yet (None) have none.
+
+    Neighbouring files whose rows follow each other in one set of arrays (a batch from
+    a worker, or the cache) are taken as one slice.
+    """
+    pieces: list[list] = []  # [arrays, start, stop]
+    for result in results:
+        if result is None or not result.windows:
+            continue
+        arrays = result.arrays
+        if isinstance(arrays, Rows):
+            last = pieces[-1] if pieces else None
+            if last is not None and last[0] is arrays.source and last[2] == arrays.start:
+                last[2] += arrays.rows
+            else:
+                pieces.append([arrays.source, arrays.start, arrays.start + arrays.rows])
+        else:
+            pieces.append([arrays, 0, len(arrays["tokens"])])
+    if not pieces:
         return rep.empty()
-    return {name: np.concatenate([arrays[name] for arrays in used]) for name in used[0]}
+    return {name: np.concatenate([arrays[name][start:stop] for arrays, start, stop in pieces])
+            for name in pieces[0][0]}
 
 
 def _file_index(results: list[FileResult]) -> np.ndarray:

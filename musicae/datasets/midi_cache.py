@@ -164,15 +164,39 @@ class MidiCache:
         _atomic_write_text(self._manifest_path(folder), json.dumps(manifest))
 
     # --- split files: every window of a split, memory-mapped ------------------
-    # A split is a folder: ``index.json`` names a stamp and holds each file's
-    # digest and record; ``<stamp>.<name>.npy`` are its arrays, rows in file
-    # order (``bounds``: the first row of each file). A new version is written
-    # under a new stamp before the index points to it, so a reader never mixes
-    # two versions, and a reader that mapped the old files keeps them.
+    # A split is a folder: ``index.json`` names a stamp, the listing the split was
+    # made from and its report; ``<stamp>.records.json`` holds each file's digest and
+    # record; ``<stamp>.<name>.npy`` are its arrays, rows in file order (``bounds``:
+    # the first row of each file). A new version is written under a new stamp before
+    # the index points to it, so a reader never mixes two versions, and a reader
+    # that mapped the old files keeps them.
 
     def _set_dir(self, folder: Path, split: str) -> Path:
         name = _text_digest(str(folder.resolve()))
         return self.settings_dir / "sets" / f"{name}-{split}"
+
+    def _load_index(self, where: Path) -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
+        """A split's index, its arrays and bounds (memory-mapped); raises when unreadable
+        or inconsistent."""
+        info = json.loads((where / "index.json").read_text())
+        arrays = {name: _open_npy(where / f"{info['stamp']}.{name}.npy")
+                  for name in info["arrays"]}
+        bounds = _open_npy(where / f"{info['stamp']}.bounds.npy")  # (files + 1,)
+        if any(len(v) != bounds[-1] for v in arrays.values()):
+            raise ValueError("arrays and bounds disagree")
+        return info, arrays, bounds
+
+    def load_unchanged(self, folder: Path, split: str, listing: str
+                       ) -> tuple[dict[str, np.ndarray], np.ndarray, dict] | None:
+        """The split's arrays, bounds and report if it was made whole from exactly this
+        ``listing`` (see ``midi._listing``); None otherwise. Reads no per-file record."""
+        try:
+            info, arrays, bounds = self._load_index(self._set_dir(folder, split))
+            if info.get("listing") != listing or not isinstance(info.get("report"), dict):
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return arrays, bounds, info["report"]
 
     def load_set(self, folder: Path, split: str) -> tuple[list, dict[str, FileResult], dict]:
         """The last run of this split: its files' digests in order, digest → result, and
@@ -182,14 +206,12 @@ class MidiCache:
         """
         where = self._set_dir(folder, split)
         try:
-            info = json.loads((where / "index.json").read_text())
-            arrays = {name: _open_npy(where / f"{info['stamp']}.{name}.npy")
-                      for name in info["arrays"]}
-            bounds = _open_npy(where / f"{info['stamp']}.bounds.npy")  # (files + 1,)
-            digests, records = info["digests"], info["records"]
+            info, arrays, bounds = self._load_index(where)
+            stored = json.loads((where / f"{info['stamp']}.records.json").read_text())
+            digests, records = stored["digests"], stored["records"]
         except (OSError, ValueError, KeyError, TypeError):
             return [], {}, {}
-        if len(bounds) != len(digests) + 1 or any(len(v) != bounds[-1] for v in arrays.values()):
+        if len(bounds) != len(digests) + 1:
             return [], {}, {}
         results = {}
         starts = bounds.tolist()
@@ -199,8 +221,11 @@ class MidiCache:
         return digests, results, arrays
 
     def save_set(self, folder: Path, split: str, results: list[FileResult],
-                 arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Keep a split: ``arrays`` (every file's rows, in order) and each file's record.
+                 arrays: dict[str, np.ndarray], listing: str | None = None,
+                 report: dict | None = None) -> dict[str, np.ndarray]:
+        """Keep a split: ``arrays`` (every file's rows, in order) and each file's record;
+        with the ``listing`` and ``report`` of a whole split, which a later run with the
+        same listing takes as they are (:meth:`load_unchanged`).
 
         Returns the arrays as stored, memory-mapped, so the caller can let go of
         its own copies.
@@ -210,14 +235,16 @@ class MidiCache:
         stamp = f"{os.getpid()}-{os.urandom(4).hex()}"
         counts = [r.windows for r in results]
         bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        info = {"stamp": stamp, "arrays": sorted(arrays), "digests": [r.digest for r in results],
-                "records": [r.record() for r in results]}
+        info = {"stamp": stamp, "arrays": sorted(arrays), "listing": listing, "report": report}
+        records = {"digests": [r.digest for r in results],
+                   "records": [r.record() for r in results]}
         with _locked(where):  # one writer at a time per split
             for name, array in (dict(arrays) | {"bounds": bounds}).items():
                 _atomic_save_npy(where / f"{stamp}.{name}.npy", array)
+            _atomic_write_text(where / f"{stamp}.records.json", json.dumps(records))
             _atomic_write_text(where / "index.json", json.dumps(info))
-            for old in where.glob("*.npy"):
-                if not old.name.startswith(f"{stamp}."):
+            for old in where.iterdir():
+                if not old.name.startswith((f"{stamp}.", ".")) and old.name != "index.json":
                     old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
             return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
 

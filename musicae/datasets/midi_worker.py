@@ -100,13 +100,14 @@ def process_file(task: Task) -> FileResult:
 
 
 def process_chunk(tasks: list[Task]) -> list[FileResult]:
-    """:func:`process_file` of several files at once: the files the compiled reader reads
-    go through ``batched`` together, ``BATCH_NOTES`` notes at a time (one numpy call a
-    step for all of them); the others, or all of a batch that fails or runs past its
-    time limit, one by one."""
+    """:func:`process_file` of several files of one representation at once: the files
+    the compiled reader reads go through ``batched`` together, ``BATCH_NOTES`` notes at
+    a time (one numpy call a step for all of them); the others, or all of a batch
+    that fails or runs past its time limit, one by one."""
     results: list[FileResult | None] = [None] * len(tasks)
     batch: list[tuple[int, str, compiled.Parsed]] = []  # (task, digest, notes)
     notes = 0
+    batchable = bool(tasks) and tasks[0].rep.batchable and _compiled()
     for i, task in enumerate(tasks):
         try:
             data = read_midi_bytes(task.path)
@@ -114,7 +115,7 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
             results[i] = FileResult(None, exc.reason, processed=True)
             continue
         digest = content_digest(data)
-        found = compiled.read_events(data) if task.rep.batchable and _compiled() else None
+        found = compiled.read_events(data) if batchable else None
         if found is None:
             results[i] = _encode(data, digest, task)
             continue

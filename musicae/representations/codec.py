@@ -76,17 +76,17 @@ class Rows(Mapping):
     cached split of 100,000 files is checked without making 100,000 slices, and a
     batch of files pickles its arrays once)."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], start: int, stop: int) -> None:
-        self._arrays, self._start, self.rows = arrays, start, stop - start
+    def __init__(self, arrays: Mapping[str, np.ndarray], start: int, stop: int) -> None:
+        self.source, self.start, self.rows = arrays, start, stop - start
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return self._arrays[name][self._start : self._start + self.rows]
+        return self.source[name][self.start : self.start + self.rows]
 
     def __iter__(self):
-        return iter(self._arrays)
+        return iter(self.source)
 
     def __len__(self) -> int:
-        return len(self._arrays)
+        return len(self.source)
 
 
 @dataclass(frozen=True)
