@@ -99,7 +99,7 @@ def resolve_data(data: str | os.PathLike) -> Path:
 
 def list_midi(root: Path) -> list[Path]:
     """Every MIDI file under ``root`` (hidden folders skipped), sorted by relative path."""
-    return [Path(found.path) for found in _walk_midi(Path(root))[0]]
+    return [Path(found.path) for found in _walk_midi(Path(root), stat=False)[0]]
 
 
 class Found(NamedTuple):
@@ -110,11 +110,12 @@ class Found(NamedTuple):
     stat: tuple[int, int] | None  # (size, mtime_ns), None when it cannot be stat'ed
 
 
-def _walk_midi(root: Path) -> tuple[list[Found], dict[str, str]]:
+def _walk_midi(root: Path, stat: bool = True) -> tuple[list[Found], dict[str, str]]:
     """Every MIDI file under ``root``, sorted by relative path (hidden folders skipped), and
     the folders not read: relative path → reason.
 
-    One ``scandir`` pass gives names and stats together. Symlinked folders are not
+    One ``scandir`` pass gives names and stats together (no stats: ``stat=False``).
+    Symlinked folders are not
     followed (they would rename files, moving them between hash splits, or walk out
     of the tree); they are reported, as are folders that cannot be listed.
     """
@@ -138,12 +139,7 @@ def _walk_midi(root: Path) -> tuple[list[Found], dict[str, str]]:
                 is_folder = False
             if not is_folder:
                 if name.lower().endswith(MIDI_SUFFIXES):
-                    try:  # links followed: what the file names
-                        info = entry.stat()
-                        stat = (info.st_size, info.st_mtime_ns)
-                    except OSError:
-                        stat = None
-                    found.append(Found(prefix + name, entry.path, stat))
+                    found.append(Found(prefix + name, entry.path, _stat(entry) if stat else None))
             elif name.startswith("."):
                 continue
             elif entry.is_symlink():
@@ -158,15 +154,15 @@ def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     """Files of each split: ``train``/``valid``/``test`` subfolders if there are any,
     else a fixed split by a hash of each relative path (90/5/5); ``all`` holds every file.
     """
-    splits, _ = _splits(Path(root))
+    splits, _ = _splits(Path(root), stat=False)
     return {name: [Path(f.path) for f in found] for name, found in splits.items()}
 
 
-def _splits(root: Path, only: str | None = None
+def _splits(root: Path, only: str | None = None, stat: bool = True
             ) -> tuple[dict[str, list[Found]], dict[str, str]]:
     """:func:`split_files` with each file's relative path and stat, and the folders that
     could not be listed (see :func:`_walk_midi`); ``only="all"`` skips the split."""
-    files, skipped_folders = _walk_midi(root)
+    files, skipped_folders = _walk_midi(root, stat)
     if only == ALL:
         return {ALL: files}, skipped_folders
     splits: dict[str, list[Found]] = {name: [] for name in SPLITS}
@@ -239,14 +235,15 @@ def load_windows(
         Return an empty split instead of raising (e.g. a small folder's ``valid``).
     """
     root = resolve_data(data)
+    if split not in (ALL, *SPLITS):
+        raise MusicaeError(f"{split}: unknown split (one of {', '.join((*SPLITS, ALL))})")
+    cache = MidiCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), rep)
     with _no_collection():
-        if split not in (ALL, *SPLITS):
-            raise MusicaeError(f"{split}: unknown split (one of {', '.join((*SPLITS, ALL))})")
-        splits, skipped_folders = _splits(root, split)
+        # a folder never seen has no stats to compare: the workers take them as they read
+        splits, skipped_folders = _splits(root, split, stat=cache.has_manifest(root))
         chosen = splits[split]
         windows = _build(root, split, [f.relative for f in chosen], [f.path for f in chosen],
-                         [f.stat for f in chosen], rep, workers, cache_dir, progress,
-                         time_limit)
+                         [f.stat for f in chosen], rep, workers, cache, progress, time_limit)
     windows.report.skipped_folders = skipped_folders
     if not len(windows) and not allow_empty:
         raise MusicaeError(_nothing_usable(root, split, windows.report))
@@ -286,7 +283,7 @@ def _build(
     stats: list[tuple[int, int] | None],
     rep: Representation,
     workers: int | None,
-    cache_dir: str | os.PathLike | None,
+    cache: MidiCache,
     progress: bool,
     time_limit: float | None,
 ) -> Windows:
@@ -298,7 +295,6 @@ def _build(
     interrupted run on a large folder resumes where it stopped.
     """
     started = time.perf_counter()
-    cache = MidiCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), rep)
     listing = _listing(names, stats)
     unchanged = cache.load_unchanged(root, split, listing) if listing else None
     if unchanged is not None:  # the very files of the last whole run: take it as it is
@@ -310,6 +306,7 @@ def _build(
         arrays = mapped | {"file_index": np.repeat(np.arange(len(counts), dtype=np.int32),
                                                    counts)}
         return Windows(arrays, list(files), rep, report)
+    stats = list(stats)
     results, stored, mapped = _from_cache(cache, root, split, names, stats)
     todo = [i for i, result in enumerate(results) if result is None]
     tasks = [Task(files[i], rep, time_limit) for i in todo]
@@ -317,16 +314,28 @@ def _build(
     saved = time.monotonic()
     for i, result in zip(todo, done, strict=True):
         results[i] = result
+        stats[i] = result.stat or stats[i]  # of the bytes the worker read (the walk may have none)
         if time.monotonic() - saved > CHECKPOINT_SECONDS:
             _save(cache, root, split, names, stats, results, _concatenate(results, rep))
             saved = time.monotonic()
     report = build_report(root, split, rep, files, results, time.perf_counter() - started)
+    listing = _listing(names, stats)
     if todo or stored != [r.digest for r in results] or not mapped or listing:
         whole = listing if all(cacheable(r) for r in results) else None
         mapped = _save(cache, root, split, names, stats, results, _concatenate(results, rep),
                        whole, report.to_dict() if whole else None)
     report.seconds = round(time.perf_counter() - started, 4)
     return Windows(mapped | {"file_index": _file_index(results)}, list(files), rep, report)
+
+
+def _stat(entry: os.DirEntry) -> tuple[int, int] | None:
+    """(size, mtime_ns) of what the entry names (links followed), or None when it cannot
+    be stat'ed."""
+    try:
+        info = entry.stat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
 
 
 def _listing(names: list[str], stats: list[tuple[int, int] | None]) -> str | None:

@@ -76,6 +76,7 @@ class FileResult:
     pitch: tuple[int, int] | None = None  # lowest and highest pitch in its windows
     processed: bool = False  # parsed in this run rather than found in the cache
     detail: str = ""  # more on an internal error, shown in reports (not cached)
+    stat: tuple[int, int] | None = None  # (size, mtime_ns) of the bytes read (not cached)
 
     @classmethod
     def of_windows(cls, digest: str, windows: FileWindows, pitch: tuple | None) -> FileResult:
@@ -151,6 +152,10 @@ class MidiCache:
 
     def _manifest_path(self, folder: Path) -> Path:
         return self.root / "manifests" / f"{_text_digest(str(folder.resolve()))}.json"
+
+    def has_manifest(self, folder: Path) -> bool:
+        """Whether a run on ``folder`` was recorded (so that stats can find its files)."""
+        return self._manifest_path(folder).is_file()
 
     def load_manifest(self, folder: Path) -> dict[str, list]:
         """Relative path → [size, mtime_ns, digest] from the last run on ``folder``."""

@@ -31,7 +31,7 @@ from musicae.representations.notes import (
     READER_ENV,
     UnusableMidi,
     parse_midi,
-    read_midi_bytes,
+    read_midi_file,
 )
 
 FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
@@ -93,10 +93,12 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 def process_file(task: Task) -> FileResult:
     """A file's windows (or why it has none), with the digest of its bytes."""
     try:
-        data = read_midi_bytes(task.path)
+        data, stat = read_midi_file(task.path)
     except UnusableMidi as exc:
         return FileResult(None, exc.reason, processed=True)
-    return _encode(data, content_digest(data), task)
+    result = _encode(data, content_digest(data), task)
+    result.stat = stat
+    return result
 
 
 def process_chunk(tasks: list[Task]) -> list[FileResult]:
@@ -108,9 +110,10 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
     batch: list[tuple[int, str, compiled.Parsed]] = []  # (task, digest, notes)
     notes = 0
     batchable = bool(tasks) and tasks[0].rep.batchable and _compiled()
+    stats: dict[int, tuple[int, int]] = {}
     for i, task in enumerate(tasks):
         try:
-            data = read_midi_bytes(task.path)
+            data, stats[i] = read_midi_file(task.path)
         except UnusableMidi as exc:
             results[i] = FileResult(None, exc.reason, processed=True)
             continue
@@ -125,6 +128,8 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
             _batch(tasks, batch, results)
             batch, notes = [], 0
     _batch(tasks, batch, results)
+    for i, stat in stats.items():
+        results[i].stat = results[i].stat or stat
     return results
 
 

@@ -206,7 +206,13 @@ READ_CHUNK = 1 << 16
 
 
 def read_midi_bytes(path: str | os.PathLike) -> bytes:
-    """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them.
+    """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them (see :func:`read_midi_file`)."""
+    return read_midi_file(path)[0]
+
+
+def read_midi_file(path: str | os.PathLike) -> tuple[bytes, tuple[int, int]]:
+    """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them, and the (size,
+    mtime_ns) of what was read.
 
     FIFOs, sockets and devices (also behind a symlink) are refused without
     waiting on them: the file is opened non-blocking and checked on the open
@@ -225,17 +231,21 @@ def read_midi_bytes(path: str | os.PathLike) -> bytes:
             raise UnusableMidi(path, "not a regular file")
         if info.st_size > MAX_FILE_BYTES:
             raise too_large
+        want = info.st_size + 1  # the whole file and one byte more, if it has grown
         chunks, total = [], 0
-        while chunk := os.read(fd, READ_CHUNK):  # no buffer of the whole limit up front
+        while chunk := os.read(fd, want):  # no buffer of the whole limit up front
             total += len(chunk)
             if total > MAX_FILE_BYTES:
                 raise too_large
             chunks.append(chunk)
+            if len(chunk) < want and total >= info.st_size:
+                break  # short of what was asked, and all the file said it held: the end
+            want = READ_CHUNK
     except OSError as exc:
         raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
     finally:
         os.close(fd)
-    return b"".join(chunks)
+    return b"".join(chunks), (info.st_size, info.st_mtime_ns)
 
 
 def _parse(path: str | os.PathLike | None, data: bytes) -> mido.MidiFile:
