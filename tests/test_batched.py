@@ -98,8 +98,8 @@ def test_a_chunk_gives_each_file_what_it_gives_alone(tmp_path):
     tasks = [Task(path, rep, 10.0) for path in paths]
     for got, task in zip(process_chunk(tasks), tasks, strict=True):
         want = process_file(task)
-        assert (got.digest, got.reason, got.windows, got.pitch) == \
-            (want.digest, want.reason, want.windows, want.pitch), task.path
+        assert (got.digest, got.reason, got.windows, got.stat) == \
+            (want.digest, want.reason, want.windows, want.stat), task.path
         assert got.windows_by_meter == want.windows_by_meter
         if got.arrays is not None:
             np.testing.assert_array_equal(got.arrays["tokens"], want.arrays["tokens"])

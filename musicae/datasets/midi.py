@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from musicae.datasets.midi_cache import FileResult, MidiCache, default_cache_dir
-from musicae.datasets.midi_report import PrepareReport, build_report, printable
+from musicae.datasets.midi_report import PrepareReport, build_report, pitch_range, printable
 from musicae.datasets.midi_worker import (
     FILE_TIME_LIMIT_S,
     Task,
@@ -318,12 +318,17 @@ def _build(
         if time.monotonic() - saved > CHECKPOINT_SECONDS:
             _save(cache, root, split, names, stats, results, _concatenate(results, rep))
             saved = time.monotonic()
-    report = build_report(root, split, rep, files, results, time.perf_counter() - started)
     listing = _listing(names, stats)
     if todo or stored != [r.digest for r in results] or not mapped or listing:
+        arrays = _concatenate(results, rep)
+        report = build_report(root, split, rep, files, results, time.perf_counter() - started,
+                              pitch_range(rep, arrays["tokens"]))
         whole = listing if all(cacheable(r) for r in results) else None
-        mapped = _save(cache, root, split, names, stats, results, _concatenate(results, rep),
+        mapped = _save(cache, root, split, names, stats, results, arrays,
                        whole, report.to_dict() if whole else None)
+    else:
+        report = build_report(root, split, rep, files, results, time.perf_counter() - started,
+                              pitch_range(rep, mapped["tokens"]))
     report.seconds = round(time.perf_counter() - started, 4)
     return Windows(mapped | {"file_index": _file_index(results)}, list(files), rep, report)
 
@@ -452,8 +457,9 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
         raise MusicaeError(f"{path}: no such file")
     started = time.perf_counter()
     found = piece_windows(read_midi(path, rep.steps_per_quarter), rep, path)
-    result = FileResult.of_windows("", found, rep.pitch_span(found.arrays["tokens"]))
+    result = FileResult.of_windows("", found)
     result.processed = True
     arrays = _concatenate([result], rep) | {"file_index": _file_index([result])}
-    report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started)
+    report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started,
+                          pitch_range(rep, arrays["tokens"]))
     return Windows(arrays, [str(path)], rep, report)

@@ -73,16 +73,15 @@ class FileResult:
     arrays: Mapping[str, np.ndarray] | None = None
     bars_skipped: dict[str, int] = field(default_factory=dict)
     windows_by_meter: dict[str, int] = field(default_factory=dict)  # the file's meters
-    pitch: tuple[int, int] | None = None  # lowest and highest pitch in its windows
     processed: bool = False  # parsed in this run rather than found in the cache
     detail: str = ""  # more on an internal error, shown in reports (not cached)
     stat: tuple[int, int] | None = None  # (size, mtime_ns) of the bytes read (not cached)
 
     @classmethod
-    def of_windows(cls, digest: str, windows: FileWindows, pitch: tuple | None) -> FileResult:
+    def of_windows(cls, digest: str, windows: FileWindows) -> FileResult:
         """A usable file's result."""
         return cls(digest, None, windows.arrays, windows.bars_skipped,
-                   windows.windows_by_meter, pitch)
+                   windows.windows_by_meter)
 
     @property
     def windows(self) -> int:
@@ -93,12 +92,10 @@ class FileResult:
 
     def record(self) -> dict:
         """The JSON part: everything but the arrays."""
-        pitch = list(self.pitch) if self.pitch else None
         return {
             "reason": self.reason,
             "bars_skipped": self.bars_skipped,
             "windows_by_meter": self.windows_by_meter,
-            "pitch": pitch,
         }
 
 
@@ -256,7 +253,6 @@ class MidiCache:
 
 def _result(digest: str, record: dict, arrays: Mapping[str, np.ndarray]) -> FileResult:
     """A result rebuilt from its JSON record and (for a usable file) its arrays."""
-    pitch = tuple(record["pitch"]) if record["pitch"] else None
     usable = record["reason"] is None
     return FileResult(
         digest=digest,
@@ -264,5 +260,4 @@ def _result(digest: str, record: dict, arrays: Mapping[str, np.ndarray]) -> File
         arrays=arrays if usable else None,
         bars_skipped=record["bars_skipped"],
         windows_by_meter=record["windows_by_meter"],
-        pitch=pitch,
     )

@@ -10,10 +10,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from musicae.datasets.midi_cache import FileResult
 from musicae.representations.base import Representation
 
 EXAMPLES_PER_REASON = 3  # skipped files named per reason
+PITCH_BLOCK = 1 << 15  # windows read at once for the pitch range
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -92,14 +95,14 @@ def build_report(
     files: list[Path] | list[str],
     results: list[FileResult],
     seconds: float,
+    pitch_range: tuple[int, int] | None,
 ) -> PrepareReport:
-    """Add up per-file results."""
+    """Add up per-file results (the pitch range is the windows', see :func:`pitch_range`)."""
     skipped: Counter = Counter()
     every: dict[str, list[str]] = {}
     bars_skipped: Counter = Counter()
     by_meter: dict[str, int] = {}
     used = windows = parsed = 0
-    low = high = None
     for path, result in zip(files, results, strict=True):  # one pass: 100,000 files add up
         if result.bars_skipped:  # most files have none: skip the update
             bars_skipped.update(result.bars_skipped)
@@ -113,9 +116,6 @@ def build_report(
         used += count > 0
         windows += count
         parsed += result.processed
-        if result.pitch:
-            low = result.pitch[0] if low is None else min(low, result.pitch[0])
-            high = result.pitch[1] if high is None else max(high, result.pitch[1])
     return PrepareReport(
         data=str(data),
         split=split,
@@ -129,11 +129,21 @@ def build_report(
         skipped_folders={},
         windows_by_meter=dict(Counter(by_meter).most_common()),
         bars_skipped_by_meter=dict(bars_skipped.most_common()),
-        pitch_range=(low, high) if low is not None else None,
+        pitch_range=pitch_range,
         files_parsed=parsed,
         files_cached=len(results) - parsed,
         seconds=round(seconds, 4),
     )
+
+
+def pitch_range(rep: Representation, tokens: np.ndarray) -> tuple[int, int] | None:
+    """Lowest and highest pitch in windows (n, steps, ...), read a block of rows at a time
+    (memory-mapped windows are not all brought into memory at once)."""
+    blocks = (tokens[i : i + PITCH_BLOCK] for i in range(0, len(tokens), PITCH_BLOCK))
+    spans = [span for span in map(rep.pitch_span, blocks) if span]
+    if not spans:
+        return None
+    return min(low for low, _ in spans), max(high for _, high in spans)
 
 
 def _relative(path: Path | str, root: Path) -> str:

@@ -156,8 +156,7 @@ def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
         if isinstance(outcome, UnusableMidi):
             results[i] = FileResult(digest, outcome.reason, processed=True)
         else:
-            pitch = rep.pitch_span(outcome.arrays["tokens"])
-            results[i] = FileResult.of_windows(digest, outcome, pitch)
+            results[i] = FileResult.of_windows(digest, outcome)
             results[i].processed = True
 
 
@@ -178,7 +177,7 @@ def _encode(data: bytes, digest: str, task: Task) -> FileResult:
         return FileResult(digest, TIME_LIMIT_REASON, processed=True)
     except Exception as exc:  # a file must never stop a whole folder; the report names it
         return FileResult(digest, INTERNAL_ERROR, processed=True, detail=repr(exc)[:200])
-    result = FileResult.of_windows(digest, windows, task.rep.pitch_span(windows.arrays["tokens"]))
+    result = FileResult.of_windows(digest, windows)
     result.processed = True
     return result
 
