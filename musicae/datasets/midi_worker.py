@@ -41,7 +41,7 @@ INTERNAL_ERROR = "internal error"  # a bug met on a file; its traceback is not t
 # and never re-import the caller's main script. They use numpy and mido only,
 # so threads the parent may hold (torch's) do not matter to them.
 START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
-TASKS_PER_CHUNK = 512  # most files a worker takes at once
+TASKS_PER_CHUNK = 1024  # most files a worker takes at once
 BATCH_NOTES = 1 << 20  # notes batched together (about 100 MB of temporary arrays)
 CHUNKS_PER_WORKER = 4  # keep workers busy while the slowest chunk finishes
 
