@@ -235,6 +235,33 @@ def test_pianoroll_note_held_into_a_window_starts_at_its_first_step():
     assert triples(decode_pianoroll(roll)) == [(0, 4, 50)]
 
 
+def roll_note_by_note(notes, start, n_steps, min_pitch, max_pitch):
+    """The piano-roll as a loop over notes (how encode_pianoroll was first written)."""
+    roll = np.zeros((n_steps, max_pitch - min_pitch + 1), dtype=np.uint8)
+    for first, last, pitch in zip(notes["start"].tolist(), notes["end"].tolist(),
+                                  notes["pitch"].tolist(), strict=True):
+        if min_pitch <= pitch <= max_pitch and last > start and first < start + n_steps:
+            column = roll[max(first - start, 0) : min(last - start, n_steps), pitch - min_pitch]
+            np.maximum(column, PIANOROLL_HOLD, out=column)
+    for first, pitch in zip(notes["start"].tolist(), notes["pitch"].tolist(), strict=True):
+        if min_pitch <= pitch <= max_pitch and start <= first < start + n_steps:
+            roll[first - start, pitch - min_pitch] = PIANOROLL_ONSET
+    return roll
+
+
+def test_pianoroll_encoding_equals_a_note_by_note_loop():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(0, 40))
+        starts = rng.integers(0, 100, n)
+        notes = make_notes(starts, starts + rng.integers(1, 30, n), rng.integers(10, 120, n))
+        start, n_steps = int(rng.integers(-10, 60)), int(rng.integers(1, 80))
+        low = int(rng.integers(15, 60))
+        high = int(rng.integers(low, 115))
+        np.testing.assert_array_equal(encode_pianoroll(notes, start, n_steps, low, high),
+                                      roll_note_by_note(notes, start, n_steps, low, high))
+
+
 def test_pianoroll_windows_round_trip_through_midi(tmp_path):
     chords = [(p, s, s + 4) for s in range(0, 32, 4) for p in (60, 64, 67 + s % 8)]
     piece = read_midi(write_parts(tmp_path / "c.mid", [(0, False, chords)], ((0, 2, 4),)))

@@ -36,17 +36,21 @@ def encode_pianoroll(
 
     notes: (n,) ``NOTE_DTYPE`` → (n_steps, max_pitch - min_pitch + 1) uint8.
     """
-    roll = np.zeros((n_steps, pitch_count(min_pitch, max_pitch)), dtype=np.uint8)
+    pitches = pitch_count(min_pitch, max_pitch)
     in_range = (notes["pitch"] >= min_pitch) & (notes["pitch"] <= max_pitch)
     notes = notes[in_range & (notes["end"] > start) & (notes["start"] < start + n_steps)]
-    for first, last, pitch in zip(
-        notes["start"].tolist(), notes["end"].tolist(), notes["pitch"].tolist(), strict=True
-    ):
-        column = roll[max(first - start, 0) : min(last - start, n_steps), pitch - min_pitch]
-        np.maximum(column, PIANOROLL_HOLD, out=column)
+    column = notes["pitch"].astype(np.int64) - min_pitch
+    first = np.clip(notes["start"] - start, 0, n_steps)
+    last = np.clip(notes["end"] - start, 0, n_steps)
+    # notes sounding in each cell: +1 where a note starts sounding, -1 where it stops
+    cells = (n_steps + 1) * pitches
+    change = np.bincount(first * pitches + column, minlength=cells).astype(np.int32)
+    change -= np.bincount(last * pitches + column, minlength=cells).astype(np.int32)
+    sounding = np.cumsum(change.reshape(n_steps + 1, pitches)[:-1], axis=0) > 0
+    roll = sounding.astype(np.uint8) * np.uint8(PIANOROLL_HOLD)
     onsets = notes["start"] - start
     inside = onsets >= 0
-    roll[onsets[inside], notes["pitch"][inside] - min_pitch] = PIANOROLL_ONSET
+    roll[onsets[inside], column[inside]] = PIANOROLL_ONSET
     return roll
 
 
