@@ -248,6 +248,18 @@ def test_second_run_reads_the_cache_and_a_new_file_is_the_only_one_parsed(tmp_pa
     assert fourth.report.files_parsed == 1
 
 
+def test_a_stored_report_of_another_shape_is_made_again(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    write_good(data, 3)
+    first = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
+    (index,) = cache.rglob("index.json")
+    info = json.loads(index.read_text())
+    index.write_text(json.dumps(info | {"report": {"written by": "another version"}}))
+    again = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
+    assert (again.report.files_parsed, again.report.files_cached) == (0, 3)
+    assert again.report.windows == first.report.windows
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     write_good(tmp_path / "data", 6)
     real = midi.run_tasks

@@ -297,9 +297,12 @@ def _build(
     started = time.perf_counter()
     listing = _listing(names, stats)
     unchanged = cache.load_unchanged(root, split, listing) if listing else None
-    if unchanged is not None:  # the very files of the last whole run: take it as it is
-        mapped, bounds, stored = unchanged
-        report = PrepareReport.from_dict(stored)
+    try:
+        report = PrepareReport.from_dict(unchanged[2]) if unchanged else None
+    except (TypeError, KeyError, ValueError):  # a report of another version: make it again
+        report = None
+    if unchanged is not None and report is not None:  # the files of the last whole run
+        mapped, bounds, _ = unchanged
         report.files_parsed, report.files_cached = 0, report.files_seen
         report.seconds = round(time.perf_counter() - started, 4)
         counts = np.diff(bounds)
@@ -323,7 +326,9 @@ def _build(
         arrays = _concatenate(results, rep)
         report = build_report(root, split, rep, files, results, time.perf_counter() - started,
                               pitch_range(rep, arrays["tokens"]))
-        whole = listing if all(cacheable(r) for r in results) else None
+        # whole: every result is the file's own, read (a file unreadable today may not be
+        # tomorrow, with the same size and time)
+        whole = listing if all(cacheable(r) and r.digest for r in results) else None
         mapped = _save(cache, root, split, names, stats, results, arrays,
                        whole, report.to_dict() if whole else None)
     else:

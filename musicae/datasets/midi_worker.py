@@ -145,7 +145,7 @@ def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
         return
     rep, limit = tasks[batch[0][0]].rep, tasks[batch[0][0]].time_limit
     try:
-        with time_limit(limit * len(batch) if limit else None):
+        with time_limit(limit):  # a batch takes far less than one slow file alone
             outcomes = batch_windows([parsed for _, _, parsed in batch], rep,
                                      [tasks[i].path for i, _, _ in batch])
     except (_FileTimeout, Exception):  # each file then goes on its own, which names the error
@@ -153,7 +153,9 @@ def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
             results[i] = process_file(tasks[i])
         return
     for (i, digest, _), outcome in zip(batch, outcomes, strict=True):
-        if isinstance(outcome, UnusableMidi):
+        if outcome is None:  # a file batched.py leaves to the per-file path
+            results[i] = process_file(tasks[i])
+        elif isinstance(outcome, UnusableMidi):
             results[i] = FileResult(digest, outcome.reason, processed=True)
         else:
             results[i] = FileResult.of_windows(digest, outcome)

@@ -71,21 +71,26 @@ Outcome = FileWindows | UnusableMidi
 
 
 def batch_windows(files: Sequence[Parsed], rep: Representation,
-                  paths: Sequence[str | os.PathLike]) -> list[FileWindows | UnusableMidi]:
+                  paths: Sequence[str | os.PathLike]) -> list[Outcome | None]:
     """Each file's windows, or why it has none: what ``piece_windows(parse_midi(data,
-    path), rep, path)`` gives (or raises), file by file."""
+    path), rep, path)`` gives (or raises), file by file; None for a file the per-file
+    path must take (a tick before zero: symusic's 32-bit ticks wrapped around)."""
     if not rep.batchable:
         raise ValueError(f"{rep.kind} windows are made file by file")
     outcomes: list = [None] * len(files)
     notes = _notes(files)
     file = notes["file"]
     counts = np.bincount(file, minlength=len(files))
+    wrapped = np.bincount(file[notes["time"] < 0], minlength=len(files)) > 0
     last_ticks = np.zeros(len(files), dtype=np.int64)
     np.maximum.at(last_ticks, file, notes["time"] + notes["duration"])
     meters: list[tuple[Meter, ...]] = [()] * len(files)
     spq = rep.steps_per_quarter
     for i, parsed in enumerate(files):  # what quantise checks, file by file
         path, last, tpq = paths[i], int(last_ticks[i]), parsed.ticks_per_quarter
+        if wrapped[i] or any(t[0] < 0 for t in parsed.tempos) or \
+                any(m[0] < 0 for m in parsed.meters):
+            continue  # keys below assume ticks from 0 up
         try:
             if not counts[i]:
                 raise UnusableMidi(path, "no notes")
@@ -149,7 +154,6 @@ class _MeterTable:
                                     for m, u in zip(self.meters, units, strict=True)],
                                    dtype=np.int64)  # steps of a window bar; 0: none fits
         self.count = np.bincount(self.file, minlength=len(meters))
-        self.first = np.concatenate([[0], np.cumsum(self.count)[:-1]])
         self.key = self.file * SEGMENT + self.start
         self.default_bar = QUARTERS_PER_DEFAULT_BAR * rep.steps_per_quarter
 
@@ -192,10 +196,13 @@ class _Windows:
     def _spans(self, first: np.ndarray, last: np.ndarray, run_file: np.ndarray) -> dict:
         """Whole-bar spans of each run, one per meter segment it crosses (``bar_spans``)."""
         table = self.meters
-        per_run = table.count[run_file]
+        # the segments each run overlaps: from the one in force at its first step to the
+        # last one starting before its end (a run is paired with those only)
+        low = np.searchsorted(table.key, run_file * SEGMENT + first, side="right") - 1
+        per_run = np.searchsorted(table.key, run_file * SEGMENT + last, side="left") - low
         pair_run = np.repeat(np.arange(len(first)), per_run)
         within = np.arange(len(pair_run)) - np.repeat(np.cumsum(per_run) - per_run, per_run)
-        row = table.first[run_file][pair_run] + within
+        row = low[pair_run] + within
         m_start, m_end, unit = table.start[row], table.end[row], table.unit_steps[row]
         lo = np.maximum(first[pair_run], m_start)
         hi = np.minimum(last[pair_run], m_end)
@@ -259,9 +266,10 @@ class _Windows:
             rows = np.flatnonzero(bar == steps)
             index = first[rows, None] + np.arange(rep.bars * steps)
             slotted[rows] = to_slots_batch(tokens[index], steps, rep.slot)
+        width = int(np.prod(slotted.shape[1:]))  # (a batch may have no window at all)
         key = np.concatenate([file.astype("<i8").view(np.uint8).reshape(-1, 8),
                               bar.astype("<i8").view(np.uint8).reshape(-1, 8),
-                              slotted.reshape(len(slotted), -1).view(np.uint8)], axis=1)
+                              slotted.reshape(len(slotted), width).view(np.uint8)], axis=1)
         key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
         kept = np.sort(np.unique(key, return_index=True)[1])
         kept = kept[_capped(file[kept], n_files, rep.max_windows_per_file)]
