@@ -234,6 +234,7 @@ def load_windows(
     allow_empty : bool
         Return an empty split instead of raising (e.g. a small folder's ``valid``).
     """
+    started = time.perf_counter()
     root = resolve_data(data)
     if split not in (ALL, *SPLITS):
         raise MusicaeError(f"{split}: unknown split (one of {', '.join((*SPLITS, ALL))})")
@@ -245,6 +246,7 @@ def load_windows(
         windows = _build(root, split, [f.relative for f in chosen], [f.path for f in chosen],
                          [f.stat for f in chosen], rep, workers, cache, progress, time_limit)
     windows.report.skipped_folders = skipped_folders
+    windows.report.seconds = round(time.perf_counter() - started, 4)  # the walk included
     if not len(windows) and not allow_empty:
         raise MusicaeError(_nothing_usable(root, split, windows.report))
     return windows
