@@ -218,18 +218,18 @@ def _chosen(seed: int | None) -> int:
     return seed
 
 
-def writable(out: str | Path, kind: str = "folder") -> Path:
-    """``out`` as a place this command can write a ``kind`` ("folder" or "file") into,
-    checked before any work: a name, not an existing thing of the other kind, not under
-    a file, no part too long, and in a folder where a file can really be made (a probe,
-    so read-only and virtual file systems count). A one-line error otherwise."""
-    if str(out) == "" or kind == "file" and str(out) == ".":
+def writable(out: str | Path, folder: bool = True) -> Path:
+    """``out`` as a place this command can write a folder (or, ``folder=False``, a file)
+    into, checked before any work: a name, not an existing thing of the other sort, not
+    under a file, no part too long, and in a folder where a file can really be made (a
+    probe, so read-only and virtual file systems count). A one-line error otherwise."""
+    if str(out) == "" or not folder and str(out) == ".":
         raise MusicaeError("output path is empty")
     out = Path(out)
     try:
-        if out.exists() and out.is_dir() != (kind == "folder"):
-            raise MusicaeError(f"{out}: exists and is not a {kind}")
-        parent = out if kind == "folder" else out.parent
+        if out.exists() and out.is_dir() != folder:
+            raise MusicaeError(f"{out}: exists and is not a {'folder' if folder else 'file'}")
+        parent = out if folder else out.parent
         while not parent.exists():
             parent = parent.parent
         if not parent.is_dir():
@@ -409,7 +409,7 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
 def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
            bar: int | None = None) -> dict:
     """Posterior means of the inputs, saved as one (n, latent) .npy array."""
-    writable(out, "file")
+    writable(out, folder=False)
     bundle = load(model, device)
     dom = domain(bundle)
     codes, infos = [], []
@@ -525,7 +525,7 @@ def _trained_on(bundle: ModelBundle, dom: Domain, data: str) -> bool:
 @torch.no_grad()
 def plot_latent(model: str, data: str, out: str | Path, device: str = "auto") -> dict:
     """Scatter of held-out codes by digit (and the decoded manifold for 2-D latents)."""
-    writable(out, "file")
+    writable(out, folder=False)
     if Path(out).suffix.lower() not in PICTURE_SUFFIXES:
         raise MusicaeError(f"{out}: the picture is written as PNG, PDF or SVG; name it "
                            f"{Path(out).with_suffix('.png').name}")
