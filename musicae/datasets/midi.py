@@ -306,10 +306,7 @@ def _build(
     if unchanged is not None and report is not None:  # the files of the last whole run
         mapped, bounds, _ = unchanged
         report.files_parsed, report.files_cached = 0, report.files_seen
-        report.seconds = round(time.perf_counter() - started, 4)
-        counts = np.diff(bounds)
-        arrays = mapped | {"file_index": np.repeat(np.arange(len(counts), dtype=np.int32),
-                                                   counts)}
+        arrays = mapped | {"file_index": _file_index(np.diff(bounds))}
         return Windows(arrays, list(files), rep, report)
     stats = list(stats)
     results, stored, mapped = _from_cache(cache, root, split, names, stats)
@@ -324,20 +321,18 @@ def _build(
             _save(cache, root, split, names, stats, results, _concatenate(results, rep))
             saved = time.monotonic()
     listing = _listing(names, stats)
-    if todo or stored != [r.digest for r in results] or not mapped or listing:
-        arrays = _concatenate(results, rep)
-        report = build_report(root, split, rep, files, results, time.perf_counter() - started,
-                              pitch_range(rep, arrays["tokens"]))
+    changed = bool(todo or stored != [r.digest for r in results] or not mapped or listing)
+    arrays = _concatenate(results, rep) if changed else mapped
+    report = build_report(root, split, rep, files, results, time.perf_counter() - started,
+                          pitch_range(rep, arrays["tokens"]))
+    if changed:
         # whole: every result is the file's own, read (a file unreadable today may not be
         # tomorrow, with the same size and time)
         whole = listing if all(cacheable(r) and r.digest for r in results) else None
         mapped = _save(cache, root, split, names, stats, results, arrays,
                        whole, report.to_dict() if whole else None)
-    else:
-        report = build_report(root, split, rep, files, results, time.perf_counter() - started,
-                              pitch_range(rep, mapped["tokens"]))
-    report.seconds = round(time.perf_counter() - started, 4)
-    return Windows(mapped | {"file_index": _file_index(results)}, list(files), rep, report)
+    counts = [r.windows for r in results]
+    return Windows(mapped | {"file_index": _file_index(counts)}, list(files), rep, report)
 
 
 def _stat(entry: os.DirEntry) -> tuple[int, int] | None:
@@ -438,10 +433,9 @@ def _concatenate(results: list[FileResult | None], rep: Representation) -> dict[
             for name in pieces[0][0]}
 
 
-def _file_index(results: list[FileResult]) -> np.ndarray:
-    """The file of each window: (windows,) int32 index into the split's files."""
-    counts = [r.windows if r is not None else 0 for r in results]
-    return np.repeat(np.arange(len(results), dtype=np.int32), counts)
+def _file_index(counts: list[int] | np.ndarray) -> np.ndarray:
+    """The file of each window, from each file's number of windows: (windows,) int32."""
+    return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
 
 
 def window_mask(steps_per_bar: np.ndarray, rep: Representation) -> np.ndarray:
@@ -466,7 +460,7 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
     found = piece_windows(read_midi(path, rep.steps_per_quarter), rep, path)
     result = FileResult.of_windows("", found)
     result.processed = True
-    arrays = _concatenate([result], rep) | {"file_index": _file_index([result])}
+    arrays = _concatenate([result], rep) | {"file_index": _file_index([result.windows])}
     report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started,
                           pitch_range(rep, arrays["tokens"]))
     return Windows(arrays, [str(path)], rep, report)

@@ -28,8 +28,8 @@ from musicae.representations.base import Representation
 from musicae.representations.batched import batch_windows
 from musicae.representations.codec import piece_windows
 from musicae.representations.notes import (
-    READER_ENV,
     UnusableMidi,
+    default_reader,
     parse_midi,
     read_midi_file,
 )
@@ -109,7 +109,7 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
     results: list[FileResult | None] = [None] * len(tasks)
     batch: list[tuple[int, str, compiled.Parsed]] = []  # (task, digest, notes)
     notes = 0
-    batchable = bool(tasks) and tasks[0].rep.batchable and _compiled()
+    batchable = bool(tasks) and tasks[0].rep.batchable and default_reader() == "symusic"
     stats: dict[int, tuple[int, int]] = {}
     for i, task in enumerate(tasks):
         try:
@@ -131,11 +131,6 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
     for i, stat in stats.items():
         results[i].stat = results[i].stat or stat
     return results
-
-
-def _compiled() -> bool:
-    """Whether the compiled reader is the one in use (see ``notes.parse_midi``)."""
-    return compiled.available() and (os.environ.get(READER_ENV) or "symusic") == "symusic"
 
 
 def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],

@@ -25,15 +25,7 @@ import numpy as np
 from musicae.representations.base import Representation
 from musicae.representations.codec import FileWindows, Rows
 from musicae.representations.compiled import Parsed
-from musicae.representations.notes import (
-    MAX_PIECE_QUARTERS,
-    NOTE_DTYPE,
-    Meter,
-    UnusableMidi,
-    _meters,
-    _tempo,
-    _to_steps,
-)
+from musicae.representations.notes import NOTE_DTYPE, Meter, UnusableMidi, _to_steps, frame
 from musicae.representations.slots import to_slots_batch
 from musicae.representations.windows import (
     QUARTERS_PER_DEFAULT_BAR,
@@ -86,22 +78,17 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     np.maximum.at(last_ticks, file, notes["time"] + notes["duration"])
     meters: list[tuple[Meter, ...]] = [()] * len(files)
     spq = rep.steps_per_quarter
-    for i, parsed in enumerate(files):  # what quantise checks, file by file
+    for i, parsed in enumerate(files):  # quantise's checks, file by file
         path, last, tpq = paths[i], int(last_ticks[i]), parsed.ticks_per_quarter
         if wrapped[i] or any(t[0] < 0 for t in parsed.tempos) or \
                 any(m[0] < 0 for m in parsed.meters):
             continue  # keys below assume ticks from 0 up
         try:
-            if not counts[i]:
-                raise UnusableMidi(path, "no notes")
-            if last > MAX_PIECE_QUARTERS * tpq:
-                raise UnusableMidi(path, "absurd length", f"a note at quarter {last // tpq}")
-            _tempo(path, parsed.tempos, last)
+            meters[i] = frame(path, counts[i], last, tpq, spq, parsed.tempos, parsed.meters)[1]
         except UnusableMidi as exc:
             outcomes[i] = exc
-            continue
-        meters[i] = _meters(parsed.meters, tpq, spq, last)
-    keep = np.array([bool(m) for m in meters])[file]
+    chosen = np.array([bool(m) for m in meters])
+    keep = chosen[file]
     notes = {name: values[keep] for name, values in notes.items()}
     file = notes["file"]
     ticks = np.array([f.ticks_per_quarter for f in files], dtype=np.int64)[file]
@@ -111,7 +98,7 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
                                        notes["velocity"], notes["program"], notes["is_drum"],
                                        notes["instrument"])
     found = _Windows(lines, _MeterTable(meters, rep), rep)
-    for i in np.flatnonzero([bool(m) for m in meters]).tolist():
+    for i in np.flatnonzero(chosen).tolist():
         outcomes[i] = found.outcome(i, no_source.get(i, ""), paths[i])
     return outcomes
 
@@ -200,8 +187,7 @@ class _Windows:
         # last one starting before its end (a run is paired with those only)
         low = np.searchsorted(table.key, run_file * SEGMENT + first, side="right") - 1
         per_run = np.searchsorted(table.key, run_file * SEGMENT + last, side="left") - low
-        pair_run = np.repeat(np.arange(len(first)), per_run)
-        within = np.arange(len(pair_run)) - np.repeat(np.cumsum(per_run) - per_run, per_run)
+        pair_run, within = _ranks(per_run)
         row = low[pair_run] + within
         m_start, m_end, unit = table.start[row], table.end[row], table.unit_steps[row]
         lo = np.maximum(first[pair_run], m_start)
@@ -248,8 +234,7 @@ class _Windows:
         short = spans["bars"] < rep.bars
         np.add.at(self.short, spans["file"][short], 1)
         per_span = np.where(short, 0, (spans["bars"] - rep.bars) // rep.hop_bars + 1)
-        span = np.repeat(np.arange(len(per_span)), per_span)
-        within = np.arange(len(span)) - np.repeat(np.cumsum(per_span) - per_span, per_span)
+        span, within = _ranks(per_span)
         bar = spans["bar"][span]
         first = spans["offset"][span] + within * rep.hop_bars * bar
         onsets = rep.onsets(tokens).reshape(len(tokens), -1)
@@ -298,6 +283,13 @@ class _Windows:
         else:
             by_meter = {meters[self.first_row[i]].name: hi - lo}
         return FileWindows(Rows(self.arrays, lo, hi), by_meter, dict(skipped) if skipped else {})
+
+
+def _ranks(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``counts[k]`` entries for each k: whose each entry is and its rank among them,
+    (sum,) and (sum,) int64 (counts (2, 3) → owners 0 0 1 1 1, ranks 0 1 0 1 2)."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _capped(file: np.ndarray, n_files: int, cap: int | None) -> np.ndarray:

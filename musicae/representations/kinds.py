@@ -76,10 +76,11 @@ class Melody(Representation):
         pitched = ~drum if self.programs is None else ~drum & np.isin(program, self.programs)
         reasons = {}
         counts = np.bincount(file, minlength=n_files)
-        for i in np.flatnonzero((counts > 0) & (np.bincount(file[pitched], minlength=n_files)
-                                                == 0)).tolist():
-            drums_only = np.bincount(file[drum], minlength=n_files)[i] == counts[i]
-            reasons[i] = "drums only" if drums_only else "no notes in the chosen programs"
+        unpitched = (counts > 0) & (np.bincount(file[pitched], minlength=n_files) == 0)
+        drums = np.bincount(file[drum], minlength=n_files)
+        for i in np.flatnonzero(unpitched).tolist():
+            reasons[i] = "drums only" if drums[i] == counts[i] else \
+                "no notes in the chosen programs"
         file, start, end = file[pitched], start[pitched], end[pitched]
         pitch, instrument = pitch[pitched], instrument[pitched]
         # notes come file by file, track by track: a line is a run of one (file, instrument)

@@ -190,9 +190,7 @@ def parse_midi(
         raise UnusableMidi(path, "empty file")
     if not data.startswith(MIDI_HEADER):
         raise UnusableMidi(path, "not a MIDI file")
-    if reader is None:
-        reader = os.environ.get(READER_ENV) or ("symusic" if compiled.available() else "mido")
-    if reader == "symusic":
+    if (reader or default_reader()) == "symusic":
         found = compiled.read_events(data)
         if found is not None:
             events = Events([], found.tempos, found.meters, found.columns(),
@@ -200,6 +198,11 @@ def parse_midi(
             return quantise(path, events, found.ticks_per_quarter, steps_per_quarter)
     midi = _parse(path, data)  # also where a file the compiled reader refused gets its reason
     return quantise(path, _scan_tracks(midi), midi.ticks_per_beat, steps_per_quarter)
+
+
+def default_reader() -> str:
+    """``$MUSICAE_MIDI_READER``, else ``"symusic"`` where it is installed, else ``"mido"``."""
+    return os.environ.get(READER_ENV) or ("symusic" if compiled.available() else "mido")
 
 
 READ_CHUNK = 1 << 16
@@ -337,19 +340,29 @@ def _add_note(
 def quantise(path: str | os.PathLike | None, events: Events, tpb: int, spq: int) -> Piece:
     """A piece on the step grid from raw events in ticks (``tpb`` ticks per quarter)."""
     columns = events.note_columns()
-    if not len(columns[0]):
-        raise UnusableMidi(path, "no notes")
     start_ticks, end_ticks = columns[0], columns[1]
-    last_tick = int(end_ticks.max())
-    if last_tick > MAX_PIECE_QUARTERS * tpb:
-        raise UnusableMidi(path, "absurd length", f"a note at quarter {last_tick // tpb}")
-    qpm = _tempo(path, events.tempos, last_tick)
+    last_tick = int(end_ticks.max()) if len(end_ticks) else 0
+    qpm, meters = frame(path, len(start_ticks), last_tick, tpb, spq, events.tempos,
+                        events.meters)
     start = _to_steps(start_ticks, tpb, spq)
     end = np.maximum(_to_steps(end_ticks, tpb, spq), start + 1)
     notes = make_notes(start, end, *columns[2:])
-    names = tuple(events.names)
-    meters = _meters(events.meters, tpb, spq, last_tick)
-    return Piece(notes, meters, qpm, spq, names=names)
+    return Piece(notes, meters, qpm, spq, names=tuple(events.names))
+
+
+def frame(path: str | os.PathLike | None, n_notes: int, last_tick: int, tpb: int, spq: int,
+          tempos: list[tuple[int, int]], meters: list[tuple[int, int, int]]
+          ) -> tuple[float, tuple[Meter, ...]]:
+    """A piece's tempo and time-signature segments from its raw events, after the checks
+    that refuse a whole file (no notes, an absurd length or tempo), in that order.
+
+    ``last_tick``: where its last note ends.
+    """
+    if not n_notes:
+        raise UnusableMidi(path, "no notes")
+    if last_tick > MAX_PIECE_QUARTERS * tpb:
+        raise UnusableMidi(path, "absurd length", f"a note at quarter {last_tick // tpb}")
+    return _tempo(path, tempos, last_tick), _meters(meters, tpb, spq, last_tick)
 
 
 def _to_steps(ticks: np.ndarray, tpb: int, spq: int) -> np.ndarray:
