@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -99,27 +99,43 @@ def resolve_data(data: str | os.PathLike) -> Path:
 
 def list_midi(root: Path) -> list[Path]:
     """Every MIDI file under ``root`` (hidden folders skipped), sorted by relative path."""
-    return [Path(found.path) for found in _walk_midi(Path(root), stat=False)[0]]
+    return [Path(path) for path in _walk_midi(Path(root), stat=False)[0].paths]
 
 
-class Found(NamedTuple):
-    """A MIDI file a folder walk found."""
+@dataclass
+class Listing:
+    """The MIDI files a folder walk found, sorted by relative path.
 
-    relative: str  # posix path under the root: the manifest's key and the split's hash
-    path: str  # made a Path only when asked for: 10,000 Paths cost more than their stats
-    stat: tuple[int, int] | None  # (size, mtime_ns), None when it cannot be stat'ed
+    relative: posix paths under the root (the manifest's keys, the split's hash);
+    stats: (size, mtime_ns) of each, None for a file that cannot be stat'ed; None
+    when the walk took none. Plain lists, not an object a file: 10,000 objects cost
+    more than their stats.
+    """
+
+    root: str
+    relative: list[str]
+    stats: list[tuple[int, int] | None] | None = None
+
+    @property
+    def paths(self) -> list[str]:
+        prefix = os.path.join(self.root, "")
+        return [prefix + name for name in self.relative]
+
+    def take(self, index: list[int]) -> Listing:
+        stats = self.stats
+        return Listing(self.root, [self.relative[i] for i in index],
+                       None if stats is None else [stats[i] for i in index])
 
 
-def _walk_midi(root: Path, stat: bool = True) -> tuple[list[Found], dict[str, str]]:
+def _walk_midi(root: Path, stat: bool = True) -> tuple[Listing, dict[str, str]]:
     """Every MIDI file under ``root``, sorted by relative path (hidden folders skipped), and
     the folders not read: relative path → reason.
 
-    One ``scandir`` pass gives names and stats together (no stats: ``stat=False``).
-    Symlinked folders are not
+    Files are stat'ed (``stat=True``) once sorted. Symlinked folders are not
     followed (they would rename files, moving them between hash splits, or walk out
     of the tree); they are reported, as are folders that cannot be listed.
     """
-    found: list[Found] = []
+    found: list[str] = []
     skipped: dict[str, str] = {}
     folders = [(os.fspath(root), "")]
     while folders:
@@ -139,7 +155,7 @@ def _walk_midi(root: Path, stat: bool = True) -> tuple[list[Found], dict[str, st
                 is_folder = False
             if not is_folder:
                 if name.lower().endswith(MIDI_SUFFIXES):
-                    found.append(Found(prefix + name, entry.path, _stat(entry) if stat else None))
+                    found.append(prefix + name)
             elif name.startswith("."):
                 continue
             elif entry.is_symlink():
@@ -147,7 +163,23 @@ def _walk_midi(root: Path, stat: bool = True) -> tuple[list[Found], dict[str, st
             else:
                 folders.append((entry.path, prefix + name + "/"))
     found.sort()
-    return found, dict(sorted(skipped.items()))
+    listing = Listing(os.fspath(root), found)
+    if stat:
+        listing.stats = _stats(listing.paths)
+    return listing, dict(sorted(skipped.items()))
+
+
+def _stats(paths: list[str]) -> list[tuple[int, int] | None]:
+    """(size, mtime_ns) of each file (links followed), None for one that cannot be stat'ed."""
+    stats: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            stats.append(None)
+        else:
+            stats.append((info.st_size, info.st_mtime_ns))
+    return stats
 
 
 def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
@@ -155,25 +187,26 @@ def split_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     else a fixed split by a hash of each relative path (90/5/5); ``all`` holds every file.
     """
     splits, _ = _splits(Path(root), stat=False)
-    return {name: [Path(f.path) for f in found] for name, found in splits.items()}
+    return {name: [Path(path) for path in found.paths] for name, found in splits.items()}
 
 
 def _splits(root: Path, only: str | None = None, stat: bool = True
-            ) -> tuple[dict[str, list[Found]], dict[str, str]]:
-    """:func:`split_files` with each file's relative path and stat, and the folders that
-    could not be listed (see :func:`_walk_midi`); ``only="all"`` skips the split."""
+            ) -> tuple[dict[str, Listing], dict[str, str]]:
+    """:func:`split_files` as listings (with stats), and the folders that could not be
+    listed (see :func:`_walk_midi`); ``only="all"`` skips the split."""
     files, skipped_folders = _walk_midi(root, stat)
     if only == ALL:
         return {ALL: files}, skipped_folders
-    splits: dict[str, list[Found]] = {name: [] for name in SPLITS}
+    index: dict[str, list[int]] = {name: [] for name in SPLITS}
     by_folder = any((root / name).is_dir() for name in SPLITS)
-    for found in files:
+    for i, relative in enumerate(files.relative):
         if by_folder:
-            top, _, rest = found.relative.partition("/")
-            if top in splits and rest:
-                splits[top].append(found)
+            top, _, rest = relative.partition("/")
+            if top in index and rest:
+                index[top].append(i)
         else:
-            splits[_hash_split(found.relative)].append(found)
+            index[_hash_split(relative)].append(i)
+    splits = {name: files.take(found) for name, found in index.items()}
     splits[ALL] = files
     return splits, skipped_folders
 
@@ -243,8 +276,7 @@ def load_windows(
         # a folder never seen has no stats to compare: the workers take them as they read
         splits, skipped_folders = _splits(root, split, stat=cache.has_manifest(root))
         chosen = splits[split]
-        windows = _build(root, split, [f.relative for f in chosen], [f.path for f in chosen],
-                         [f.stat for f in chosen], rep, workers, cache, progress, time_limit)
+        windows = _build(root, split, chosen, rep, workers, cache, progress, time_limit)
     windows.report.skipped_folders = skipped_folders
     windows.report.seconds = round(time.perf_counter() - started, 4)  # the walk included
     if not len(windows) and not allow_empty:
@@ -280,9 +312,7 @@ def _nothing_usable(root: Path, split: str, report: PrepareReport) -> str:
 def _build(
     root: Path,
     split: str,
-    names: list[str],
-    files: list[str],
-    stats: list[tuple[int, int] | None],
+    found: Listing,
     rep: Representation,
     workers: int | None,
     cache: MidiCache,
@@ -297,6 +327,8 @@ def _build(
     interrupted run on a large folder resumes where it stopped.
     """
     started = time.perf_counter()
+    names, files = found.relative, found.paths
+    stats = found.stats or [None] * len(names)
     listing = _listing(names, stats)
     unchanged = cache.load_unchanged(root, split, listing) if listing else None
     try:
@@ -335,24 +367,15 @@ def _build(
     return Windows(mapped | {"file_index": _file_index(counts)}, list(files), rep, report)
 
 
-def _stat(entry: os.DirEntry) -> tuple[int, int] | None:
-    """(size, mtime_ns) of what the entry names (links followed), or None when it cannot
-    be stat'ed."""
-    try:
-        info = entry.stat()
-    except OSError:
-        return None
-    return (info.st_size, info.st_mtime_ns)
-
-
 def _listing(names: list[str], stats: list[tuple[int, int] | None]) -> str | None:
     """A digest of which files a split has, with their sizes and times; None when a file
     could not be stat'ed."""
     if None in stats:
         return None
-    text = "\0".join(f"{name}\0{size}\0{mtime}" for name, (size, mtime)
-                     in zip(names, stats, strict=True))
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    digest = hashlib.blake2b("\0".join(names).encode("utf-8", "surrogateescape"),
+                             digest_size=16)
+    digest.update(np.fromiter(chain.from_iterable(stats), np.int64, 2 * len(stats)).tobytes())
+    return digest.hexdigest()
 
 
 def _from_cache(

@@ -24,7 +24,7 @@ import numpy as np
 
 from musicae.representations.base import Representation
 from musicae.representations.codec import FileWindows, Rows
-from musicae.representations.compiled import Parsed
+from musicae.representations.compiled import NOTE_RECORD, Parsed, note_records
 from musicae.representations.notes import NOTE_DTYPE, Meter, UnusableMidi, _to_steps, frame
 from musicae.representations.slots import to_slots_batch
 from musicae.representations.windows import (
@@ -108,7 +108,7 @@ def _notes(files: Sequence[Parsed]) -> dict[str, np.ndarray]:
     track by track: ``file``, ``instrument`` (the track), ``program``, ``is_drum``, ``time``,
     ``duration``, ``pitch``, ``velocity``."""
     tracks = [track for parsed in files for track in parsed.tracks]
-    per_track = [len(track["time"]) for track in tracks]
+    per_track = [len(track) // NOTE_RECORD.itemsize for track in tracks]
     per_note = {
         "file": [i for i, parsed in enumerate(files) for _ in parsed.tracks],
         "instrument": [j for parsed in files for j in range(len(parsed.tracks))],
@@ -117,8 +117,9 @@ def _notes(files: Sequence[Parsed]) -> dict[str, np.ndarray]:
     }
     notes = {name: np.repeat(np.asarray(values, dtype=np.int64), per_track)
              for name, values in per_note.items()}
-    for name in ("time", "duration", "pitch", "velocity"):
-        notes[name] = np.concatenate([t[name] for t in tracks] or [[]]).astype(np.int64)
+    records = note_records(tracks)
+    for name in NOTE_RECORD.names:
+        notes[name] = records[name].astype(np.int64)
     sounding = notes["duration"] > 0
     return {name: values[sounding] for name, values in notes.items()}
 
@@ -247,7 +248,7 @@ class _Windows:
         span, first, bar, file = span[enough], first[enough], bar[enough], file[enough]
 
         slotted = np.zeros((len(first), rep.steps, *tokens.shape[1:]), dtype=rep.token_dtype)
-        for steps in np.unique(bar).tolist():
+        for steps in distinct(bar).tolist():
             rows = np.flatnonzero(bar == steps)
             index = first[rows, None] + np.arange(rep.bars * steps)
             slotted[rows] = to_slots_batch(tokens[index], steps, rep.slot)
@@ -265,9 +266,21 @@ class _Windows:
         self.bounds = np.searchsorted(file, np.arange(n_files + 1)).tolist()
         self.first_row = row[np.minimum(self.bounds[:-1], max(len(row) - 1, 0))].tolist() \
             if len(row) else []
-        mixed = (row[1:] != row[:-1]) & (file[1:] == file[:-1])  # several meters in a file
-        self.rows_of = {i: row[self.bounds[i] : self.bounds[i + 1]].tolist()
-                        for i in set(file[1:][mixed].tolist())}
+        self.by_meter = self._by_meter(file, row)
+
+    def _by_meter(self, file: np.ndarray, row: np.ndarray) -> dict[int, dict[str, int]]:
+        """Windows by meter name, most first (ties: first met first, as ``Counter``
+        counts them), of each file whose windows have several meter segments."""
+        mixed = distinct(file[1:][(row[1:] != row[:-1]) & (file[1:] == file[:-1])])
+        take = np.isin(file, mixed)
+        pairs, first, counts = np.unique(file[take] * SEGMENT + row[take], return_index=True,
+                                         return_counts=True)
+        found: dict[int, Counter] = {}
+        meters = self.meters.meters
+        for k in np.argsort(first, kind="stable").tolist():
+            i, r = divmod(int(pairs[k]), SEGMENT)
+            found.setdefault(i, Counter())[meters[r].name] += int(counts[k])
+        return {i: dict(names.most_common()) for i, names in found.items()}
 
     def outcome(self, i: int, no_source: str, path: str | os.PathLike) -> Outcome:
         """File ``i``'s windows, or why it has none."""
@@ -277,12 +290,16 @@ class _Windows:
             found = Diagnostics(no_source, skipped or Counter(), int(self.dropped[i]),
                                 int(self.short[i]), int(self.sparse[i]))
             return UnusableMidi(path, found.reason(self.rep.bars))
-        meters = self.meters.meters
-        if i in self.rows_of:
-            by_meter = dict(Counter(meters[r].name for r in self.rows_of[i]).most_common())
-        else:
-            by_meter = {meters[self.first_row[i]].name: hi - lo}
+        by_meter = self.by_meter.get(i) or {self.meters.meters[self.first_row[i]].name: hi - lo}
         return FileWindows(Rows(self.arrays, lo, hi), by_meter, dict(skipped) if skipped else {})
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-D array: ``np.unique(values)`` without the
+    numpy.ma import that its first call makes (25 ms, in every worker)."""
+    values = np.sort(values)
+    return values[np.flatnonzero(np.diff(values, prepend=values[:1] - 1) != 0)] \
+        if len(values) else values
 
 
 def _ranks(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

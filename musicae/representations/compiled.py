@@ -9,6 +9,7 @@ cannot read goes back to the mido reader, which names the reason.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,19 @@ FORMAT_OFFSET, DIVISION_OFFSET = 8, 12  # bytes of the MThd header
 SMPTE_BIT = 0x8000
 
 
+# symusic serialises (pickles) an event list as a uint32 count and packed records;
+# one ``__getstate__`` call costs a tenth of ``numpy()``'s dict of four arrays, and a
+# batch's records are decoded by one ``np.frombuffer``. The layout is checked once, on
+# lists of known values (``_serialised``); where it differs, ``numpy()`` fills the
+# same records.
+NOTE_RECORD = np.dtype({"names": ["time", "duration", "pitch", "velocity"],
+                        "formats": ["<i4", "<i4", "i1", "i1"], "offsets": [0, 4, 8, 9],
+                        "itemsize": 12})
+_COUNT = struct.Struct("<I")
+_TEMPO = struct.Struct("<ii")  # tick, microseconds per quarter
+_METER = struct.Struct("<iBBxx")  # tick, numerator, denominator
+
+
 def available() -> bool:
     return symusic is not None
 
@@ -30,13 +44,13 @@ def available() -> bool:
 class Parsed:
     """A file as symusic reads it, in ticks: each track's notes and the file's events.
 
-    tracks: the tracks with notes, each symusic's arrays (``time``, ``duration``,
-    ``pitch``, ``velocity``), notes of zero length included; programs, drums and
+    tracks: the tracks with notes, each its notes as packed ``NOTE_RECORD`` bytes
+    (see :func:`note_records`), notes of zero length included; programs, drums and
     names: one per track; tempos: (tick, microseconds per quarter); meters: (tick,
     numerator, denominator).
     """
 
-    tracks: list[dict[str, np.ndarray]]
+    tracks: list[bytes]
     programs: list[int]
     drums: list[bool]
     names: list[str]
@@ -46,13 +60,14 @@ class Parsed:
 
     @property
     def notes(self) -> int:
-        return sum(len(track["time"]) for track in self.tracks)
+        return sum(len(track) for track in self.tracks) // NOTE_RECORD.itemsize
 
     def columns(self) -> tuple[np.ndarray, ...]:
         """Notes of positive length as seven (n,) int64 columns: start and end ticks,
         pitch, velocity, program, is_drum, instrument id (which track with such notes)."""
         parts = []
-        for track, program, drum in zip(self.tracks, self.programs, self.drums, strict=True):
+        for raw, program, drum in zip(self.tracks, self.programs, self.drums, strict=True):
+            track = note_records([raw])
             keep = track["duration"] > 0
             if not keep.any():
                 continue
@@ -67,8 +82,13 @@ class Parsed:
 
     def sounding_names(self) -> list[str]:
         """The name of each track that has notes of positive length (instrument ids)."""
-        return [name for track, name in zip(self.tracks, self.names, strict=True)
-                if (track["duration"] > 0).any()]
+        return [name for raw, name in zip(self.tracks, self.names, strict=True)
+                if (note_records([raw])["duration"] > 0).any()]
+
+
+def note_records(tracks: list[bytes]) -> np.ndarray:
+    """The notes of packed tracks, one after the other: (n,) ``NOTE_RECORD``."""
+    return np.frombuffer(b"".join(tracks), dtype=NOTE_RECORD)
 
 
 def read_events(data: bytes) -> Parsed | None:
@@ -82,20 +102,68 @@ def read_events(data: bytes) -> Parsed | None:
     if kind == 2 or division & SMPTE_BIT or division == 0:
         return None
     try:
-        score = symusic.Score.from_midi(data, ttype="tick")
+        score = symusic.core.ScoreTick.from_midi(data, False)
     except Exception:  # symusic raises RuntimeError and others on damaged files
         return None
     tracks, programs, drums, names = [], [], [], []
     for track in score.tracks:
         notes = track.notes
         if len(notes):
-            tracks.append(notes.numpy())
+            tracks.append(_notes(notes))
             programs.append(track.program)
             drums.append(track.is_drum)
             names.append(track.name)
-    return Parsed(
-        tracks, programs, drums, names,
-        [(t.time, t.mspq) for t in score.tempos],
-        [(m.time, m.numerator, m.denominator) for m in score.time_signatures],
-        score.ticks_per_quarter,
-    )
+    return Parsed(tracks, programs, drums, names, _tempos(score.tempos),
+                  _meters(score.time_signatures), score.ticks_per_quarter)
+
+
+def _notes_serialised(notes: object) -> bytes:
+    return notes.__getstate__()[_COUNT.size :]
+
+
+def _tempos_serialised(tempos: object) -> list[tuple[int, int]]:
+    return list(_TEMPO.iter_unpack(tempos.__getstate__()[_COUNT.size :]))
+
+
+def _meters_serialised(meters: object) -> list[tuple[int, int, int]]:
+    return list(_METER.iter_unpack(meters.__getstate__()[_COUNT.size :]))
+
+
+def _notes_numpy(notes: object) -> bytes:  # numpy(): ten times slower
+    columns = notes.numpy()
+    records = np.zeros(len(columns["time"]), dtype=NOTE_RECORD)
+    for name in NOTE_RECORD.names:
+        records[name] = columns[name]
+    return records.tobytes()
+
+
+def _tempos_objects(tempos: object) -> list[tuple[int, int]]:
+    return [(t.time, t.mspq) for t in tempos]
+
+
+def _meters_objects(meters: object) -> list[tuple[int, int, int]]:
+    return [(m.time, m.numerator, m.denominator) for m in meters]
+
+
+def _serialised() -> bool:
+    """Whether symusic's serialised lists have the layout read above: checked on lists
+    of known values, edge values included."""
+    core = symusic.core
+    time = np.array([0, -5, 2**31 - 1], dtype=np.int32)
+    small = np.array([0, 127, 64], dtype=np.int8)
+    try:
+        notes = core.NoteTickList.from_numpy(time, time[::-1].copy(), small, small[::-1].copy())
+        tempos = core.TempoTickList.from_numpy(time, np.array([500000, 1, 7], np.int32))
+        meters = core.TimeSignatureTickList.from_numpy(
+            time, np.array([3, 6, 255], np.uint8), np.array([4, 8, 1], np.uint8))
+        serialised, columns = note_records([_notes_serialised(notes)]), notes.numpy()
+        return (all(np.array_equal(serialised[name], columns[name]) for name in NOTE_RECORD.names)
+                and _tempos_serialised(tempos) == _tempos_objects(tempos)
+                and _meters_serialised(meters) == _meters_objects(meters))
+    except Exception:  # another version: another layout, or no __getstate__
+        return False
+
+
+SERIALISED = available() and _serialised()
+_notes, _tempos, _meters = ((_notes_serialised, _tempos_serialised, _meters_serialised)
+                            if SERIALISED else (_notes_numpy, _tempos_objects, _meters_objects))

@@ -19,7 +19,7 @@ from musicae.errors import MusicaeError
 from musicae.representations import attributes, chords, drums, melody, pianoroll
 from musicae.representations.attributes import Attribute
 from musicae.representations.base import Representation
-from musicae.representations.batched import NoteBatch
+from musicae.representations.batched import NoteBatch, distinct
 from musicae.representations.constants import (
     DRUMS_DEPTH,
     FIRST_PITCH_TOKEN,
@@ -91,7 +91,7 @@ class Melody(Representation):
         order = np.argsort((group << width) | (start << 7) | (127 - pitch), kind="stable")
         file, group, start, end, pitch = (c[order] for c in (file, group, start, end, pitch))
         lines = NoteBatch(file, group, start, end, pitch)
-        overlapping = np.unique(group[1:][(start[1:] < end[:-1]) & ~new[1:]])
+        overlapping = distinct(group[1:][(start[1:] < end[:-1]) & ~new[1:]])
         if not len(overlapping):
             return lines, reasons  # one note at a time already (most single-line parts)
         keep = np.ones(len(file), dtype=bool)
