@@ -481,8 +481,7 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
         raise MusicaeError(f"{path}: no such file")
     started = time.perf_counter()
     found = piece_windows(read_midi(path, rep.steps_per_quarter), rep, path)
-    result = FileResult.of_windows("", found)
-    result.processed = True
+    result = FileResult.of_windows("", found, processed=True)
     arrays = _concatenate([result], rep) | {"file_index": _file_index([result.windows])}
     report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started,
                           pitch_range(rep, arrays["tokens"]))

@@ -78,10 +78,11 @@ class FileResult:
     stat: tuple[int, int] | None = None  # (size, mtime_ns) of the bytes read (not cached)
 
     @classmethod
-    def of_windows(cls, digest: str, windows: FileWindows) -> FileResult:
+    def of_windows(cls, digest: str, windows: FileWindows, processed: bool = False
+                   ) -> FileResult:
         """A usable file's result."""
         return cls(digest, None, windows.arrays, windows.bars_skipped,
-                   windows.windows_by_meter)
+                   windows.windows_by_meter, processed)
 
     @property
     def windows(self) -> int:

@@ -8,6 +8,7 @@ objects; the parent keeps the cache.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -44,6 +45,8 @@ START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 TASKS_PER_CHUNK = 1024  # most files a worker takes at once
 BATCH_NOTES = 1 << 20  # notes batched together (about 100 MB of temporary arrays)
 CHUNKS_PER_WORKER = 4  # keep workers busy while the slowest chunk finishes
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+MAX_MMAP_THRESHOLD = 32 << 20  # glibc's largest (64-bit): larger blocks are still mapped
 
 
 class _FileTimeout(BaseException):
@@ -153,8 +156,24 @@ def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
         elif isinstance(outcome, UnusableMidi):
             results[i] = FileResult(digest, outcome.reason, processed=True)
         else:
-            results[i] = FileResult.of_windows(digest, outcome)
-            results[i].processed = True
+            results[i] = FileResult.of_windows(digest, outcome, processed=True)
+
+
+def keep_freed_memory() -> None:
+    """Let a worker's heap keep the memory it frees (glibc only; elsewhere nothing).
+
+    glibc gives blocks over 128 KB back to the system on ``free`` and maps them
+    again on the next ``malloc``, so every page of a batch's temporary arrays
+    faults again batch after batch: about 40,000 page faults in a cold run over
+    the folk corpus, a quarter of the workers' time on a virtual machine. A
+    worker keeps its peak batch memory (``BATCH_NOTES``) until it exits instead.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, MAX_MMAP_THRESHOLD)
+        libc.mallopt(M_TRIM_THRESHOLD, 2 * MAX_MMAP_THRESHOLD)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def cacheable(result: FileResult) -> bool:
@@ -174,9 +193,7 @@ def _encode(data: bytes, digest: str, task: Task) -> FileResult:
         return FileResult(digest, TIME_LIMIT_REASON, processed=True)
     except Exception as exc:  # a file must never stop a whole folder; the report names it
         return FileResult(digest, INTERNAL_ERROR, processed=True, detail=repr(exc)[:200])
-    result = FileResult.of_windows(digest, windows)
-    result.processed = True
-    return result
+    return FileResult.of_windows(digest, windows, processed=True)
 
 
 def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileResult]:
@@ -191,7 +208,8 @@ def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileR
             return
         context = multiprocessing.get_context(START_METHOD)
         try:
-            with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
+            with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context,
+                                     initializer=keep_freed_memory) as pool:
                 for results in pool.map(process_chunk, chunks):
                     yield from _advance(bar, results)
         except BrokenProcessPool as exc:

@@ -78,13 +78,14 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     np.maximum.at(last_ticks, file, notes["time"] + notes["duration"])
     meters: list[tuple[Meter, ...]] = [()] * len(files)
     spq = rep.steps_per_quarter
-    for i, parsed in enumerate(files):  # quantise's checks, file by file
-        path, last, tpq = paths[i], int(last_ticks[i]), parsed.ticks_per_quarter
-        if wrapped[i] or any(t[0] < 0 for t in parsed.tempos) or \
-                any(m[0] < 0 for m in parsed.meters):
+    for i, (parsed, count, last, skip) in enumerate(zip(
+            files, counts.tolist(), last_ticks.tolist(), wrapped.tolist(), strict=True)):
+        tempos, found = parsed.tempos, parsed.meters  # quantise's checks, file by file
+        if skip or (tempos and min(tempos)[0] < 0) or (found and min(found)[0] < 0):
             continue  # keys below assume ticks from 0 up
         try:
-            meters[i] = frame(path, counts[i], last, tpq, spq, parsed.tempos, parsed.meters)[1]
+            meters[i] = frame(paths[i], count, last, parsed.ticks_per_quarter, spq, tempos,
+                              found)[1]
         except UnusableMidi as exc:
             outcomes[i] = exc
     chosen = np.array([bool(m) for m in meters])

@@ -60,7 +60,7 @@ class Parsed:
 
     @property
     def notes(self) -> int:
-        return sum(len(track) for track in self.tracks) // NOTE_RECORD.itemsize
+        return sum(map(len, self.tracks)) // NOTE_RECORD.itemsize
 
     def columns(self) -> tuple[np.ndarray, ...]:
         """Notes of positive length as seven (n,) int64 columns: start and end ticks,

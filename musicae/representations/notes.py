@@ -18,6 +18,7 @@ import io
 import os
 import stat
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import mido
 import numpy as np
@@ -227,19 +228,18 @@ def read_midi_file(path: str | os.PathLike) -> tuple[bytes, tuple[int, int]]:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
-    too_large = UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise UnusableMidi(path, "not a regular file")
         if info.st_size > MAX_FILE_BYTES:
-            raise too_large
+            raise _too_large(path)
         want = info.st_size + 1  # the whole file and one byte more, if it has grown
         chunks, total = [], 0
         while chunk := os.read(fd, want):  # no buffer of the whole limit up front
             total += len(chunk)
             if total > MAX_FILE_BYTES:
-                raise too_large
+                raise _too_large(path)
             chunks.append(chunk)
             if len(chunk) < want and total >= info.st_size:
                 break  # short of what was asked, and all the file said it held: the end
@@ -249,6 +249,10 @@ def read_midi_file(path: str | os.PathLike) -> tuple[bytes, tuple[int, int]]:
     finally:
         os.close(fd)
     return b"".join(chunks), (info.st_size, info.st_mtime_ns)
+
+
+def _too_large(path: str | os.PathLike) -> UnusableMidi:
+    return UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
 
 
 def _parse(path: str | os.PathLike | None, data: bytes) -> mido.MidiFile:
@@ -372,7 +376,10 @@ def _to_steps(ticks: np.ndarray, tpb: int, spq: int) -> np.ndarray:
 
 def _tempo(path: str | os.PathLike | None, tempos: list[tuple[int, int]], last_tick: int) -> float:
     """The first tempo in quarters per minute; any tempo out of range marks the file broken."""
-    tempos = sorted(t for t in tempos if t[0] <= last_tick)
+    if len(tempos) > 1:
+        tempos = sorted(t for t in tempos if t[0] <= last_tick)
+    elif tempos and tempos[0][0] > last_tick:
+        tempos = []
     for _, micros in tempos:
         qpm = 60e6 / micros if micros > 0 else float("inf")
         if not MIN_QPM <= qpm <= MAX_QPM:
@@ -382,20 +389,24 @@ def _tempo(path: str | os.PathLike | None, tempos: list[tuple[int, int]], last_t
 
 def _meters(raw: list[tuple[int, int, int]], tpb: int, spq: int, last_tick: int) -> tuple:
     """Time-signature segments in steps: one per change, the first at step 0."""
-    if not raw or (len(raw) == 1 and raw[0][0] == 0):  # most files: none, or one at the start
-        numerator, denominator = raw[0][1:] if raw else DEFAULT_METER
-        return (Meter(0, numerator, denominator, steps_per_bar(numerator, denominator, spq)),)
+    if not raw or min(raw)[0] == max(raw)[0] == 0:  # most files: none, or all at the start
+        return (_meter(0, *(raw[-1][1:] if raw else DEFAULT_METER), spq),)  # the last wins
     by_step: dict[int, tuple[int, int]] = {0: DEFAULT_METER}
     for tick, numerator, denominator in sorted(raw, key=lambda m: m[0]):
         if tick <= last_tick:
-            by_step[int(_to_steps(np.int64(tick), tpb, spq))] = (numerator, denominator)
+            by_step[_to_steps(tick, tpb, spq)] = (numerator, denominator)
     meters: list[Meter] = []
     for step, (numerator, denominator) in sorted(by_step.items()):
         if meters and (meters[-1].numerator, meters[-1].denominator) == (numerator, denominator):
             continue
-        spb = steps_per_bar(numerator, denominator, spq)
-        meters.append(Meter(step, numerator, denominator, spb))
+        meters.append(_meter(step, numerator, denominator, spq))
     return tuple(meters)
+
+
+@lru_cache(maxsize=4096)
+def _meter(start: int, numerator: int, denominator: int, spq: int) -> Meter:
+    """A segment (immutable, so shared: most files have the same few)."""
+    return Meter(start, numerator, denominator, steps_per_bar(numerator, denominator, spq))
 
 
 # --- writing -----------------------------------------------------------------
