@@ -422,11 +422,12 @@ def _save(
     Returns the stored arrays, memory-mapped.
     """
     done = [r for r in results if r is not None]
-    mapped = cache.save_set(root, split, done, arrays, listing, report)
+    mapped = cache.save_set(root, split, done, [r.windows for r in done], arrays, listing,
+                            report)
     manifest = cache.load_manifest(root)
-    for name, stat, result in zip(names, stats, results, strict=True):
-        if stat is not None and result is not None and result.digest is not None:
-            manifest[name] = [*stat, result.digest]
+    manifest.update((name, [*stat, result.digest]) for name, stat, result
+                    in zip(names, stats, results, strict=True)
+                    if stat is not None and result is not None and result.digest is not None)
     cache.save_manifest(root, manifest)
     return mapped
 

@@ -91,13 +91,8 @@ class FileResult:
             return 0
         return self.arrays.rows if isinstance(self.arrays, Rows) else len(self.arrays["tokens"])
 
-    def record(self) -> dict:
-        """The JSON part: everything but the arrays."""
-        return {
-            "reason": self.reason,
-            "bars_skipped": self.bars_skipped,
-            "windows_by_meter": self.windows_by_meter,
-        }
+
+RECORD_FIELDS = ("digest", "reason", "bars_skipped", "windows_by_meter")  # a result's JSON part
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
@@ -211,22 +206,26 @@ class MidiCache:
         try:
             info, arrays, bounds = self._load_index(where)
             stored = json.loads((where / f"{info['stamp']}.records.json").read_text())
-            digests, records = stored["digests"], stored["records"]
+            columns = [stored[name] for name in RECORD_FIELDS]
+            if any(len(column) != len(bounds) - 1 for column in columns):
+                return [], {}, {}
         except (OSError, ValueError, KeyError, TypeError):
-            return [], {}, {}
-        if len(bounds) != len(digests) + 1:
             return [], {}, {}
         results = {}
         starts = bounds.tolist()
-        for i, (digest, record) in enumerate(zip(digests, records, strict=True)):
+        for i, (digest, reason, bars_skipped, by_meter) in enumerate(zip(*columns, strict=True)):
             if digest is not None:
-                results[digest] = _result(digest, record, Rows(arrays, starts[i], starts[i + 1]))
-        return digests, results, arrays
+                usable = reason is None
+                results[digest] = FileResult(
+                    digest, reason, Rows(arrays, starts[i], starts[i + 1]) if usable else None,
+                    bars_skipped, by_meter)
+        return columns[0], results, arrays
 
-    def save_set(self, folder: Path, split: str, results: list[FileResult],
+    def save_set(self, folder: Path, split: str, results: list[FileResult], counts: list[int],
                  arrays: dict[str, np.ndarray], listing: str | None = None,
                  report: dict | None = None) -> dict[str, np.ndarray]:
-        """Keep a split: ``arrays`` (every file's rows, in order) and each file's record;
+        """Keep a split: ``arrays`` (every file's rows, in order; ``counts`` of each file)
+        and each file's record;
         with the ``listing`` and ``report`` of a whole split, which a later run with the
         same listing takes as they are (:meth:`load_unchanged`).
 
@@ -236,11 +235,9 @@ class MidiCache:
         where = self._set_dir(folder, split)
         where.mkdir(parents=True, exist_ok=True)
         stamp = f"{os.getpid()}-{os.urandom(4).hex()}"
-        counts = [r.windows for r in results]
         bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         info = {"stamp": stamp, "arrays": sorted(arrays), "listing": listing, "report": report}
-        records = {"digests": [r.digest for r in results],
-                   "records": [r.record() for r in results]}
+        records = {name: [getattr(r, name) for r in results] for name in RECORD_FIELDS}
         with _locked(where):  # one writer at a time per split
             for name, array in (dict(arrays) | {"bounds": bounds}).items():
                 _atomic_save_npy(where / f"{stamp}.{name}.npy", array)
@@ -250,15 +247,3 @@ class MidiCache:
                 if not old.name.startswith((f"{stamp}.", ".")) and old.name != "index.json":
                     old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
             return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
-
-
-def _result(digest: str, record: dict, arrays: Mapping[str, np.ndarray]) -> FileResult:
-    """A result rebuilt from its JSON record and (for a usable file) its arrays."""
-    usable = record["reason"] is None
-    return FileResult(
-        digest=digest,
-        reason=record["reason"],
-        arrays=arrays if usable else None,
-        bars_skipped=record["bars_skipped"],
-        windows_by_meter=record["windows_by_meter"],
-    )
