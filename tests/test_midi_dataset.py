@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import tracemalloc
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from musicae.datasets.midi import (
 from musicae.datasets.midi_worker import Task, process_file
 from musicae.errors import MusicaeError
 from musicae.representations import Melody, Pianoroll, notes
-from musicae.representations.codec import piece_windows
+from musicae.representations.codec import Rows, piece_windows
 from musicae.representations.notes import read_midi
 
 MELODY = Melody(bars=2)
@@ -246,6 +248,19 @@ def test_second_run_reads_the_cache_and_a_new_file_is_the_only_one_parsed(tmp_pa
     write_tune(data / "good_00.mid", 6, (4, 4), seed=99)  # same name, new content
     fourth = load_windows(data, MELODY, "all", workers=1, cache_dir=cache, progress=False)
     assert fourth.report.files_parsed == 1
+
+
+def test_a_result_travels_between_processes_whole():
+    """Results are pickled by position (``FileResult.__reduce__``): every field arrives."""
+    rows = Rows({"tokens": np.arange(12).reshape(4, 3)}, 1, 3)
+    sent = midi_cache.FileResult("ab" * 16, "too short", None, {"meter 5/4": 2}, {"4/4": 3},
+                                 True, "detail", (120, 7))
+    assert pickle.loads(pickle.dumps(sent)) == sent
+    assert [f.name for f in dataclasses.fields(sent)] == [
+        "digest", "reason", "arrays", "bars_skipped", "windows_by_meter", "processed", "detail",
+        "stat"]  # the order __reduce__ gives them in
+    got = pickle.loads(pickle.dumps(rows))
+    assert (got.start, got.rows) == (1, 2) and np.array_equal(got["tokens"], rows["tokens"])
 
 
 def test_a_stored_report_of_another_shape_is_made_again(tmp_path):

