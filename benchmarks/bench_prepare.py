@@ -165,7 +165,7 @@ def report(args: argparse.Namespace) -> None:
     print(describe("pipeline, cached second run", rows["cached"]))
     parse_ratio = cold["seconds"] / rows["parse"]["seconds"]
     cache_ratio = cold["seconds"] / rows["cached"]["seconds"]
-    print(f"cold pipeline / bare pretty_midi parse: {parse_ratio:.2f}x (goal <= 0.05)")
+    print(f"cold pipeline / bare pretty_midi parse: {parse_ratio:.3f}x (goal <= 0.05)")
     print(f"cold pipeline / bare symusic parse: "
           f"{cold['seconds'] / rows['symusic']['seconds']:.1f}x")
     print(f"cold / cached: {cache_ratio:.1f}x faster (goal >= 20)")

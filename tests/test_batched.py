@@ -16,7 +16,7 @@ import pytest
 
 from musicae.datasets.midi import bundled, list_midi, load_windows
 from musicae.datasets.midi_worker import Task, process_chunk, process_file
-from musicae.representations import Melody, MelodyChords, compiled
+from musicae.representations import Melody, MelodyChords, Pianoroll, batched, compiled
 from musicae.representations.batched import batch_windows
 from musicae.representations.codec import piece_windows
 from musicae.representations.notes import UnusableMidi, parse_midi, read_midi_bytes
@@ -69,26 +69,44 @@ def assert_same(paths: list[str], datas: list[bytes], rep: Melody) -> int:
     return len(index)
 
 
+KINDS = {"melody": Melody, "pianoroll": Pianoroll}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("setting", list(SETTINGS))
-def test_batched_windows_equal_per_file_windows_on_the_bundled_corpora(setting):
-    rep = Melody(**SETTINGS[setting])
-    every = 1 if setting == "default" else 5  # the full folk corpus once
+def test_batched_windows_equal_per_file_windows_on_the_bundled_corpora(setting, kind):
+    rep = KINDS[kind](**SETTINGS[setting])
+    every = 1 if setting == "default" else 5  # the full folk corpus once a kind
     paths = files_of("folk", every) + files_of("chorales")
     datas = [read_midi_bytes(path) for path in paths]
     assert assert_same(paths, datas, rep) == len(paths)
 
 
-def test_batched_windows_equal_per_file_windows_on_damaged_files(tmp_path):
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_batched_windows_equal_per_file_windows_on_damaged_files(tmp_path, kind):
     rng = random.Random(7)
     sources = files_of("folk", 50) + files_of("chorales", 10)
     paths, datas = [], []
     for i in range(400):
-        kind = list(MUTATIONS)[i % len(MUTATIONS)]
-        _, data = mutate(read_midi_bytes(rng.choice(sources)), rng, kind)
-        paths.append(str(tmp_path / f"{i}-{kind}.mid"))
+        name = list(MUTATIONS)[i % len(MUTATIONS)]
+        _, data = mutate(read_midi_bytes(rng.choice(sources)), rng, name)
+        paths.append(str(tmp_path / f"{i}-{name}.mid"))
         datas.append(data)
-    read = assert_same(paths, datas, Melody())
+    read = assert_same(paths, datas, KINDS[kind]())
     assert read > 100  # many damaged files still parse, and must agree too
+
+
+def test_a_batch_past_its_cells_goes_in_parts_with_the_same_windows(monkeypatch):
+    """A roll is 88 cells a step: files past ``BATCH_CELLS`` go in further batches (a
+    file larger than that alone), with what each gives alone."""
+    paths = files_of("folk", 100) + files_of("chorales", 20)
+    datas = [read_midi_bytes(path) for path in paths]
+    parts = []
+    real = batched._parts
+    monkeypatch.setattr(batched, "_parts", lambda *args: parts.append(real(*args)) or parts[-1])
+    monkeypatch.setattr(batched, "BATCH_CELLS", 20_000)  # a few chorales' worth
+    assert assert_same(paths, datas, Pianoroll()) == len(paths)
+    assert len(parts[0]) > 10 and any(hi - lo == 1 for lo, hi in parts[0])
 
 
 def test_a_chunk_gives_each_file_what_it_gives_alone(tmp_path):

@@ -191,10 +191,13 @@ class Representation(abc.ABC):
 
     # --- many files at once (``batched.py``); a kind without these goes file by file ---
 
-    # A batchable kind implements both hooks, has no controls, and its encode_notes
-    # writes each note at its start and end steps only (the batch lays every span
-    # end to end and sends what falls outside them to one spare step).
+    # A batchable kind implements both hooks and has no controls. The batch lays every
+    # span end to end: a kind whose encode_notes writes each note at its start and end
+    # steps only gets them placed there (what falls outside all spans goes to one
+    # spare step); a kind whose tokens fill every step a note sounds (``rolls``) gets
+    # each note cut at the edges of the spans it sounds in, through encode_cut.
     batchable: ClassVar[bool] = False
+    rolls: ClassVar[bool] = False
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
                     pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
@@ -207,8 +210,16 @@ class Representation(abc.ABC):
 
     def fit_batch(self, notes, run: np.ndarray, run_first: np.ndarray) -> tuple:
         """:meth:`fit` of many runs at once: the notes brought into range (a
-        ``batched.NoteBatch``) and which runs are kept, (runs,) bool. ``run`` numbers
-        each note's run; ``run_first`` is the first note of each."""
+        ``batched.NoteBatch``) and which of them are kept, (n,) bool (a run without
+        any is dropped). ``run`` numbers each note's run; ``run_first`` is the first
+        note of each."""
+        raise NotImplementedError
+
+    def encode_cut(self, first: np.ndarray, last: np.ndarray, pitch: np.ndarray,
+                   onset: np.ndarray, n_steps: int) -> np.ndarray:
+        """Tokens of notes already cut to their spans, laid end to end (``rolls`` kinds):
+        each sounds over steps ``[first, last)`` of ``n_steps``, ``onset`` False where it
+        sounds on from before its span. → (n_steps, *token_shape)."""
         raise NotImplementedError
 
     @property

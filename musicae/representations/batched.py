@@ -15,6 +15,7 @@ the same windows, records and reasons on every bundled file.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -36,6 +37,9 @@ from musicae.representations.windows import (
 )
 
 SEGMENT = 1 << 40  # larger than any step or tick a piece may hold (see MAX_PIECE_QUARTERS)
+# token cells (steps times cells a step: 88 for a roll, 1 for a melody) a batch lays out
+# at most (about 50 MB of temporaries for a roll); files past it go in further batches
+BATCH_CELLS = 1 << 22
 
 
 @dataclass
@@ -76,6 +80,11 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     wrapped = np.bincount(file[notes["time"] < 0], minlength=len(files)) > 0
     last_ticks = np.zeros(len(files), dtype=np.int64)
     np.maximum.at(last_ticks, file, notes["time"] + notes["duration"])
+    tpq = np.array([f.ticks_per_quarter for f in files], dtype=np.int64)
+    cells = (last_ticks * rep.steps_per_quarter // tpq + 1) * math.prod(rep.token_shape)
+    if len(files) > 1 and cells.sum() > BATCH_CELLS:  # a roll of 88 cells a step: in parts
+        return [outcome for lo, hi in _parts(cells.tolist(), BATCH_CELLS)
+                for outcome in batch_windows(files[lo:hi], rep, paths[lo:hi])]
     meters: list[tuple[Meter, ...]] = [()] * len(files)
     spq = rep.steps_per_quarter
     for i, (parsed, count, last, skip) in enumerate(zip(
@@ -92,7 +101,7 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     keep = chosen[file]
     notes = {name: values[keep] for name, values in notes.items()}
     file = notes["file"]
-    ticks = np.array([f.ticks_per_quarter for f in files], dtype=np.int64)[file]
+    ticks = tpq[file]
     start = _to_steps(notes["time"], ticks, spq)
     end = np.maximum(_to_steps(notes["time"] + notes["duration"], ticks, spq), start + 1)
     lines, no_source = rep.lines_batch(len(files), file, start, end, notes["pitch"],
@@ -102,6 +111,18 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     for i in np.flatnonzero(chosen).tolist():
         outcomes[i] = found.outcome(i, no_source.get(i, ""), paths[i])
     return outcomes
+
+
+def _parts(sizes: list[int], most: int) -> list[tuple[int, int]]:
+    """Consecutive [lo, hi) parts of items whose sizes add up to at most ``most`` (an item
+    larger than that alone)."""
+    parts, lo, total = [], 0, 0
+    for i, size in enumerate(sizes):
+        if total and total + size > most:
+            parts.append((lo, i))
+            lo, total = i, 0
+        total += size
+    return [*parts, (lo, len(sizes))]
 
 
 def _notes(files: Sequence[Parsed]) -> dict[str, np.ndarray]:
@@ -174,9 +195,9 @@ class _Windows:
         gap = self.rep.gap_bars * self.meters.bar_at(notes.file[1:], reach[:-1])
         new[1:] = (group[1:] != group[:-1]) | (start[1:] - reach[:-1] >= gap)
         run, run_first = np.cumsum(new) - 1, np.flatnonzero(new)
-        notes, kept = self.rep.fit_batch(notes, run, run_first)
+        notes, keep = self.rep.fit_batch(notes, run, run_first)
+        kept = np.logical_or.reduceat(keep, run_first) if len(run_first) else keep[:0]
         np.add.at(self.dropped, notes.file[run_first[~kept]], 1)
-        keep = kept[run]
         notes, run = notes.take(keep), (np.cumsum(kept) - 1)[run[keep]]
         run_first = np.flatnonzero(np.diff(run, prepend=-1))
         last = np.maximum.reduceat(notes.end, run_first) if len(run_first) else run_first
@@ -210,11 +231,14 @@ class _Windows:
 
     def _tokens(self, notes: NoteBatch, run: np.ndarray, spans: dict) -> np.ndarray:
         """Every span's tokens, one after another, and a last step that takes what falls
-        outside all spans: each note's onset and end are written where they fall."""
+        outside all spans: each note's onset and end are written where they fall (or,
+        for a roll, each note is cut at the edges of the spans it sounds in)."""
         offset = np.concatenate([[0], np.cumsum(spans["steps"])])
         spans["offset"] = offset[:-1]
         outside = int(offset[-1])
         key = spans["run"] * SEGMENT + spans["start"]
+        if self.rep.rolls:
+            return self._cut(notes, run, spans, key, outside + 1)
 
         def place(step: np.ndarray) -> np.ndarray:
             if not len(key):
@@ -229,6 +253,26 @@ class _Windows:
         flat["start"], flat["end"] = place(notes.start), place(notes.end)
         flat["pitch"] = notes.pitch
         return self.rep.encode_notes(flat, 0, outside + 1)
+
+    def _cut(self, notes: NoteBatch, run: np.ndarray, spans: dict, key: np.ndarray,
+             n_steps: int) -> np.ndarray:
+        """A roll of every span: each note once for each span of its run it sounds in,
+        cut at the span's edges (as ``encode_notes`` of that span cuts it)."""
+        # the spans a note may sound in: from the last one starting at or before its
+        # start to the last one starting before its end
+        low = np.maximum(np.searchsorted(key, run * SEGMENT + notes.start, side="right") - 1, 0)
+        high = np.searchsorted(key, run * SEGMENT + notes.end, side="left")
+        note, within = _ranks(np.maximum(high - low, 0))
+        span = low[note] + within
+        begin = spans["start"][span]
+        end = begin + spans["steps"][span]
+        start, stop = notes.start[note], notes.end[note]
+        sounds = (spans["run"][span] == run[note]) & (stop > begin) & (start < end)
+        note, span, begin, start, stop = (c[sounds] for c in (note, span, begin, start, stop))
+        offset = spans["offset"][span] - begin
+        first = np.maximum(start, begin) + offset
+        last = np.minimum(stop, end[sounds]) + offset
+        return self.rep.encode_cut(first, last, notes.pitch[note], start >= begin, n_steps)
 
     def _choose(self, tokens: np.ndarray, spans: dict) -> None:
         """Windows every hop_bars bars with enough onsets, in slots, duplicates removed."""

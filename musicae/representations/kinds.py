@@ -41,6 +41,20 @@ def pitched_reason(piece: Piece) -> str:
     return "drums only" if piece.notes["is_drum"].all() else "no notes in the chosen programs"
 
 
+def pitched_batch(n_files: int, file: np.ndarray, program: np.ndarray, is_drum: np.ndarray,
+                  programs: tuple[int, ...] | None) -> tuple[np.ndarray, dict[int, str]]:
+    """:func:`pitched_notes` of many files' notes at once, (n,) bool, and
+    :func:`pitched_reason` of each file without any."""
+    drum = is_drum.astype(bool)
+    pitched = ~drum if programs is None else ~drum & np.isin(program, programs)
+    counts = np.bincount(file, minlength=n_files)
+    unpitched = (counts > 0) & (np.bincount(file[pitched], minlength=n_files) == 0)
+    drums = np.bincount(file[drum], minlength=n_files)
+    reasons = {i: "drums only" if drums[i] == counts[i] else "no notes in the chosen programs"
+               for i in np.flatnonzero(unpitched).tolist()}
+    return pitched, reasons
+
+
 @dataclass(frozen=True)
 class Melody(Representation):
     """Monophonic lines as MusicVAE's 90 classes per step (no event, note-off, 88 pitches).
@@ -72,15 +86,7 @@ class Melody(Representation):
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
                     pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
                     is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
-        drum = is_drum.astype(bool)
-        pitched = ~drum if self.programs is None else ~drum & np.isin(program, self.programs)
-        reasons = {}
-        counts = np.bincount(file, minlength=n_files)
-        unpitched = (counts > 0) & (np.bincount(file[pitched], minlength=n_files) == 0)
-        drums = np.bincount(file[drum], minlength=n_files)
-        for i in np.flatnonzero(unpitched).tolist():
-            reasons[i] = "drums only" if drums[i] == counts[i] else \
-                "no notes in the chosen programs"
+        pitched, reasons = pitched_batch(n_files, file, program, is_drum, self.programs)
         file, start, end = file[pitched], start[pitched], end[pitched]
         pitch, instrument = pitch[pitched], instrument[pitched]
         # notes come file by file, track by track: a line is a run of one (file, instrument)
@@ -111,7 +117,7 @@ class Melody(Representation):
             moved = notes.pitch
         inside = (moved >= self.min_pitch) & (moved <= self.max_pitch)
         kept = np.logical_and.reduceat(inside, run_first) if len(run_first) else inside[:0]
-        return NoteBatch(notes.file, notes.group, notes.start, notes.end, moved), kept
+        return NoteBatch(notes.file, notes.group, notes.start, notes.end, moved), kept[run]
 
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         tokens = melody.encode_melody(notes, start, n_steps, self.min_pitch)
@@ -212,6 +218,29 @@ class Pianoroll(Representation):
 
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         return pianoroll.encode_pianoroll(notes, start, n_steps, self.min_pitch, self.max_pitch)
+
+    batchable = True
+    rolls = True
+
+    def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
+        pitched, reasons = pitched_batch(n_files, file, program, is_drum, self.programs)
+        file, start, end, pitch = file[pitched], start[pitched], end[pitched], pitch[pitched]
+        order = np.lexsort((start, file))  # one line a file: all its pitched notes
+        file, start, end, pitch = (c[order] for c in (file, start, end, pitch))
+        return NoteBatch(file, file, start, end, pitch), reasons
+
+    def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
+        pitch = notes.pitch
+        if self.out_of_range == "shift":
+            pitch = melody.octave_shift(pitch, self.min_pitch, self.max_pitch)
+        inside = (pitch >= self.min_pitch) & (pitch <= self.max_pitch)
+        return NoteBatch(notes.file, notes.group, notes.start, notes.end, pitch), inside
+
+    def encode_cut(self, first: np.ndarray, last: np.ndarray, pitch: np.ndarray,
+                   onset: np.ndarray, n_steps: int) -> np.ndarray:
+        return pianoroll.roll(first, last, pitch - self.min_pitch, onset, n_steps, self.pitches)
 
     def onsets(self, tokens: np.ndarray) -> np.ndarray:
         return pianoroll.onsets_per_step(tokens)

@@ -36,23 +36,37 @@ def encode_pianoroll(
 
     notes: (n,) ``NOTE_DTYPE`` → (n_steps, max_pitch - min_pitch + 1) uint8.
     """
-    pitches = pitch_count(min_pitch, max_pitch)
     in_range = (notes["pitch"] >= min_pitch) & (notes["pitch"] <= max_pitch)
     notes = notes[in_range & (notes["end"] > start) & (notes["start"] < start + n_steps)]
-    column = notes["pitch"].astype(np.int64) - min_pitch
-    first = np.clip(notes["start"] - start, 0, n_steps)
-    last = np.clip(notes["end"] - start, 0, n_steps)
-    # notes sounding in each cell: +1 where a note starts sounding, -1 where it stops,
-    # added up along the steps (four bytes a cell, beside the roll's one)
-    sounding = np.zeros((n_steps + 1, pitches), dtype=np.int32)
-    np.add.at(sounding, (first, column), 1)
-    np.subtract.at(sounding, (last, column), 1)
-    np.cumsum(sounding, axis=0, out=sounding)
-    roll = (sounding[:-1] > 0).view(np.uint8) * np.uint8(PIANOROLL_HOLD)
-    onsets = notes["start"] - start
-    inside = onsets >= 0
-    roll[onsets[inside], column[inside]] = PIANOROLL_ONSET
-    return roll
+    first = notes["start"] - start
+    return roll(np.maximum(first, 0), np.minimum(notes["end"] - start, n_steps),
+                notes["pitch"].astype(np.int64) - min_pitch, first >= 0, n_steps,
+                pitch_count(min_pitch, max_pitch))
+
+
+def roll(first: np.ndarray, last: np.ndarray, column: np.ndarray, onset: np.ndarray,
+         n_steps: int, pitches: int) -> np.ndarray:
+    """The roll of notes sounding over steps ``[first, last)`` within ``[0, n_steps]`` at
+    ``column``; ``onset`` False where a note sounds on from before step ``first`` (HOLD
+    there, not ONSET). All (n,) → (n_steps, pitches) uint8.
+    """
+    cells = np.zeros((n_steps, pitches), dtype=np.uint8)
+    # the notes of each pitch merged where they overlap, then every step they cover
+    # written: work by the cells that sound, not by every cell of the roll
+    order = np.lexsort((first, column))
+    begin, end, at = first[order], last[order], column[order]
+    reach = np.maximum.accumulate(at * (n_steps + 1) + end) - at * (n_steps + 1)
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (at[1:] != at[:-1]) | (begin[1:] > reach[:-1])
+    merged = np.flatnonzero(new)
+    if len(merged):
+        begin, end, at = begin[merged], np.maximum.reduceat(end, merged), at[merged]
+        owner = np.repeat(np.arange(len(merged)), end - begin)
+        step = np.arange(len(owner)) + np.repeat(begin - np.cumsum(end - begin) + end - begin,
+                                                 end - begin)
+        cells[step, at[owner]] = PIANOROLL_HOLD
+    cells[first[onset], column[onset]] = PIANOROLL_ONSET
+    return cells
 
 
 def decode_pianoroll(roll: np.ndarray, min_pitch: int = MIN_PITCH) -> np.ndarray:
