@@ -174,6 +174,24 @@ class Drums(Representation):
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         return drums.multihot_to_index(drums.encode_drums(notes, start, n_steps))
 
+    batchable = True
+
+    def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
+        classes = np.where(is_drum.astype(bool), drums.PITCH_CLASS[pitch], drums.NO_CLASS)
+        hit = classes != drums.NO_CLASS  # to_drum_classes, one line a file
+        silent = (np.bincount(file, minlength=n_files) > 0) & \
+            (np.bincount(file[hit], minlength=n_files) == 0)
+        file, start, classes = file[hit], start[hit], classes[hit]
+        order = np.lexsort((start, file))
+        file, start, classes = file[order], start[order], classes[order]
+        reasons = {i: "no drums" for i in np.flatnonzero(silent).tolist()}
+        return NoteBatch(file, file, start, start + 1, drums.CANONICAL_PITCHES[classes]), reasons
+
+    def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
+        return notes, np.ones(len(notes.start), dtype=bool)
+
     def onsets(self, tokens: np.ndarray) -> np.ndarray:
         return drums.hits_per_step(tokens)
 
