@@ -455,3 +455,15 @@ def test_prepare_runs_without_torch(tmp_path):
                           timeout=300, env=os.environ | {"MUSICAE_CACHE": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["windows"] > 100_000
+
+
+def test_a_split_is_written_from_its_pieces_as_their_concatenation(tmp_path):
+    parts = [np.arange(6, dtype=np.int16).reshape(3, 2), np.zeros((0, 2), np.uint8),
+             np.arange(4, dtype=np.int64).reshape(2, 2)[1:]]
+    midi_cache._atomic_save_npy(tmp_path / "a.npy", parts)
+    got = np.load(tmp_path / "a.npy", mmap_mode="r")
+    want = np.concatenate(parts)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    with pytest.raises(ValueError, match="different shapes"):
+        midi_cache._atomic_save_npy(tmp_path / "b.npy", [np.zeros((1, 2)), np.zeros((1, 3))])
+    assert not (tmp_path / "b.npy").exists()

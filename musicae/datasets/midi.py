@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicae.datasets.midi_cache import FileResult, MidiCache, default_cache_dir
+from musicae.datasets.midi_cache import FileResult, MidiCache, Pieces, default_cache_dir
 from musicae.datasets.midi_report import PrepareReport, build_report, pitch_range, printable
 from musicae.datasets.midi_worker import (
     FILE_TIME_LIMIT_S,
@@ -350,18 +350,18 @@ def _build(
         results[i] = result
         stats[i] = result.stat or stats[i]  # of the bytes the worker read (the walk may have none)
         if time.monotonic() - saved > CHECKPOINT_SECONDS:
-            _save(cache, root, split, names, stats, results, _concatenate(results, rep))
+            _save(cache, root, split, names, stats, results, _pieces(results, rep))
             saved = time.monotonic()
     listing = _listing(names, stats)
     changed = bool(todo or stored != [r.digest for r in results] or not mapped or listing)
-    arrays = _concatenate(results, rep) if changed else mapped
+    pieces = _pieces(results, rep) if changed else [(mapped, 0, len(mapped["tokens"]))]
     report = build_report(root, split, rep, files, results, time.perf_counter() - started,
-                          pitch_range(rep, arrays["tokens"]))
+                          pitch_range(rep, [arrays["tokens"][lo:hi] for arrays, lo, hi in pieces]))
     if changed:
         # whole: every result is the file's own, read (a file unreadable today may not be
         # tomorrow, with the same size and time)
         whole = listing if all(cacheable(r) and r.digest for r in results) else None
-        mapped = _save(cache, root, split, names, stats, results, arrays,
+        mapped = _save(cache, root, split, names, stats, results, pieces,
                        whole, report.to_dict() if whole else None)
     counts = [r.windows for r in results]
     return Windows(mapped | {"file_index": _file_index(counts)}, list(files), rep, report)
@@ -412,7 +412,7 @@ def _save(
     names: list[str],
     stats: list,
     results: list[FileResult | None],
-    arrays: dict[str, np.ndarray],
+    pieces: Pieces,
     listing: str | None = None,
     report: dict | None = None,
 ) -> dict[str, np.ndarray]:
@@ -422,7 +422,7 @@ def _save(
     Returns the stored arrays, memory-mapped.
     """
     done = [r for r in results if r is not None]
-    mapped = cache.save_set(root, split, done, [r.windows for r in done], arrays, listing,
+    mapped = cache.save_set(root, split, done, [r.windows for r in done], pieces, listing,
                             report)
     manifest = cache.load_manifest(root)
     manifest.update((name, [*stat, result.digest]) for name, stat, result
@@ -433,12 +433,20 @@ def _save(
 
 
 def _concatenate(results: list[FileResult | None], rep: Representation) -> dict[str, np.ndarray]:
-    """Every file's named arrays stacked in file order; files not done yet (None) have none.
+    """Every file's named arrays stacked in file order; files not done yet (None) have none."""
+    pieces = _pieces(results, rep)
+    return {name: np.concatenate([arrays[name][lo:hi] for arrays, lo, hi in pieces])
+            for name in pieces[0][0]}
+
+
+def _pieces(results: list[FileResult | None], rep: Representation) -> Pieces:
+    """The rows of every file in file order, as (arrays, first row, end row) slices, the
+    first naming the arrays (no rows); files not done yet (None) have none.
 
     Neighbouring files whose rows follow each other in one set of arrays (a batch from
     a worker, or the cache) are taken as one slice.
     """
-    pieces: list[list] = []  # [arrays, start, stop]
+    pieces: list[list] = [[rep.empty(), 0, 0]]  # [arrays, start, stop]
     for result in results:
         if result is None or not result.windows:
             continue
@@ -451,10 +459,7 @@ def _concatenate(results: list[FileResult | None], rep: Representation) -> dict[
                 pieces.append([arrays.source, arrays.start, arrays.start + arrays.rows])
         else:
             pieces.append([arrays, 0, len(arrays["tokens"])])
-    if not pieces:
-        return rep.empty()
-    return {name: np.concatenate([arrays[name][start:stop] for arrays, start, stop in pieces])
-            for name in pieces[0][0]}
+    return [tuple(piece) for piece in pieces]
 
 
 def _file_index(counts: list[int] | np.ndarray) -> np.ndarray:
@@ -485,5 +490,5 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
     result = FileResult.of_windows("", found, processed=True)
     arrays = _concatenate([result], rep) | {"file_index": _file_index([result.windows])}
     report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started,
-                          pitch_range(rep, arrays["tokens"]))
+                          pitch_range(rep, [arrays["tokens"]]))
     return Windows(arrays, [str(path)], rep, report)

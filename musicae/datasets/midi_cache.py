@@ -100,11 +100,25 @@ class FileResult:
 RECORD_FIELDS = ("digest", "reason", "bars_skipped", "windows_by_meter")  # a result's JSON part
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """Write an .npy so that readers never see half a file."""
+Pieces = list[tuple[Mapping[str, np.ndarray], int, int]]  # (arrays, first row, end row)
+
+
+def _atomic_save_npy(path: Path, parts: list[np.ndarray]) -> None:
+    """Write the rows of ``parts`` one after another as one .npy, as ``np.concatenate``
+    would make them but without that copy in memory (a piano-roll split is hundreds of
+    MB), so that readers never see half a file."""
+    dtype = np.result_type(*parts)
+    shapes = {part.shape[1:] for part in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"{path.name}: rows of different shapes {sorted(shapes)}")
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (sum(len(part) for part in parts), *shapes.pop())}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(array))
+        np.lib.format.write_array_header_1_0(handle, header)
+        for part in parts:
+            if part.size:
+                handle.write(memoryview(np.ascontiguousarray(part, dtype=dtype)).cast("B"))
     os.replace(tmp, path)
 
 
@@ -227,9 +241,10 @@ class MidiCache:
         return columns[0], results, arrays
 
     def save_set(self, folder: Path, split: str, results: list[FileResult], counts: list[int],
-                 arrays: dict[str, np.ndarray], listing: str | None = None,
+                 pieces: Pieces, listing: str | None = None,
                  report: dict | None = None) -> dict[str, np.ndarray]:
-        """Keep a split: ``arrays`` (every file's rows, in order; ``counts`` of each file)
+        """Keep a split: its arrays (every file's rows, in order: the rows of ``pieces``
+        one after another, the first piece naming the arrays; ``counts`` of each file)
         and each file's record;
         with the ``listing`` and ``report`` of a whole split, which a later run with the
         same listing takes as they are (:meth:`load_unchanged`).
@@ -241,14 +256,17 @@ class MidiCache:
         where.mkdir(parents=True, exist_ok=True)
         stamp = f"{os.getpid()}-{os.urandom(4).hex()}"
         bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        info = {"stamp": stamp, "arrays": sorted(arrays), "listing": listing, "report": report}
+        names = list(pieces[0][0])
+        info = {"stamp": stamp, "arrays": sorted(names), "listing": listing, "report": report}
         records = {name: [getattr(r, name) for r in results] for name in RECORD_FIELDS}
         with _locked(where):  # one writer at a time per split
-            for name, array in (dict(arrays) | {"bounds": bounds}).items():
-                _atomic_save_npy(where / f"{stamp}.{name}.npy", array)
+            for name in names:
+                _atomic_save_npy(where / f"{stamp}.{name}.npy",
+                                 [arrays[name][lo:hi] for arrays, lo, hi in pieces])
+            _atomic_save_npy(where / f"{stamp}.bounds.npy", [bounds])
             _atomic_write_text(where / f"{stamp}.records.json", json.dumps(records))
             _atomic_write_text(where / "index.json", json.dumps(info))
             for old in where.iterdir():
                 if not old.name.startswith((f"{stamp}.", ".")) and old.name != "index.json":
                     old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
-            return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in arrays}
+            return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in names}
