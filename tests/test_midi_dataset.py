@@ -21,9 +21,10 @@ from fixtures.midi_factory import (
     write_tune,
 )
 
-from musicae.datasets import midi, midi_cache
+from musicae.datasets import midi, midi_cache, midi_worker
 from musicae.datasets.midi import (
     bundled_folk,
+    list_midi,
     load_windows,
     prepare,
     resolve_data,
@@ -467,3 +468,34 @@ def test_a_split_is_written_from_its_pieces_as_their_concatenation(tmp_path):
     with pytest.raises(ValueError, match="different shapes"):
         midi_cache._atomic_save_npy(tmp_path / "b.npy", [np.zeros((1, 2)), np.zeros((1, 3))])
     assert not (tmp_path / "b.npy").exists()
+
+
+def test_windows_past_the_spill_limit_are_kept_on_disk_and_stored_the_same(tmp_path,
+                                                                          monkeypatch):
+    """Preparing a folder holds at most ``SPILL_BYTES`` of its windows in memory: further
+    batches wait on disk. The stored split is the same, and the spill folder goes."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in list_midi(bundled_folk())[::40]:
+        (data / path.name).write_bytes(path.read_bytes())
+    kept = load_windows(data, Pianoroll(), "all", workers=2, cache_dir=tmp_path / "a",
+                        progress=False)
+    spilled = []
+    real = midi_cache.Spilled.__init__
+    monkeypatch.setattr(midi_cache.Spilled, "__init__",
+                        lambda self, *args: spilled.append(args[0]) or real(self, *args))
+    monkeypatch.setattr(midi_cache, "SPILL_BYTES", 0)
+    monkeypatch.setattr(midi_worker, "TASKS_PER_CHUNK", 16)  # several batches
+    again = load_windows(data, Pianoroll(), "all", workers=2, cache_dir=tmp_path / "b",
+                         progress=False)
+    assert len(spilled) > 10
+    for name in kept.arrays:
+        assert np.array_equal(kept.arrays[name], again.arrays[name]), name
+    assert again.report.pitch_range == kept.report.pitch_range
+    assert not list((tmp_path / "b").rglob(".spill-*"))
+    (index,) = (tmp_path / "b").rglob("index.json")
+    stale = index.parent / ".spill-999999999-0000"  # a killed run's: no such process
+    stale.mkdir()
+    os.utime(next(data.iterdir()), ns=(1, 1))  # one file to read again
+    load_windows(data, Pianoroll(), "all", workers=1, cache_dir=tmp_path / "b", progress=False)
+    assert not stale.exists()

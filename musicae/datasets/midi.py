@@ -344,25 +344,28 @@ def _build(
     results, stored, mapped = _from_cache(cache, root, split, names, stats)
     todo = [i for i, result in enumerate(results) if result is None]
     tasks = [Task(files[i], rep, time_limit) for i in todo]
-    done = run_tasks(tasks, workers or default_workers(), progress)
-    saved = time.monotonic()
-    for i, result in zip(todo, done, strict=True):
-        results[i] = result
-        stats[i] = result.stat or stats[i]  # of the bytes the worker read (the walk may have none)
-        if time.monotonic() - saved > CHECKPOINT_SECONDS:
-            _save(cache, root, split, names, stats, results, _pieces(results, rep))
-            saved = time.monotonic()
-    listing = _listing(names, stats)
-    changed = bool(todo or stored != [r.digest for r in results] or not mapped or listing)
-    pieces = _pieces(results, rep) if changed else [(mapped, 0, len(mapped["tokens"]))]
-    report = build_report(root, split, rep, files, results, time.perf_counter() - started,
-                          pitch_range(rep, [arrays["tokens"][lo:hi] for arrays, lo, hi in pieces]))
-    if changed:
-        # whole: every result is the file's own, read (a file unreadable today may not be
-        # tomorrow, with the same size and time)
-        whole = listing if all(cacheable(r) and r.digest for r in results) else None
-        mapped = _save(cache, root, split, names, stats, results, pieces,
-                       whole, report.to_dict() if whole else None)
+    with cache.spilling(root, split) as spill:
+        done = run_tasks(tasks, workers or default_workers(), progress)
+        saved = time.monotonic()
+        for i, result in zip(todo, done, strict=True):
+            results[i] = result
+            stats[i] = result.stat or stats[i]  # of the bytes read (the walk may have none)
+            spill.hold(result)
+            if time.monotonic() - saved > CHECKPOINT_SECONDS:
+                _save(cache, root, split, names, stats, results, _pieces(results, rep))
+                saved = time.monotonic()
+        listing = _listing(names, stats)
+        changed = bool(todo or stored != [r.digest for r in results] or not mapped or listing)
+        pieces = _pieces(results, rep) if changed else [(mapped, 0, len(mapped["tokens"]))]
+        tokens = [(arrays["tokens"], lo, hi) for arrays, lo, hi in pieces]
+        report = build_report(root, split, rep, files, results, time.perf_counter() - started,
+                              pitch_range(rep, tokens))
+        if changed:
+            # whole: every result is the file's own, read (a file unreadable today may not
+            # be tomorrow, with the same size and time)
+            whole = listing if all(cacheable(r) and r.digest for r in results) else None
+            mapped = _save(cache, root, split, names, stats, results, pieces,
+                           whole, report.to_dict() if whole else None)
     counts = [r.windows for r in results]
     return Windows(mapped | {"file_index": _file_index(counts)}, list(files), rep, report)
 
@@ -490,5 +493,5 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
     result = FileResult.of_windows("", found, processed=True)
     arrays = _concatenate([result], rep) | {"file_index": _file_index([result.windows])}
     report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started,
-                          pitch_range(rep, [arrays["tokens"]]))
+                          pitch_range(rep, [(arrays["tokens"], 0, result.windows)]))
     return Windows(arrays, [str(path)], rep, report)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -101,6 +103,55 @@ RECORD_FIELDS = ("digest", "reason", "bars_skipped", "windows_by_meter")  # a re
 
 
 Pieces = list[tuple[Mapping[str, np.ndarray], int, int]]  # (arrays, first row, end row)
+SPILL_BYTES = 1 << 28  # windows a run holds in memory before it keeps further batches on disk
+SPILL_PREFIX = ".spill-"
+
+
+class Spilled:
+    """An array kept in a file, read a slice at a time when the split is written (read,
+    not mapped, so that the pages read are not kept)."""
+
+    def __init__(self, path: Path, array: np.ndarray) -> None:
+        self.path, self.dtype, self.shape = path, array.dtype, array.shape
+        np.ascontiguousarray(array).tofile(path)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.shape[0])
+        per_row = math.prod(self.shape[1:])
+        with open(self.path, "rb") as handle:
+            handle.seek(lo * per_row * self.dtype.itemsize)
+            found = np.fromfile(handle, self.dtype, max(hi - lo, 0) * per_row)
+        return found.reshape(-1, *self.shape[1:])
+
+
+class Spill:
+    """Keeps a run's batches of windows on disk once it holds ``SPILL_BYTES`` of them, so
+    that preparing a folder of any size holds a bounded part of its windows in memory.
+
+    A batch's files share one dict of arrays (``Rows.source``); its arrays are replaced
+    there by ``Spilled`` ones, in a folder removed when the run ends.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.held, self.count = folder, 0, 0
+        self.seen: set[int] = set()
+
+    def hold(self, result: FileResult) -> None:
+        """Count a worker's result; keep its batch on disk past the limit."""
+        if not isinstance(result.arrays, Rows) or id(result.arrays.source) in self.seen:
+            return
+        source = result.arrays.source
+        self.seen.add(id(source))
+        self.held += sum(array.nbytes for array in source.values())
+        if self.held <= SPILL_BYTES:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, array in list(source.items()):
+            source[name] = Spilled(self.folder / f"{self.count}.{name}", array)
+        self.count += 1
 
 
 def _atomic_save_npy(path: Path, parts: list[np.ndarray]) -> None:
@@ -203,6 +254,20 @@ class MidiCache:
             raise ValueError("arrays and bounds disagree")
         return info, arrays, bounds
 
+    @contextmanager
+    def spilling(self, folder: Path, split: str) -> Iterator[Spill]:
+        """A :class:`Spill` for one run on a split; its files go when the run ends (and
+        those of runs that were killed, when the next one starts)."""
+        where = self._set_dir(folder, split)
+        for stale in where.glob(f"{SPILL_PREFIX}*") if where.is_dir() else ():
+            if not _alive(stale.name.removeprefix(SPILL_PREFIX).split("-")[0]):
+                shutil.rmtree(stale, ignore_errors=True)
+        spill = Spill(where / f"{SPILL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            yield spill
+        finally:
+            shutil.rmtree(spill.folder, ignore_errors=True)
+
     def load_unchanged(self, folder: Path, split: str, listing: str
                        ) -> tuple[dict[str, np.ndarray], np.ndarray, dict] | None:
         """The split's arrays, bounds and report if it was made whole from exactly this
@@ -270,3 +335,14 @@ class MidiCache:
                 if not old.name.startswith((f"{stamp}.", ".")) and old.name != "index.json":
                     old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
             return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in names}
+
+
+def _alive(pid: str) -> bool:
+    """Whether process ``pid`` still runs (True when it cannot be told)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except OSError:  # another user's, say
+        return True
+    return True

@@ -136,11 +136,13 @@ def build_report(
     )
 
 
-def pitch_range(rep: Representation, parts: list[np.ndarray]) -> tuple[int, int] | None:
-    """Lowest and highest pitch in windows, given in parts (n, steps, ...), read a block
-    of rows at a time (memory-mapped windows are not all brought into memory at once)."""
-    blocks = (tokens[i : i + PITCH_BLOCK] for tokens in parts
-              for i in range(0, len(tokens), PITCH_BLOCK))
+def pitch_range(rep: Representation, parts: list[tuple[np.ndarray, int, int]]
+                ) -> tuple[int, int] | None:
+    """Lowest and highest pitch in windows, rows ``[lo, hi)`` of each (tokens, lo, hi) part
+    (n, steps, ...), read a block of rows at a time (memory-mapped or spilled windows are
+    not all brought into memory at once)."""
+    blocks = (tokens[i : min(i + PITCH_BLOCK, hi)] for tokens, lo, hi in parts
+              for i in range(lo, hi, PITCH_BLOCK))
     spans = [span for span in map(rep.pitch_span, blocks) if span]
     if not spans:
         return None
