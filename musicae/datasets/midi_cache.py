@@ -229,7 +229,7 @@ class MidiCache:
 
     def save_manifest(self, folder: Path, manifest: dict[str, list]) -> None:
         """Record the digests of this run's files."""
-        _atomic_write_text(self._manifest_path(folder), json.dumps(manifest))
+        _atomic_write_text(self._manifest_path(folder), _json(manifest))
 
     # --- split files: every window of a split, memory-mapped ------------------
     # A split is a folder: ``index.json`` names a stamp, the listing the split was
@@ -329,12 +329,17 @@ class MidiCache:
                 _atomic_save_npy(where / f"{stamp}.{name}.npy",
                                  [arrays[name][lo:hi] for arrays, lo, hi in pieces])
             _atomic_save_npy(where / f"{stamp}.bounds.npy", [bounds])
-            _atomic_write_text(where / f"{stamp}.records.json", json.dumps(records))
+            _atomic_write_text(where / f"{stamp}.records.json", _json(records))
             _atomic_write_text(where / "index.json", json.dumps(info))
             for old in where.iterdir():
                 if not old.name.startswith((f"{stamp}.", ".")) and old.name != "index.json":
                     old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
             return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in names}
+
+
+def _json(value: object) -> str:
+    """Compact JSON of a large plain value (no cycles to look for: a fifth faster)."""
+    return json.dumps(value, check_circular=False, separators=(",", ":"))
 
 
 def _alive(pid: str) -> bool:
