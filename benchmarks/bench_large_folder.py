@@ -9,13 +9,14 @@ start of ``musicae train`` on it (a few steps; peak RSS), beside the bytes the
 training windows would take held in memory as int64 (how training held them
 before the cache was memory-mapped).
 
-    python benchmarks/bench_large_folder.py [--files 100000] [--keep DIR]
+    python benchmarks/bench_large_folder.py [--files 100000] [--keep DIR] [--preset NAME]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -78,6 +79,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the folder here")
+    parser.add_argument("--preset", default="mel_2bar_small",
+                        help="music preset whose windows to make (e.g. pianoroll_2bar)")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="musicae-large-"))
     cache = Path(tempfile.mkdtemp(prefix="musicae-cache-"))
@@ -87,21 +90,24 @@ def main() -> None:
         seconds = build(root, args.files) if made < args.files else 0.0
         print(f"{args.files:,} files in {root} (built in {seconds:.0f} s)")
         musicae = [sys.executable, "-m", "musicae"]
-        prepare = musicae + ["prepare", str(root), "--preset", "mel_2bar_small", "--quiet",
-                             "--json"]
+        prepare = musicae + ["prepare", str(root), "--preset", args.preset, "--quiet", "--json"]
         cold = measured(prepare, env)
         report = json.loads(cold["stdout"])
         cached = measured(prepare, env)
         train = measured(musicae + ["--threads", "1", "train", str(root), "--preset",
-                                    "mel_2bar_small", "--out", str(cache / "run"), "--steps",
+                                    args.preset, "--out", str(cache / "run"), "--steps",
                                     "5", "--quiet", "--json"], env)
         examples = json.loads(train["stdout"])["train_examples"]
+        from musicae.presets import representation
+
+        rep = representation(args.preset)
+        int64_mb = examples * rep.steps * math.prod(rep.token_shape) * 8 / 2**20
         print(f"prepare, cold  : {cold['seconds']:7.1f} s  peak RSS {cold['peak_mb']:7.1f} MB  "
               f"({report['files_used']:,} files used, {report['windows']:,} windows)")
         print(f"prepare, cached: {cached['seconds']:7.1f} s  peak RSS {cached['peak_mb']:7.1f} MB")
         print(f"train, 5 steps : {train['seconds']:7.1f} s  peak RSS {train['peak_mb']:7.1f} MB  "
               f"({examples:,} training windows; as int64 in memory they would take "
-              f"{examples * 32 * 8 / 2**20:.0f} MB)")
+              f"{int64_mb:.0f} MB)")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
         if args.keep is None:

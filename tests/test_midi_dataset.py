@@ -33,7 +33,7 @@ from musicae.datasets.midi import (
 )
 from musicae.datasets.midi_worker import Task, process_file
 from musicae.errors import MusicaeError
-from musicae.representations import Melody, Pianoroll, notes
+from musicae.representations import Melody, MelodyChords, Pianoroll, notes
 from musicae.representations.codec import Rows, piece_windows
 from musicae.representations.notes import read_midi
 
@@ -420,7 +420,7 @@ def test_unreadable_and_symlinked_folders_are_reported(cli, tmp_path, monkeypatc
         listing = os.scandir
 
         def scandir(path="."):
-            if Path(os.fsdecode(path)) == locked:
+            if not isinstance(path, int) and Path(os.fsdecode(path)) == locked:
                 raise PermissionError(13, "Permission denied", os.fsdecode(path))
             return listing(path)
 
@@ -461,41 +461,48 @@ def test_prepare_runs_without_torch(tmp_path):
 def test_a_split_is_written_from_its_pieces_as_their_concatenation(tmp_path):
     parts = [np.arange(6, dtype=np.int16).reshape(3, 2), np.zeros((0, 2), np.uint8),
              np.arange(4, dtype=np.int64).reshape(2, 2)[1:]]
-    midi_cache._atomic_save_npy(tmp_path / "a.npy", parts)
+    midi_cache._atomic_save_npy(tmp_path / "a.npy", [(p, 0, len(p)) for p in parts])
     got = np.load(tmp_path / "a.npy", mmap_mode="r")
     want = np.concatenate(parts)
     assert got.dtype == want.dtype and np.array_equal(got, want)
+    midi_cache._atomic_save_npy(tmp_path / "c.npy", [(parts[0], 1, 3), (parts[2], 0, 0)])
+    assert np.array_equal(np.load(tmp_path / "c.npy"), parts[0][1:3])
     with pytest.raises(ValueError, match="different shapes"):
-        midi_cache._atomic_save_npy(tmp_path / "b.npy", [np.zeros((1, 2)), np.zeros((1, 3))])
+        midi_cache._atomic_save_npy(tmp_path / "b.npy", [(np.zeros((1, 2)), 0, 1),
+                                                         (np.zeros((1, 3)), 0, 1)])
     assert not (tmp_path / "b.npy").exists()
 
 
+@pytest.mark.parametrize("rep", [Pianoroll(), MelodyChords()], ids=["batched", "file by file"])
 def test_windows_past_the_spill_limit_are_kept_on_disk_and_stored_the_same(tmp_path,
-                                                                          monkeypatch):
+                                                                          monkeypatch, rep):
     """Preparing a folder holds at most ``SPILL_BYTES`` of its windows in memory: further
-    batches wait on disk. The stored split is the same, and the spill folder goes."""
+    batches (and groups of files made one by one) wait on disk. The stored split is the
+    same, and the spill folder goes."""
     data = tmp_path / "data"
     data.mkdir()
     for path in list_midi(bundled_folk())[::40]:
         (data / path.name).write_bytes(path.read_bytes())
-    kept = load_windows(data, Pianoroll(), "all", workers=2, cache_dir=tmp_path / "a",
-                        progress=False)
+    kept = load_windows(data, rep, "all", workers=2, cache_dir=tmp_path / "a", progress=False)
     spilled = []
     real = midi_cache.Spilled.__init__
     monkeypatch.setattr(midi_cache.Spilled, "__init__",
                         lambda self, *args: spilled.append(args[0]) or real(self, *args))
     monkeypatch.setattr(midi_cache, "SPILL_BYTES", 0)
+    monkeypatch.setattr(midi_cache, "GROUP_FILES_WINDOWS", 100)
     monkeypatch.setattr(midi_worker, "TASKS_PER_CHUNK", 16)  # several batches
-    again = load_windows(data, Pianoroll(), "all", workers=2, cache_dir=tmp_path / "b",
-                         progress=False)
+    again = load_windows(data, rep, "all", workers=2, cache_dir=tmp_path / "b", progress=False)
     assert len(spilled) > 10
     for name in kept.arrays:
         assert np.array_equal(kept.arrays[name], again.arrays[name]), name
     assert again.report.pitch_range == kept.report.pitch_range
     assert not list((tmp_path / "b").rglob(".spill-*"))
     (index,) = (tmp_path / "b").rglob("index.json")
-    stale = index.parent / ".spill-999999999-0000"  # a killed run's: no such process
-    stale.mkdir()
+    stale, live = index.parent / ".spill-1-0000", index.parent / ".spill-1-1111"
+    for folder in (stale, live):  # a killed run's (its lock free), a running one's
+        folder.mkdir()
+        (folder / ".lock").touch()
     os.utime(next(data.iterdir()), ns=(1, 1))  # one file to read again
-    load_windows(data, Pianoroll(), "all", workers=1, cache_dir=tmp_path / "b", progress=False)
-    assert not stale.exists()
+    with midi_cache._locked(live):
+        load_windows(data, rep, "all", workers=1, cache_dir=tmp_path / "b", progress=False)
+    assert not stale.exists() and live.exists()

@@ -354,6 +354,7 @@ def _build(
             if time.monotonic() - saved > CHECKPOINT_SECONDS:
                 _save(cache, root, split, names, stats, results, _pieces(results, rep))
                 saved = time.monotonic()
+        spill.flush()
         listing = _listing(names, stats)
         changed = bool(todo or stored != [r.digest for r in results] or not mapped or listing)
         pieces = _pieces(results, rep) if changed else [(mapped, 0, len(mapped["tokens"]))]

@@ -105,6 +105,8 @@ RECORD_FIELDS = ("digest", "reason", "bars_skipped", "windows_by_meter")  # a re
 Pieces = list[tuple[Mapping[str, np.ndarray], int, int]]  # (arrays, first row, end row)
 SPILL_BYTES = 1 << 28  # windows a run holds in memory before it keeps further batches on disk
 SPILL_PREFIX = ".spill-"
+GROUP_FILES_WINDOWS = 1 << 14  # windows of files made one by one kept on disk together
+LOCK_NAME = ".lock"
 
 
 class Spilled:
@@ -137,39 +139,63 @@ class Spill:
 
     def __init__(self, folder: Path) -> None:
         self.folder, self.held, self.count = folder, 0, 0
-        self.seen: set[int] = set()
+        self.seen: set[int] = set()  # batches counted (results referring to them live on)
+        self.pending: list[FileResult] = []  # files made one by one, past the limit
 
     def hold(self, result: FileResult) -> None:
-        """Count a worker's result; keep its batch on disk past the limit."""
-        if not isinstance(result.arrays, Rows) or id(result.arrays.source) in self.seen:
+        """Count a worker's result; keep its batch on disk past the limit (the arrays of
+        files made one by one, a group of them at a time)."""
+        arrays = result.arrays
+        if arrays is None or (isinstance(arrays, Rows) and id(arrays.source) in self.seen):
             return
-        source = result.arrays.source
+        source = arrays.source if isinstance(arrays, Rows) else arrays
         self.seen.add(id(source))
         self.held += sum(array.nbytes for array in source.values())
         if self.held <= SPILL_BYTES:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(arrays, Rows):
+            self._spill(source)
+            return
+        self.pending.append(result)
+        if sum(r.windows for r in self.pending) >= GROUP_FILES_WINDOWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Keep the pending files' arrays on disk, as one batch they all refer to."""
+        if not self.pending:
+            return
+        counts = np.cumsum([0] + [r.windows for r in self.pending]).tolist()
+        source = {name: np.concatenate([r.arrays[name] for r in self.pending])
+                  for name in self.pending[0].arrays}
+        for result, lo, hi in zip(self.pending, counts, counts[1:], strict=False):
+            result.arrays = Rows(source, lo, hi)
+        self.pending = []
+        self._spill(source)
+
+    def _spill(self, source: dict) -> None:
         for name, array in list(source.items()):
             source[name] = Spilled(self.folder / f"{self.count}.{name}", array)
         self.count += 1
 
 
-def _atomic_save_npy(path: Path, parts: list[np.ndarray]) -> None:
-    """Write the rows of ``parts`` one after another as one .npy, as ``np.concatenate``
-    would make them but without that copy in memory (a piano-roll split is hundreds of
-    MB), so that readers never see half a file."""
-    dtype = np.result_type(*parts)
-    shapes = {part.shape[1:] for part in parts}
+def _atomic_save_npy(path: Path, parts: list[tuple[np.ndarray | Spilled, int, int]]) -> None:
+    """Write rows ``[lo, hi)`` of each (array, lo, hi) part one after another as one .npy,
+    as ``np.concatenate`` would make them but a part at a time (a piano-roll split is
+    gigabytes; a spilled part is read only when written), so that readers never see
+    half a file."""
+    dtype = np.result_type(*(array.dtype for array, _, _ in parts))
+    shapes = {array.shape[1:] for array, _, _ in parts}
     if len(shapes) != 1:
         raise ValueError(f"{path.name}: rows of different shapes {sorted(shapes)}")
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-              "shape": (sum(len(part) for part in parts), *shapes.pop())}
+              "shape": (sum(hi - lo for _, lo, hi in parts), *shapes.pop())}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
-        for part in parts:
-            if part.size:
-                handle.write(memoryview(np.ascontiguousarray(part, dtype=dtype)).cast("B"))
+        for array, lo, hi in parts:
+            rows = np.ascontiguousarray(array[lo:hi], dtype=dtype)
+            if rows.size:
+                handle.write(memoryview(rows).cast("B"))
     os.replace(tmp, path)
 
 
@@ -186,7 +212,7 @@ def _locked(folder: Path) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    with open(folder / ".lock", "w") as handle:
+    with open(folder / LOCK_NAME, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -260,13 +286,15 @@ class MidiCache:
         those of runs that were killed, when the next one starts)."""
         where = self._set_dir(folder, split)
         for stale in where.glob(f"{SPILL_PREFIX}*") if where.is_dir() else ():
-            if not _alive(stale.name.removeprefix(SPILL_PREFIX).split("-")[0]):
+            if _unlocked(stale / LOCK_NAME):  # its run ended without removing it
                 shutil.rmtree(stale, ignore_errors=True)
         spill = Spill(where / f"{SPILL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
-        try:
-            yield spill
-        finally:
-            shutil.rmtree(spill.folder, ignore_errors=True)
+        spill.folder.mkdir(parents=True)
+        with _locked(spill.folder):  # held while the run lives, whatever its pid
+            try:
+                yield spill
+            finally:
+                shutil.rmtree(spill.folder, ignore_errors=True)
 
     def load_unchanged(self, folder: Path, split: str, listing: str
                        ) -> tuple[dict[str, np.ndarray], np.ndarray, dict] | None:
@@ -327,8 +355,8 @@ class MidiCache:
         with _locked(where):  # one writer at a time per split
             for name in names:
                 _atomic_save_npy(where / f"{stamp}.{name}.npy",
-                                 [arrays[name][lo:hi] for arrays, lo, hi in pieces])
-            _atomic_save_npy(where / f"{stamp}.bounds.npy", [bounds])
+                                 [(arrays[name], lo, hi) for arrays, lo, hi in pieces])
+            _atomic_save_npy(where / f"{stamp}.bounds.npy", [(bounds, 0, len(bounds))])
             _atomic_write_text(where / f"{stamp}.records.json", _json(records))
             _atomic_write_text(where / "index.json", json.dumps(info))
             for old in where.iterdir():
@@ -342,12 +370,15 @@ def _json(value: object) -> str:
     return json.dumps(value, check_circular=False, separators=(",", ":"))
 
 
-def _alive(pid: str) -> bool:
-    """Whether process ``pid`` still runs (True when it cannot be told)."""
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
+def _unlocked(lock: Path) -> bool:
+    """Whether no process holds ``lock`` (see ``_locked``); False when it cannot be told
+    (no lock file, no advisory locks here)."""
+    if fcntl is None:
         return False
-    except OSError:  # another user's, say
-        return True
+    try:
+        with open(lock, "r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:  # held (BlockingIOError), or no such file
+        return False
     return True

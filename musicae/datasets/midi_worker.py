@@ -9,11 +9,13 @@ objects; the parent keeps the cache.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import multiprocessing
 import os
 import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,6 +47,7 @@ START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 TASKS_PER_CHUNK = 1024  # most files a worker takes at once
 BATCH_NOTES = 1 << 20  # notes batched together (about 100 MB of temporary arrays)
 CHUNKS_PER_WORKER = 4  # keep workers busy while the slowest chunk finishes
+CHUNKS_AHEAD = 2  # chunks submitted a worker, done or not, before the parent takes them
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MAX_MMAP_THRESHOLD = 32 << 20  # glibc's largest (64-bit): larger blocks are still mapped
 
@@ -210,7 +213,15 @@ def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileR
         try:
             with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context,
                                      initializer=keep_freed_memory) as pool:
-                for results in pool.map(process_chunk, chunks):
+                # a few chunks ahead at most: results wait in order, and behind a slow
+                # chunk (a file near its time limit) they would pile up in memory
+                waiting = iter(chunks)
+                running = deque(pool.submit(process_chunk, chunk)
+                                for chunk in itertools.islice(waiting, workers * CHUNKS_AHEAD))
+                while running:
+                    results = running.popleft().result()
+                    for chunk in itertools.islice(waiting, 1):
+                        running.append(pool.submit(process_chunk, chunk))
                     yield from _advance(bar, results)
         except BrokenProcessPool as exc:
             raise MusicaeError(

@@ -38,7 +38,8 @@ from musicae.representations.windows import (
 
 SEGMENT = 1 << 40  # larger than any step or tick a piece may hold (see MAX_PIECE_QUARTERS)
 # token cells (steps times cells a step: 88 for a roll, 1 for a melody) a batch lays out
-# at most (about 50 MB of temporaries for a roll); files past it go in further batches
+# and cuts into windows at most (about 50 MB of temporaries for a roll); files past it go
+# in further batches
 BATCH_CELLS = 1 << 22
 
 
@@ -81,8 +82,11 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     last_ticks = np.zeros(len(files), dtype=np.int64)
     np.maximum.at(last_ticks, file, notes["time"] + notes["duration"])
     tpq = np.array([f.ticks_per_quarter for f in files], dtype=np.int64)
-    cells = (last_ticks * rep.steps_per_quarter // tpq + 1) * math.prod(rep.token_shape)
-    if len(files) > 1 and cells.sum() > BATCH_CELLS:  # a roll of 88 cells a step: in parts
+    # cells laid out, and those of the windows cut from them (each step in about
+    # bars / hop_bars windows): a roll of 88 cells a step goes in parts
+    cells = (last_ticks * rep.steps_per_quarter // tpq + 1) * math.prod(rep.token_shape) \
+        * -(-rep.bars // rep.hop_bars)
+    if len(files) > 1 and cells.sum() > BATCH_CELLS:
         return [outcome for lo, hi in _parts(cells.tolist(), BATCH_CELLS)
                 for outcome in batch_windows(files[lo:hi], rep, paths[lo:hi])]
     meters: list[tuple[Meter, ...]] = [()] * len(files)

@@ -102,7 +102,7 @@ def read_events(data: bytes) -> Parsed | None:
     if kind == 2 or division & SMPTE_BIT or division == 0:
         return None
     try:
-        score = symusic.core.ScoreTick.from_midi(data, False)
+        score = symusic.core.ScoreTick.from_midi(data)  # (symusic 0.5 takes nothing more)
     except Exception:  # symusic raises RuntimeError and others on damaged files
         return None
     tracks, programs, drums, names = [], [], [], []

@@ -19,6 +19,8 @@ from musicae.representations.constants import (
 )
 from musicae.representations.notes import make_notes
 
+SPARSE_BYTES = 24  # temporary bytes a sounding cell costs when only those are written
+
 
 def pitch_count(min_pitch: int = MIN_PITCH, max_pitch: int = MAX_PITCH) -> int:
     """Pitches in a roll: the size of its last axis (88 for 21..108)."""
@@ -50,21 +52,27 @@ def roll(first: np.ndarray, last: np.ndarray, column: np.ndarray, onset: np.ndar
     ``column``; ``onset`` False where a note sounds on from before step ``first`` (HOLD
     there, not ONSET). All (n,) → (n_steps, pitches) uint8.
     """
-    cells = np.zeros((n_steps, pitches), dtype=np.uint8)
-    # the notes of each pitch merged where they overlap, then every step they cover
-    # written: work by the cells that sound, not by every cell of the roll
+    # the notes of each pitch merged where they overlap or touch: runs of sounding
+    # steps, apart from one another
     order = np.lexsort((first, column))
     begin, end, at = first[order], last[order], column[order]
     reach = np.maximum.accumulate(at * (n_steps + 1) + end) - at * (n_steps + 1)
     new = np.ones(len(order), dtype=bool)
     new[1:] = (at[1:] != at[:-1]) | (begin[1:] > reach[:-1])
     merged = np.flatnonzero(new)
-    if len(merged):
-        begin, end, at = begin[merged], np.maximum.reduceat(end, merged), at[merged]
-        owner = np.repeat(np.arange(len(merged)), end - begin)
-        step = np.arange(len(owner)) + np.repeat(begin - np.cumsum(end - begin) + end - begin,
-                                                 end - begin)
-        cells[step, at[owner]] = PIANOROLL_HOLD
+    begin, end, at = begin[merged], np.maximum.reduceat(end, merged), at[merged]
+    length = end - begin
+    if int(length.sum()) * SPARSE_BYTES <= n_steps * pitches:  # few cells sound: write those
+        cells = np.zeros((n_steps, pitches), dtype=np.uint8)
+        step = np.arange(int(length.sum())) + np.repeat(begin - np.cumsum(length) + length,
+                                                        length)
+        cells[step, np.repeat(at, length)] = PIANOROLL_HOLD
+    else:  # +1 where a run starts, -1 where it stops, added up along the steps (a byte a cell)
+        edges = np.zeros((n_steps + 1, pitches), dtype=np.int8)
+        edges[begin, at] = 1
+        edges[end, at] = -1
+        np.cumsum(edges, axis=0, dtype=np.int8, out=edges)
+        cells = edges[:-1].view(np.uint8) * np.uint8(PIANOROLL_HOLD)
     cells[first[onset], column[onset]] = PIANOROLL_ONSET
     return cells
 
