@@ -141,6 +141,7 @@ class Spill:
         self.folder, self.held, self.count = folder, 0, 0
         self.seen: set[int] = set()  # batches counted (results referring to them live on)
         self.pending: list[FileResult] = []  # files made one by one, past the limit
+        self.pending_windows = 0
 
     def hold(self, result: FileResult) -> None:
         """Count a worker's result; keep its batch on disk past the limit (the arrays of
@@ -157,7 +158,8 @@ class Spill:
             self._spill(source)
             return
         self.pending.append(result)
-        if sum(r.windows for r in self.pending) >= GROUP_FILES_WINDOWS:
+        self.pending_windows += result.windows
+        if self.pending_windows >= GROUP_FILES_WINDOWS:
             self.flush()
 
     def flush(self) -> None:
@@ -169,7 +171,7 @@ class Spill:
                   for name in self.pending[0].arrays}
         for result, lo, hi in zip(self.pending, counts, counts[1:], strict=False):
             result.arrays = Rows(source, lo, hi)
-        self.pending = []
+        self.pending, self.pending_windows = [], 0
         self._spill(source)
 
     def _spill(self, source: dict) -> None:
