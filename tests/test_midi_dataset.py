@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import pickle
+import shutil
 import tracemalloc
 from pathlib import Path
 
@@ -502,7 +503,22 @@ def test_windows_past_the_spill_limit_are_kept_on_disk_and_stored_the_same(tmp_p
     for folder in (stale, live):  # a killed run's (its lock free), a running one's
         folder.mkdir()
         (folder / ".lock").touch()
+        os.utime(folder, (1, 1))  # made long ago (a folder just made is left alone)
     os.utime(next(data.iterdir()), ns=(1, 1))  # one file to read again
     with midi_cache._locked(live):
         load_windows(data, rep, "all", workers=1, cache_dir=tmp_path / "b", progress=False)
     assert not stale.exists() and live.exists()
+
+
+def test_a_cache_that_cannot_be_written_is_a_one_line_error(cli, tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    write_good(data, 3)
+    assert cli("prepare", data, "--preset", "mel_2bar_small", "--cache", cache,
+               "--workers", "1").exit_code == 0
+    (sets,) = cache.rglob("sets")
+    shutil.rmtree(sets)
+    sets.write_text("in the way")  # a real OSError where the splits are kept
+    done = cli("prepare", data, "--preset", "mel_2bar_small", "--cache", cache, "--workers", "1")
+    assert done.exit_code != 0 and "Traceback" not in done.output
+    assert "cannot write to the cache folder" in done.output
+    assert len(done.output.strip().splitlines()) == 1, done.output

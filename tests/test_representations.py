@@ -15,12 +15,13 @@ from fixtures.midi_factory import (
 )
 
 from musicae.errors import MusicaeError
-from musicae.representations import Drums, Melody, Pianoroll, from_dict
+from musicae.representations import Drums, Melody, Pianoroll, from_dict, pianoroll
 from musicae.representations.codec import encode_piece, encode_runs, piece_windows
 from musicae.representations.constants import (
     DRUM_CLASS_PITCHES,
     DRUMS_DEPTH,
     MELODY_DEPTH,
+    MIN_PITCH,
     NO_EVENT,
     NOTE_OFF,
     PIANOROLL_HOLD,
@@ -249,7 +250,10 @@ def roll_note_by_note(notes, start, n_steps, min_pitch, max_pitch):
     return roll
 
 
-def test_pianoroll_encoding_equals_a_note_by_note_loop():
+@pytest.mark.parametrize("sparse_bytes", [0, 10**9], ids=["cell by cell", "edges summed"])
+def test_pianoroll_encoding_equals_a_note_by_note_loop(monkeypatch, sparse_bytes):
+    """Both ways of writing a roll (the cells that sound, or +1/-1 edges summed)."""
+    monkeypatch.setattr(pianoroll, "SPARSE_BYTES", sparse_bytes)
     rng = np.random.default_rng(0)
     for _ in range(500):
         n = int(rng.integers(0, 40))
@@ -260,6 +264,18 @@ def test_pianoroll_encoding_equals_a_note_by_note_loop():
         high = int(rng.integers(low, 115))
         np.testing.assert_array_equal(encode_pianoroll(notes, start, n_steps, low, high),
                                       roll_note_by_note(notes, start, n_steps, low, high))
+
+
+@pytest.mark.parametrize("sparse_bytes", [0, 10**9], ids=["cell by cell", "edges summed"])
+def test_a_note_of_no_length_marks_its_onset_and_nothing_else(monkeypatch, sparse_bytes):
+    monkeypatch.setattr(pianoroll, "SPARSE_BYTES", sparse_bytes)
+    held = make_notes(np.zeros(8, int), np.full(8, 40), np.arange(30, 38))
+    notes = np.concatenate([held, make_notes([3], [3], [60])])
+    roll = encode_pianoroll(notes, 0, 40)
+    column = roll[:, 60 - MIN_PITCH]
+    assert column[3] == PIANOROLL_ONSET and np.count_nonzero(column) == 1
+    np.testing.assert_array_equal(roll[:, :60 - MIN_PITCH], encode_pianoroll(held, 0, 40)[
+        :, :60 - MIN_PITCH])
 
 
 def test_pianoroll_windows_round_trip_through_midi(tmp_path):

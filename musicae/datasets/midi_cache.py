@@ -22,8 +22,9 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,7 @@ SPILL_BYTES = 1 << 28  # windows a run holds in memory before it keeps further b
 SPILL_PREFIX = ".spill-"
 GROUP_FILES_WINDOWS = 1 << 14  # windows of files made one by one kept on disk together
 LOCK_NAME = ".lock"
+SPILL_SWEEP_AGE_S = 60.0  # a spill folder younger than this is never taken for a dead run's
 
 
 class Spilled:
@@ -137,8 +139,8 @@ class Spill:
     there by ``Spilled`` ones, in a folder removed when the run ends.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.held, self.count = folder, 0, 0
+    def __init__(self, folder: Path, cache: Path) -> None:
+        self.folder, self.cache, self.held, self.count = folder, cache, 0, 0
         self.seen: set[int] = set()  # batches counted (results referring to them live on)
         self.pending: list[FileResult] = []  # files made one by one, past the limit
         self.pending_windows = 0
@@ -150,7 +152,8 @@ class Spill:
         if arrays is None or (isinstance(arrays, Rows) and id(arrays.source) in self.seen):
             return
         source = arrays.source if isinstance(arrays, Rows) else arrays
-        self.seen.add(id(source))
+        if isinstance(arrays, Rows):  # (a file's own dict may go, and its id come back)
+            self.seen.add(id(source))
         self.held += sum(array.nbytes for array in source.values())
         if self.held <= SPILL_BYTES:
             return
@@ -175,8 +178,9 @@ class Spill:
         self._spill(source)
 
     def _spill(self, source: dict) -> None:
-        for name, array in list(source.items()):
-            source[name] = Spilled(self.folder / f"{self.count}.{name}", array)
+        with _writing(self.cache):
+            for name, array in list(source.items()):
+                source[name] = Spilled(self.folder / f"{self.count}.{name}", array)
         self.count += 1
 
 
@@ -210,11 +214,12 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 @contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (POSIX; elsewhere no lock)."""
-    if fcntl is None:
-        yield
-        return
+    """Hold an exclusive lock on ``folder`` (POSIX; elsewhere its lock file is only kept
+    open, which Windows does not let anyone remove)."""
     with open(folder / LOCK_NAME, "w") as handle:
+        if fcntl is None:
+            yield
+            return
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -257,7 +262,8 @@ class MidiCache:
 
     def save_manifest(self, folder: Path, manifest: dict[str, list]) -> None:
         """Record the digests of this run's files."""
-        _atomic_write_text(self._manifest_path(folder), _json(manifest))
+        with self.writing():
+            _atomic_write_text(self._manifest_path(folder), _json(manifest))
 
     # --- split files: every window of a split, memory-mapped ------------------
     # A split is a folder: ``index.json`` names a stamp, the listing the split was
@@ -288,15 +294,22 @@ class MidiCache:
         those of runs that were killed, when the next one starts)."""
         where = self._set_dir(folder, split)
         for stale in where.glob(f"{SPILL_PREFIX}*") if where.is_dir() else ():
-            if _unlocked(stale / LOCK_NAME):  # its run ended without removing it
+            # its run ended without removing it (a folder just made is left alone: its
+            # run may not hold the lock yet)
+            if _age(stale) > SPILL_SWEEP_AGE_S and _unlocked(stale / LOCK_NAME):
                 shutil.rmtree(stale, ignore_errors=True)
-        spill = Spill(where / f"{SPILL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
-        spill.folder.mkdir(parents=True)
+        spill = Spill(where / f"{SPILL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}", self.root)
+        with self.writing():
+            spill.folder.mkdir(parents=True)
         with _locked(spill.folder):  # held while the run lives, whatever its pid
             try:
                 yield spill
             finally:
                 shutil.rmtree(spill.folder, ignore_errors=True)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """A cache that cannot be written to is the user's one-line error."""
+        return _writing(self.root)
 
     def load_unchanged(self, folder: Path, split: str, listing: str
                        ) -> tuple[dict[str, np.ndarray], np.ndarray, dict] | None:
@@ -347,6 +360,12 @@ class MidiCache:
         Returns the arrays as stored, memory-mapped, so the caller can let go of
         its own copies.
         """
+        with self.writing():
+            return self._save_set(folder, split, results, counts, pieces, listing, report)
+
+    def _save_set(self, folder: Path, split: str, results: list[FileResult], counts: list[int],
+                  pieces: Pieces, listing: str | None, report: dict | None
+                  ) -> dict[str, np.ndarray]:
         where = self._set_dir(folder, split)
         where.mkdir(parents=True, exist_ok=True)
         stamp = f"{os.getpid()}-{os.urandom(4).hex()}"
@@ -372,11 +391,32 @@ def _json(value: object) -> str:
     return json.dumps(value, check_circular=False, separators=(",", ":"))
 
 
+@contextmanager
+def _writing(cache: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise MusicaeError(f"{cache.parent}: cannot write to the cache folder "
+                           f"({exc.strerror or exc}); give another with --cache") from exc
+
+
+def _age(path: Path) -> float:
+    """Seconds since ``path`` last changed (0 when it cannot be told)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _unlocked(lock: Path) -> bool:
     """Whether no process holds ``lock`` (see ``_locked``); False when it cannot be told
-    (no lock file, no advisory locks here)."""
-    if fcntl is None:
-        return False
+    (no lock file)."""
+    if fcntl is None:  # Windows: a file someone holds open cannot be removed
+        try:
+            lock.unlink()
+        except OSError:
+            return False
+        return True
     try:
         with open(lock, "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

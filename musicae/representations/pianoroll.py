@@ -61,6 +61,8 @@ def roll(first: np.ndarray, last: np.ndarray, column: np.ndarray, onset: np.ndar
     new[1:] = (at[1:] != at[:-1]) | (begin[1:] > reach[:-1])
     merged = np.flatnonzero(new)
     begin, end, at = begin[merged], np.maximum.reduceat(end, merged), at[merged]
+    sounds = end > begin  # (a note of no length sounds nowhere)
+    begin, end, at = begin[sounds], end[sounds], at[sounds]
     length = end - begin
     if int(length.sum()) * SPARSE_BYTES <= n_steps * pitches:  # few cells sound: write those
         cells = np.zeros((n_steps, pitches), dtype=np.uint8)
