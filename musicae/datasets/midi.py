@@ -426,21 +426,13 @@ def _save(
     Returns the stored arrays, memory-mapped.
     """
     done = [r for r in results if r is not None]
-    mapped = cache.save_set(root, split, done, [r.windows for r in done], pieces, listing,
-                            report)
+    mapped = cache.save_set(root, split, done, pieces, listing, report)
     manifest = cache.load_manifest(root)
     manifest.update((name, [*stat, result.digest]) for name, stat, result
                     in zip(names, stats, results, strict=True)
                     if stat is not None and result is not None and result.digest is not None)
     cache.save_manifest(root, manifest)
     return mapped
-
-
-def _concatenate(results: list[FileResult | None], rep: Representation) -> dict[str, np.ndarray]:
-    """Every file's named arrays stacked in file order; files not done yet (None) have none."""
-    pieces = _pieces(results, rep)
-    return {name: np.concatenate([arrays[name][lo:hi] for arrays, lo, hi in pieces])
-            for name in pieces[0][0]}
 
 
 def _pieces(results: list[FileResult | None], rep: Representation) -> Pieces:
@@ -456,8 +448,8 @@ def _pieces(results: list[FileResult | None], rep: Representation) -> Pieces:
             continue
         arrays = result.arrays
         if isinstance(arrays, Rows):
-            last = pieces[-1] if pieces else None
-            if last is not None and last[0] is arrays.source and last[2] == arrays.start:
+            last = pieces[-1]
+            if last[0] is arrays.source and last[2] == arrays.start:
                 last[2] += arrays.rows
             else:
                 pieces.append([arrays.source, arrays.start, arrays.start + arrays.rows])
@@ -492,7 +484,7 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
     started = time.perf_counter()
     found = piece_windows(read_midi(path, rep.steps_per_quarter), rep, path)
     result = FileResult.of_windows("", found, processed=True)
-    arrays = _concatenate([result], rep) | {"file_index": _file_index([result.windows])}
+    arrays = dict(found.arrays) | {"file_index": _file_index([result.windows])}
     report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started,
                           pitch_range(rep, [(arrays["tokens"], 0, result.windows)]))
     return Windows(arrays, [str(path)], rep, report)

@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,21 +149,20 @@ class Spill:
         """Count a worker's result; keep its batch on disk past the limit (the arrays of
         files made one by one, a group of them at a time)."""
         arrays = result.arrays
-        if arrays is None or (isinstance(arrays, Rows) and id(arrays.source) in self.seen):
-            return
-        source = arrays.source if isinstance(arrays, Rows) else arrays
-        if isinstance(arrays, Rows):  # (a file's own dict may go, and its id come back)
-            self.seen.add(id(source))
-        self.held += sum(array.nbytes for array in source.values())
-        if self.held <= SPILL_BYTES:
-            return
-        if isinstance(arrays, Rows):
-            self._spill(source)
-            return
-        self.pending.append(result)
-        self.pending_windows += result.windows
-        if self.pending_windows >= GROUP_FILES_WINDOWS:
-            self.flush()
+        if isinstance(arrays, Rows):  # a batch: counted once, by its shared dict
+            if id(arrays.source) in self.seen:
+                return
+            self.seen.add(id(arrays.source))
+            self.held += sum(array.nbytes for array in arrays.source.values())
+            if self.held > SPILL_BYTES:
+                self._spill(arrays.source)
+        elif arrays is not None:  # a file's own arrays (its dict may go, and its id return)
+            self.held += sum(array.nbytes for array in arrays.values())
+            if self.held > SPILL_BYTES:
+                self.pending.append(result)
+                self.pending_windows += result.windows
+                if self.pending_windows >= GROUP_FILES_WINDOWS:
+                    self.flush()
 
     def flush(self) -> None:
         """Keep the pending files' arrays on disk, as one batch they all refer to."""
@@ -262,7 +261,7 @@ class MidiCache:
 
     def save_manifest(self, folder: Path, manifest: dict[str, list]) -> None:
         """Record the digests of this run's files."""
-        with self.writing():
+        with _writing(self.root):
             _atomic_write_text(self._manifest_path(folder), _json(manifest))
 
     # --- split files: every window of a split, memory-mapped ------------------
@@ -299,17 +298,13 @@ class MidiCache:
             if _age(stale) > SPILL_SWEEP_AGE_S and _unlocked(stale / LOCK_NAME):
                 shutil.rmtree(stale, ignore_errors=True)
         spill = Spill(where / f"{SPILL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}", self.root)
-        with self.writing():
+        with _writing(self.root):
             spill.folder.mkdir(parents=True)
         with _locked(spill.folder):  # held while the run lives, whatever its pid
             try:
                 yield spill
             finally:
                 shutil.rmtree(spill.folder, ignore_errors=True)
-
-    def writing(self) -> AbstractContextManager[None]:
-        """A cache that cannot be written to is the user's one-line error."""
-        return _writing(self.root)
 
     def load_unchanged(self, folder: Path, split: str, listing: str
                        ) -> tuple[dict[str, np.ndarray], np.ndarray, dict] | None:
@@ -348,28 +343,26 @@ class MidiCache:
                     bars_skipped, by_meter)
         return columns[0], results, arrays
 
-    def save_set(self, folder: Path, split: str, results: list[FileResult], counts: list[int],
-                 pieces: Pieces, listing: str | None = None,
-                 report: dict | None = None) -> dict[str, np.ndarray]:
+    def save_set(self, folder: Path, split: str, results: list[FileResult], pieces: Pieces,
+                 listing: str | None = None, report: dict | None = None
+                 ) -> dict[str, np.ndarray]:
         """Keep a split: its arrays (every file's rows, in order: the rows of ``pieces``
-        one after another, the first piece naming the arrays; ``counts`` of each file)
-        and each file's record;
+        one after another, the first piece naming the arrays) and each file's record;
         with the ``listing`` and ``report`` of a whole split, which a later run with the
         same listing takes as they are (:meth:`load_unchanged`).
 
         Returns the arrays as stored, memory-mapped, so the caller can let go of
         its own copies.
         """
-        with self.writing():
-            return self._save_set(folder, split, results, counts, pieces, listing, report)
+        with _writing(self.root):
+            return self._save_set(folder, split, results, pieces, listing, report)
 
-    def _save_set(self, folder: Path, split: str, results: list[FileResult], counts: list[int],
-                  pieces: Pieces, listing: str | None, report: dict | None
-                  ) -> dict[str, np.ndarray]:
+    def _save_set(self, folder: Path, split: str, results: list[FileResult], pieces: Pieces,
+                  listing: str | None, report: dict | None) -> dict[str, np.ndarray]:
         where = self._set_dir(folder, split)
         where.mkdir(parents=True, exist_ok=True)
         stamp = f"{os.getpid()}-{os.urandom(4).hex()}"
-        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        bounds = np.concatenate([[0], np.cumsum([r.windows for r in results])]).astype(np.int64)
         names = list(pieces[0][0])
         info = {"stamp": stamp, "arrays": sorted(names), "listing": listing, "report": report}
         records = {name: [getattr(r, name) for r in results] for name in RECORD_FIELDS}
@@ -393,6 +386,7 @@ def _json(value: object) -> str:
 
 @contextmanager
 def _writing(cache: Path) -> Iterator[None]:
+    """A cache that cannot be written to is the user's one-line error."""
     try:
         yield
     except OSError as exc:

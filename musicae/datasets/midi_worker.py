@@ -220,7 +220,8 @@ def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileR
                                 for chunk in itertools.islice(waiting, workers * CHUNKS_AHEAD))
                 while running:
                     results = running.popleft().result()
-                    for chunk in itertools.islice(waiting, 1):
+                    chunk = next(waiting, None)
+                    if chunk is not None:
                         running.append(pool.submit(process_chunk, chunk))
                     yield from _advance(bar, results)
         except BrokenProcessPool as exc:

@@ -62,11 +62,13 @@ class Parsed:
     def notes(self) -> int:
         return sum(map(len, self.tracks)) // NOTE_RECORD.itemsize
 
-    def columns(self) -> tuple[np.ndarray, ...]:
-        """Notes of positive length as seven (n,) int64 columns: start and end ticks,
-        pitch, velocity, program, is_drum, instrument id (which track with such notes)."""
-        parts = []
-        for raw, program, drum in zip(self.tracks, self.programs, self.drums, strict=True):
+    def sounding(self) -> tuple[tuple[np.ndarray, ...], list[str]]:
+        """Notes of positive length as seven (n,) int64 columns (start and end ticks,
+        pitch, velocity, program, is_drum, instrument id: which track with such notes),
+        and the name of each such track."""
+        parts, names = [], []
+        for raw, program, drum, name in zip(self.tracks, self.programs, self.drums,
+                                            self.names, strict=True):
             track = note_records([raw])
             keep = track["duration"] > 0
             if not keep.any():
@@ -76,14 +78,11 @@ class Parsed:
             parts.append((start, start + track["duration"][keep], track["pitch"][keep],
                           track["velocity"][keep], np.full(n, program), np.full(n, drum),
                           np.full(n, len(parts))))
+            names.append(name)
         if not parts:
-            return tuple(np.zeros(0, np.int64) for _ in range(7))
-        return tuple(np.concatenate(column).astype(np.int64) for column in zip(*parts, strict=True))
-
-    def sounding_names(self) -> list[str]:
-        """The name of each track that has notes of positive length (instrument ids)."""
-        return [name for raw, name in zip(self.tracks, self.names, strict=True)
-                if (note_records([raw])["duration"] > 0).any()]
+            return tuple(np.zeros(0, np.int64) for _ in range(7)), names
+        return tuple(np.concatenate(column).astype(np.int64)
+                     for column in zip(*parts, strict=True)), names
 
 
 def note_records(tracks: list[bytes]) -> np.ndarray:

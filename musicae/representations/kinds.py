@@ -55,6 +55,16 @@ def pitched_batch(n_files: int, file: np.ndarray, program: np.ndarray, is_drum: 
     return pitched, reasons
 
 
+def fit_pitches(rep: Representation, notes: NoteBatch) -> tuple[NoteBatch, np.ndarray]:
+    """Notes octave-shifted into the range (``out_of_range="shift"``), and which of them
+    are in it, (n,) bool."""
+    pitch = notes.pitch
+    if rep.out_of_range == "shift":
+        pitch = melody.octave_shift(pitch, rep.min_pitch, rep.max_pitch)
+    inside = (pitch >= rep.min_pitch) & (pitch <= rep.max_pitch)
+    return NoteBatch(notes.file, notes.group, notes.start, notes.end, pitch), inside
+
+
 @dataclass(frozen=True)
 class Melody(Representation):
     """Monophonic lines as MusicVAE's 90 classes per step (no event, note-off, 88 pitches).
@@ -111,13 +121,9 @@ class Melody(Representation):
         return lines.take(keep), reasons
 
     def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
-        if self.out_of_range == "shift":
-            moved = melody.octave_shift(notes.pitch, self.min_pitch, self.max_pitch)
-        else:
-            moved = notes.pitch
-        inside = (moved >= self.min_pitch) & (moved <= self.max_pitch)
+        moved, inside = fit_pitches(self, notes)  # a run is kept whole or not at all
         kept = np.logical_and.reduceat(inside, run_first) if len(run_first) else inside[:0]
-        return NoteBatch(notes.file, notes.group, notes.start, notes.end, moved), kept[run]
+        return moved, kept[run]
 
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         tokens = melody.encode_melody(notes, start, n_steps, self.min_pitch)
@@ -250,11 +256,7 @@ class Pianoroll(Representation):
         return NoteBatch(file, file, start, end, pitch), reasons
 
     def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
-        pitch = notes.pitch
-        if self.out_of_range == "shift":
-            pitch = melody.octave_shift(pitch, self.min_pitch, self.max_pitch)
-        inside = (pitch >= self.min_pitch) & (pitch <= self.max_pitch)
-        return NoteBatch(notes.file, notes.group, notes.start, notes.end, pitch), inside
+        return fit_pitches(self, notes)  # each note kept on its own
 
     def encode_cut(self, first: np.ndarray, last: np.ndarray, pitch: np.ndarray,
                    onset: np.ndarray, n_steps: int) -> np.ndarray:

@@ -194,8 +194,7 @@ def parse_midi(
     if (reader or default_reader()) == "symusic":
         found = compiled.read_events(data)
         if found is not None:
-            events = Events([], found.tempos, found.meters, found.columns(),
-                            found.sounding_names())
+            events = Events([], found.tempos, found.meters, *found.sounding())
             return quantise(path, events, found.ticks_per_quarter, steps_per_quarter)
     midi = _parse(path, data)  # also where a file the compiled reader refused gets its reason
     return quantise(path, _scan_tracks(midi), midi.ticks_per_beat, steps_per_quarter)
