@@ -8,8 +8,11 @@ CLI prints. Defaults come from ``musicae.defaults``, which the CLI reads too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -24,9 +27,7 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
-    MAX_BATCH,
     MAX_SAMPLES,
-    MAX_STEPS,
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
@@ -35,6 +36,7 @@ from musicae.domains.base import Domain
 from musicae.domains.image import ImageDomain
 from musicae.domains.music import MusicDomain
 from musicae.errors import MusicaeError
+from musicae.files import one_writer, read_regular, staged_output
 from musicae.presets import (
     PRESETS,
     build_model,
@@ -49,6 +51,7 @@ DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
 RUN_RECORD = "run.json"  # beside a command's files: what made them
 PICTURE_SUFFIXES = (".png", ".pdf", ".svg")
 DEFAULT_MODELS = {"music": "folk_mel_2bar", "image": "mnist_conv_vae"}
+CONDITIONAL_MODEL = "mnist_cvae"  # the demo's grid of digits, a row per label
 MIDI_SUFFIXES = {".mid", ".midi", ".kar", ".smf"}
 
 
@@ -89,8 +92,18 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     steps and no time budget, it drops the time budget it had.
     """
     spec = get_preset(preset)
-    rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
+    split_settings(preset, dict(overrides or {}))  # bad names: an error before any lock
     out = writable(out)  # now, not at the first checkpoint after minutes of training
+    # rank 0 writes the run; under torchrun the other ranks only read what it wrote
+    with one_writer(out) if distributed.is_main_process() else contextlib.nullcontext():
+        return _train(data, spec, out, steps, batch_size, device, resume, seed, overrides,
+                      progress, transpose, train_overrides)
+
+
+def _train(data: str, spec, out: Path, steps, batch_size, device, resume, seed, overrides,
+           progress, transpose, train_overrides) -> dict:
+    preset = spec.name
+    rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
     first_seed = next(s for s in (seed, settings.get("seed"), spec.train.seed) if s is not None)
     torch.manual_seed(first_seed)  # the same seed gives the same initial weights
     bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
@@ -125,7 +138,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
         trainer.fit(train_data, valid_data, progress=progress)
     finally:
         distributed.teardown()
-    if ranks.main and not bundle.model.variational:
+    if ranks.main and not bundle.model.standard_prior:
         _fit_prior(bundle, train_data)
         artifacts.save_checkpoint(bundle, out, trainer.state())
     summary = {"model": str(out), "preset": preset, "steps": trainer.step,
@@ -147,8 +160,7 @@ def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> 
             and "minutes" not in settings:
         stored.pop("minutes", None)  # asked for more steps: the old time budget is done
     given = settings | {k: v for k, v in flags.items() if v is not None}
-    cfg = dataclasses.replace(dataclasses.replace(spec.train, **stored), **given)
-    _check(cfg)
+    cfg = dataclasses.replace(dataclasses.replace(spec.train, **stored), **given)  # checked
     done, spent = state.get("step", 0), state.get("wall_seconds", 0.0) / 60
     if state and done >= cfg.steps:
         raise MusicaeError(f"{out}: already trained {done} steps; "
@@ -157,20 +169,6 @@ def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> 
         raise MusicaeError(f"{out}: already trained {spent:.1f} minutes; "
                            f"pass --minutes above that to go on")
     return cfg
-
-
-def _check(cfg: TrainConfig) -> None:
-    """One-line errors for training settings that cannot work."""
-    limits = {"steps": MAX_STEPS, "batch_size": MAX_BATCH, "eval_every": MAX_STEPS,
-              "eval_batches": MAX_STEPS}
-    for name, limit in limits.items():
-        value = getattr(cfg, name)
-        if not 1 <= value <= limit:
-            raise MusicaeError(f"--{name.replace('_', '-')} must be 1..{limit:,} (got {value})")
-    for name in ("lr", "minutes"):
-        value = getattr(cfg, name)
-        if value is not None and value <= 0:
-            raise MusicaeError(f"--{name} must be positive (got {value})")
 
 
 def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
@@ -213,6 +211,9 @@ def _generator(seed: int) -> torch.Generator:
 
 def _chosen(seed: int | None) -> int:
     """The seed to use: the one given, or a new one (then printed and recorded)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed < 2**63):
+        raise MusicaeError(f"--seed must be a whole number 0..{2**63 - 1} (got {seed!r})")
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little") % 2**31
     seed_everything(seed)
     return seed
@@ -272,15 +273,15 @@ def _clear(out: Path) -> Path:
     return out
 
 
-def _record(out: Path, command: str, summary: dict, **settings) -> dict:
-    """Write run.json beside a command's files: what made them, and their names."""
+def _record(out: Path, staging: Path, command: str, summary: dict, **settings) -> dict:
+    """Write run.json beside a command's files (in ``staging``, on their way to ``out``):
+    what made them, and their names; the summary lists where they will be."""
     written = [Path(p).name for p in summary["written"]]
     if any(name.endswith(".wav") for name in written):
         settings["synth"] = render.synthesiser()
     record = {"command": command, "musicae": __version__} | settings | {"written": written}
-    artifacts.atomic_write(out / RUN_RECORD,
-                           lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
-    summary["written"].append(str(out / RUN_RECORD))
+    (staging / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    summary["written"] = [str(out / name) for name in written + [RUN_RECORD]]
     return summary | {k: v for k, v in settings.items() if k in ("seed", "synth")}
 
 
@@ -288,32 +289,48 @@ def _record(out: Path, command: str, summary: dict, **settings) -> dict:
 def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
            temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
            device: str = "auto", shift: dict[str, float] | None = None,
-           meter: str | None = None, chords: str | None = None, **options) -> dict:
+           meter: str | None = None, chords: str | None = None, label: int | None = None,
+           **options) -> dict:
     """Decode n prior samples into files under ``out``.
 
     shift: move every code along stored attribute vectors (``{"density": 1.5}``);
     meter: music, the time signature of the samples (default 4/4);
-    chords: chord-conditioned models, the progression ("C G Am F", spread evenly).
+    chords: chord-conditioned models, the progression ("C G Am F", spread evenly);
+    label: label-conditioned models, the class of every sample (default: 0, 1, ... in turn).
     """
     _positive("-n", n)
-    _temperature(temperature)
+    check_temperature(temperature)
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
     seed = _chosen(seed)
-    layout = dom.layout(bundle, n, meter, chords)
+    layout = dom.layout(bundle, n, meter, chords, label)
     batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
                                 **layout)
-    paths = dom.write_batch(bundle, batch, _clear(Path(out)), "sample", meter=meter, **options)
-    summary = {"model": str(bundle.path), "written": [str(p) for p in paths]}
-    return _record(Path(out), "sample", summary, model=str(bundle.path), n=n, seed=seed,
-                   temperature=temperature, meter=meter, shift=shift or {},
-                   **({"chords": chords} if chords else {}))
+    with staged_output(Path(out), _clear) as staging:
+        paths = dom.write_batch(bundle, batch, staging, "sample", meter=meter, **options)
+        summary = {"model": str(bundle.path), "written": paths}
+        return _record(Path(out), staging, "sample", summary, model=str(bundle.path), n=n,
+                       seed=seed, temperature=temperature, meter=meter, shift=shift or {},
+                       **_controls(chords, label))
 
 
-def _temperature(temperature: float) -> None:
-    if not temperature >= 0:
-        raise MusicaeError(f"--temperature must be >= 0 (got {temperature})")
+def _controls(chords: str | None, label: int | None) -> dict:
+    """The controls a user gave, for run.json."""
+    return {k: v for k, v in (("chords", chords), ("label", label)) if v is not None}
+
+
+def check_temperature(temperature: float) -> None:
+    """A sampling temperature is a finite number >= 0 (the CLI and the Python handle)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not (math.isfinite(temperature) and temperature >= 0):
+        raise MusicaeError(f"--temperature must be a finite number >= 0 (got {temperature!r})")
+
+
+def check_path_steps(steps: int) -> None:
+    """Points on an interpolation path: 2 to MAX_SAMPLES (the CLI and the Python handle)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_SAMPLES:
+        raise MusicaeError(f"--steps must be a whole number 2..{MAX_SAMPLES:,} (got {steps!r})")
 
 
 def shift_vector(bundle: ModelBundle, shifts: dict[str, float] | None) -> torch.Tensor | None:
@@ -350,12 +367,12 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
                 steps: int = INTERPOLATION_STEPS, method: str = INTERPOLATION_METHOD,
                 temperature: float = DECODE_TEMPERATURE, device: str = "auto",
                 bar: int | None = None, seed: int | None = None, chords: str | None = None,
-                **options) -> dict:
+                label: int | None = None, **options) -> dict:
     """Decode the path between the codes of inputs a and b (endpoints included), in the
-    layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords."""
-    _temperature(temperature)
-    if not 2 <= steps <= MAX_SAMPLES:
-        raise MusicaeError(f"--steps must be 2..{MAX_SAMPLES:,} (got {steps})")
+    layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords.
+    Label-conditioned models move from a's label to b's, or keep ``label`` all along."""
+    check_temperature(temperature)
+    check_path_steps(steps)
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
@@ -364,45 +381,46 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
     xb, info_b = dom.read_input(bundle, Path(b), bar)
     device_ = bundle.model.device
     xa, xb = xa.to(device_), xb.to(device_)
-    like = dom.condition(bundle, xa, chords)
+    like = dom.condition(bundle, xa, chords, label)
+    like = None if like is xa else like  # a's own layout: its labels blend into b's
     path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
-    written = dom.write_path(bundle, path, _clear(Path(out)), meter=info_a.get("meter"),
-                             **options)
-    summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
-               "method": method, "written": [str(p) for p in written]}
-    return _record(Path(out), "interpolate", summary, model=str(bundle.path), a=str(a),
-                   b=str(b), bar=bar, steps=steps, method=method, temperature=temperature,
-                   seed=seed, **({"chords": chords} if chords else {}))
+    with staged_output(Path(out), _clear) as staging:
+        written = dom.write_path(bundle, path, staging, meter=info_a.get("meter"), **options)
+        summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
+                   "method": method, "written": written}
+        return _record(Path(out), staging, "interpolate", summary, model=str(bundle.path),
+                       a=str(a), b=str(b), bar=bar, steps=steps, method=method,
+                       temperature=temperature, seed=seed, **_controls(chords, label))
 
 
 @torch.no_grad()
 def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "auto",
                 corrupt_input: bool = True, shift: dict[str, float] | None = None,
                 bar: int | None = None, seed: int | None = None, chords: str | None = None,
-                **options) -> dict:
-    """Encode and decode each input (moved by ``shift``; over ``chords`` in place of its
-    own where given); writes input beside output."""
+                label: int | None = None, **options) -> dict:
+    """Encode and decode each input (moved by ``shift``; over ``chords`` or under ``label``
+    in place of its own where given); writes input beside output."""
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
     vector = shift_vector(bundle, shift)
     seed = _chosen(seed)  # the corruption of denoising models draws noise
     written, infos = [], []
-    _clear(Path(out))
-    for path in inputs:
-        x, info = dom.read_input(bundle, Path(path), bar)
-        x = x.to(bundle.model.device)
-        seen = bundle.model.corrupted(x) if corrupt_input else None  # one draw: shown, encoded
-        y = bundle.model.reconstruct(x if seen is None else seen, shift=vector, corrupt=False,
-                                     like=dom.condition(bundle, x, chords))
-        written += dom.write_pair(bundle, x, y, Path(out), Path(path).stem, corrupted=seen,
-                                  meter=info.get("meter"), **options)
-        infos.append({"input": str(path)} | info)
-    summary = {"model": str(bundle.path), "inputs": infos, "written": [str(p) for p in written]}
-    return _record(Path(out), "reconstruct", summary, model=str(bundle.path),
-                   inputs=[str(p) for p in inputs], bar=bar, shift=shift or {},
-                   corrupt_input=corrupt_input, seed=seed,
-                   **({"chords": chords} if chords else {}))
+    with staged_output(Path(out), _clear) as staging:
+        for path in inputs:
+            x, info = dom.read_input(bundle, Path(path), bar)
+            x = x.to(bundle.model.device)
+            seen = bundle.model.corrupted(x) if corrupt_input else None  # one draw for both
+            y = bundle.model.reconstruct(x if seen is None else seen, shift=vector,
+                                         corrupt=False,
+                                         like=dom.condition(bundle, x, chords, label))
+            written += dom.write_pair(bundle, x, y, staging, Path(path).stem, corrupted=seen,
+                                      meter=info.get("meter"), **options)
+            infos.append({"input": str(path)} | info)
+        summary = {"model": str(bundle.path), "inputs": infos, "written": written}
+        return _record(Path(out), staging, "reconstruct", summary, model=str(bundle.path),
+                       inputs=[str(p) for p in inputs], bar=bar, shift=shift or {},
+                       corrupt_input=corrupt_input, seed=seed, **_controls(chords, label))
 
 
 @torch.no_grad()
@@ -429,29 +447,33 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
 def decode(model: str, codes: str | Path, out: str | Path,
            temperature: float = DECODE_TEMPERATURE, device: str = "auto",
            meter: str | None = None, seed: int | None = None, chords: str | None = None,
-           **options) -> dict:
+           label: int | None = None, **options) -> dict:
     """Decode codes from a .npy file of shape (n, latent) into files (music: in ``meter``,
-    over ``chords`` for chord-conditioned models)."""
-    _temperature(temperature)
+    over ``chords`` for chord-conditioned models; images: under ``label`` for
+    label-conditioned ones)."""
+    check_temperature(temperature)
     writable(out)
     bundle = load(model, device)
     seed = _chosen(seed)  # draws at temperature > 0
     z = _read_codes(Path(codes), bundle.model.latent_dim)
     dom = domain(bundle)
-    layout = dom.layout(bundle, len(z), meter, chords)
+    layout = dom.layout(bundle, len(z), meter, chords, label)
     batch = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature,
                                 **layout)
-    paths = dom.write_batch(bundle, batch, _clear(Path(out)), "decoded", meter=meter, **options)
-    summary = {"model": str(bundle.path), "written": [str(p) for p in paths]}
-    return _record(Path(out), "decode", summary, model=str(bundle.path), codes=str(codes),
-                   temperature=temperature, meter=meter, seed=seed)
+    with staged_output(Path(out), _clear) as staging:
+        paths = dom.write_batch(bundle, batch, staging, "decoded", meter=meter, **options)
+        summary = {"model": str(bundle.path), "written": paths}
+        return _record(Path(out), staging, "decode", summary, model=str(bundle.path),
+                       codes=str(codes), temperature=temperature, meter=meter, seed=seed,
+                       **_controls(chords, label))
 
 
 def _read_codes(path: Path, latent_dim: int) -> np.ndarray:
-    if not path.is_file():
+    if not path.exists():
         raise MusicaeError(f"{path}: no such file")
+    data = read_regular(path, "codes")[0]
     try:
-        z = np.load(path, allow_pickle=False)
+        z = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError):  # numpy's message suggests allow_pickle: not for us
         raise MusicaeError(f"{path}: not a .npy file of numbers (save codes with "
                            f"`musicae encode` or numpy.save)") from None
@@ -611,6 +633,8 @@ def demo(out: str | Path = "out", seed: int = 0, device: str = "auto",
         "interpolation": interpolate(DEFAULT_MODELS["music"], str(tunes[0]), str(tunes[1]),
                                      out / "interpolation", device=device, wav=wav),
         "digits": sample(DEFAULT_MODELS["image"], 64, out / "digits", seed=seed, device=device),
+        "digits_by_label": sample(CONDITIONAL_MODEL, 100, out / "digits_by_label", seed=seed,
+                                  device=device),
         "latent": plot_latent("mnist_vae_2d", "mnist", out / "latent_2d.png", device=device),
     }
     written = {name: result["written"] for name, result in done.items()}

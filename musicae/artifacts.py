@@ -21,10 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import safetensors.torch
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from musicae.errors import MusicaeError, first_line
+from musicae.files import read_regular
 from musicae.models.base import Autoencoder
 from musicae.paths import DATA_DIR
 from musicae.presets import Preset, build_model, get_preset
@@ -121,8 +124,18 @@ def save_checkpoint(bundle: ModelBundle, directory: Path, state: dict) -> None:
     recover(directory)
     staging = directory / STAGING
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _stage_checkpoint(bundle, staging, dict(state))
+    except Exception as exc:  # noqa: BLE001 (a full disk: OSError, or safetensors' own error)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise MusicaeError(f"{directory}: cannot write a checkpoint ({first_line(exc)}); the "
+                           f"last complete checkpoint there is intact") from None
+    os.replace(staging, directory / COMMITTING)
+    recover(directory)
+
+
+def _stage_checkpoint(bundle: ModelBundle, staging: Path, state: dict) -> None:
     staging.mkdir()
-    state = dict(state)
     optimizer = state.pop("optimizer", None)
     if optimizer is not None:
         names = [name for name, _ in bundle.model.named_parameters()]
@@ -131,8 +144,6 @@ def save_checkpoint(bundle: ModelBundle, directory: Path, state: dict) -> None:
         atomic_write(staging / OPTIMIZER,
                      lambda p: save_file(tensors, str(p), metadata=metadata))
     save(bundle, staging, training=state)
-    os.replace(staging, directory / COMMITTING)
-    recover(directory)
 
 
 def _roll_forward(committing: Path, directory: Path) -> None:
@@ -196,14 +207,13 @@ def load_optimizer_state(directory: Path, model: Autoencoder) -> dict | None:
     path = Path(directory) / OPTIMIZER
     if not path.exists():
         return None
-    from safetensors import safe_open
-
+    data = read_regular(path, "weights")[0]  # a regular file, and not too large
     try:
         with safe_open(str(path), "pt") as f:
             metadata = f.metadata() or {}
         groups = json.loads(metadata["groups"])
         saved = json.loads(metadata["names"]) if "names" in metadata else None
-        tensors = load_file(str(path))
+        tensors = safetensors.torch.load(data)
     except Exception as exc:  # safetensors and json raise their own error types
         raise MusicaeError(f"{path}: unreadable optimizer state ({first_line(exc)})") from None
     params = dict(model.named_parameters())
@@ -301,10 +311,10 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
 
 def read_config(directory: Path) -> dict:
     path = Path(directory) / CONFIG
-    if not path.is_file():
+    if not path.exists():
         raise MusicaeError(f"{directory}: not a musicae model (no {CONFIG})")
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(read_regular(path, "config")[0].decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MusicaeError(f"{path}: unreadable model config ({exc.__class__.__name__})") from None
     if not isinstance(config, dict) or config.get("format") not in (FORMAT, FORMAT_1):
@@ -375,10 +385,11 @@ def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelB
 
 
 def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
-    if not weights.is_file():
+    if not weights.exists():
         raise MusicaeError(f"{weights.parent}: model has no {WEIGHTS}")
+    data = read_regular(weights, "weights")[0]
     try:
-        return load_file(str(weights))
+        return safetensors.torch.load(data)
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise MusicaeError(f"{weights}: unreadable weights ({exc})") from None
 
@@ -411,7 +422,7 @@ def attribute_vectors(bundle: ModelBundle) -> dict:
         path = _user_attributes_path(bundle)
         if path.is_file():
             try:
-                vectors |= json.loads(path.read_text())
+                vectors |= json.loads(read_regular(path, "config")[0].decode("utf-8"))
             except ValueError:
                 raise MusicaeError(f"{path}: unreadable attribute vectors") from None
     return vectors

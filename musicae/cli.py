@@ -192,11 +192,11 @@ def read_config_file(path: Path) -> dict:
             else:
                 settings[key] = value
 
+    from musicae.files import read_regular
+
+    data = read_regular(path, "config")[0]  # a FIFO or /dev/zero: one line, not a hang
     try:
-        with open(path, "rb") as f:
-            take(tomllib.load(f), "")
-    except OSError as exc:
-        raise MusicaeError(f"{path}: cannot read ({(exc.strerror or '').lower()})") from None
+        take(tomllib.loads(data.decode("utf-8")), "")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise MusicaeError(f"{path}: not TOML ({str(exc).splitlines()[0]})") from None
     except RecursionError:
@@ -240,6 +240,23 @@ style_options = [
                  "(two chords: one per bar of a 2-bar window; four: one per half bar) "
                  "[sample/decode: required; interpolate/reconstruct: the input's own]."),
 ]
+
+
+def _label(ctx, param, value: str | None) -> int | None:
+    """--label as a whole number (its range is the model's, checked when it is loaded)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise MusicaeError(f"--label {value!r}: expected a whole number, such as a digit 0-9"
+                           ) from None
+
+
+label_option = click.option("--label", default=None, callback=_label, metavar="K",
+                            help="Label-conditioned image models (mnist_cvae): the digit to "
+                            "draw [sample/decode: all labels, spread evenly in order; "
+                            "interpolate/reconstruct: each input's own].")
 
 
 def _synth_ready(ctx, param, wav: bool) -> bool:
@@ -354,16 +371,17 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, config, setti
 @meter_option
 @wav_option
 @with_style_options
+@label_option
 @device_option
 @json_option
-def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, chords, device,
-           as_json):
+def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, chords, label,
+           device, as_json):
     """Decode N random codes into new examples (MIDI or PNG)."""
     from musicae import api
 
     summary = api.sample(model or api.DEFAULT_MODELS["music"], n, out, temperature, seed,
                          device, shift=parse_shifts(shift), meter=meter, wav=wav, qpm=qpm,
-                         program=program, chords=chords)
+                         program=program, chords=chords, label=label)
     report(summary, as_json)
 
 
@@ -377,16 +395,18 @@ def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, ch
 @with_music_options
 @seed_option
 @with_style_options
+@label_option
 @device_option
 @json_option
-def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, device,
+def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, label, device,
                 as_json):
     """Walk the latent space from input A to input B (music: in A's meter)."""
     from musicae import api
 
     model, (a, b) = split_model(args, 2)
     report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav,
-                           seed=seed, qpm=qpm, program=program, chords=chords), as_json)
+                           seed=seed, qpm=qpm, program=program, chords=chords, label=label),
+           as_json)
 
 
 @main.command()
@@ -399,10 +419,11 @@ def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, 
 @with_music_options
 @seed_option
 @with_style_options
+@label_option
 @device_option
 @json_option
-def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, chords, device,
-                as_json):
+def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, chords, label,
+                device, as_json):
     """Encode and decode inputs; writes each input beside its reconstruction (music: in
     the input's meter)."""
     from musicae import api
@@ -410,7 +431,7 @@ def reconstruct(args, out, no_corrupt, shift, bar, wav, seed, qpm, program, chor
     model, inputs = split_model(args, None)
     report(api.reconstruct(model, inputs, out, device, corrupt_input=not no_corrupt,
                            shift=parse_shifts(shift), bar=bar, wav=wav, seed=seed, qpm=qpm,
-                           program=program, chords=chords), as_json)
+                           program=program, chords=chords, label=label), as_json)
 
 
 @main.command()
@@ -438,9 +459,11 @@ def encode(args, out, bar, device, as_json):
 @wav_option
 @seed_option
 @with_style_options
+@label_option
 @device_option
 @json_option
-def decode(args, out, temperature, meter, wav, seed, qpm, program, chords, device, as_json):
+def decode(args, out, temperature, meter, wav, seed, qpm, program, chords, label, device,
+           as_json):
     """Decode codes from a .npy file (as written by `encode`)."""
     from musicae import api
 
@@ -451,7 +474,7 @@ def decode(args, out, temperature, meter, wav, seed, qpm, program, chords, devic
     else:
         raise MusicaeError("expected [MODEL] Z.npy")
     report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav, seed=seed,
-                      qpm=qpm, program=program, chords=chords), as_json)
+                      qpm=qpm, program=program, chords=chords, label=label), as_json)
 
 
 @main.command()

@@ -8,8 +8,10 @@ never load torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
+from musicae.defaults import MAX_BATCH, MAX_STEPS
 from musicae.errors import MusicaeError
 
 HEAD_NAMES = ("independent", "autoregressive")  # output factorisations (models.parts.HEADS)
@@ -35,8 +37,58 @@ class TrainConfig:
     minutes: float | None = None  # stop after this much training time (for equal-time runs)
     bf16: bool = False  # bfloat16 autocast (about 2.5x faster LSTMs on CPUs with AVX512-BF16)
 
+    def __post_init__(self) -> None:
+        """Every training setting is checked here, wherever it came from (a flag, ``--set``,
+        a TOML file, a resumed run's config.json): one line naming the first that is bad."""
+        for name, (low, high, kind) in TRAIN_LIMITS.items():
+            value = getattr(self, name)
+            if value is None and name == "minutes":
+                continue
+            ok = _number(value, kind) and low[0] <= value <= high[0]
+            ok = ok and (value != low[0] or low[1]) and (value != high[0] or high[1])
+            if not ok:
+                expected = _describe(low, high, kind)
+                raise MusicaeError(f"setting {name}={value!r}: expected {expected}")
+        if not isinstance(self.bf16, bool):
+            raise MusicaeError(f"setting bf16={self.bf16!r}: expected true or false")
+        if self.min_lr > self.lr:
+            raise MusicaeError(f"setting min_lr={self.min_lr}: must not exceed lr={self.lr}")
+
     def lr_at(self, step: int) -> float:
         return (self.lr - self.min_lr) * self.lr_decay**step + self.min_lr
+
+
+# name -> ((low, low included), (high, high included), int or float): what training can use.
+# A learning rate above 10 or a KL weight above 10,000 trains to nonsense, a decay or beta
+# rate of 1 or more never decays or anneals, a clip of 0 never moves: none is a setting.
+TRAIN_LIMITS = {
+    "steps": ((1, True), (MAX_STEPS, True), int),
+    "batch_size": ((1, True), (MAX_BATCH, True), int),
+    "lr": ((0.0, False), (10.0, True), float),
+    "lr_decay": ((0.0, False), (1.0, True), float),
+    "min_lr": ((0.0, True), (10.0, True), float),
+    "grad_clip": ((0.0, False), (1e6, True), float),
+    "max_beta": ((0.0, True), (1e4, True), float),
+    "beta_rate": ((0.0, True), (1.0, False), float),
+    "free_bits": ((0.0, True), (1e6, True), float),
+    "eval_every": ((1, True), (MAX_STEPS, True), int),
+    "eval_batches": ((1, True), (MAX_STEPS, True), int),
+    "checkpoint_minutes": ((0.0, False), (1e6, True), float),
+    "seed": ((0, True), (2**63 - 1, True), int),
+    "minutes": ((0.0, False), (1e7, True), float),
+}
+
+
+def _number(value: object, kind: type) -> bool:
+    """An int (not a bool), or for floats any finite int or float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) if kind is int else math.isfinite(value)
+
+
+def _describe(low: tuple, high: tuple, kind: type) -> str:
+    what = "a whole number" if kind is int else "a finite number"
+    return (f"{what} in {'[' if low[1] else '('}{low[0]:,}, {high[0]:,}{']' if high[1] else ')'}")
 
 
 GEOMETRY = ("heads", "controls", "bars", "slot")  # fields the representation sets
@@ -123,6 +175,11 @@ class ImageConfig:
     noise_mean: float = 0.5  # Gaussian noise added to inputs for "noise" ...
     noise_std: float = 0.5  # ... then clipped to [0, 1]
     scale: int = 2  # downscaling factor for "downscale" (2, 4 or 7: it must divide 28)
+    labels: int = 0  # > 0: a conditional model; encoder and decoder see a one-hot label of
+    # this many classes (the control LABEL; 10 for digits)
+    adversarial: float = 0.0  # > 0: an adversarial autoencoder; the weight of the term that
+    # makes codes look like N(0, I) to a discriminator on the latent
+    disc_hidden: tuple[int, ...] = (256, 256)  # the latent discriminator's layer widths
 
     def __post_init__(self) -> None:
         """Reject sizes no model can be built from; they arrive from ``--set`` and config.json."""
@@ -135,7 +192,7 @@ class ImageConfig:
         if not _positive_int(self.latent_dim) or self.latent_dim > MAX_WIDTH:
             problems.append(f"latent_dim must be an integer in 1..{MAX_WIDTH} "
                             f"(got {self.latent_dim!r})")
-        for name in ("hidden", "channels"):
+        for name in ("hidden", "channels", "disc_hidden"):
             sizes = getattr(self, name)
             if (not isinstance(sizes, tuple) or len(sizes) > MAX_LAYERS
                     or not all(_positive_int(s) and s <= MAX_WIDTH for s in sizes)):
@@ -147,8 +204,23 @@ class ImageConfig:
             problems.append(f"scale must be 2, 4 or 7 (got {self.scale!r})")
         if self.arch == "pool" and self.variational:
             problems.append("the 'pool' architecture is a plain autoencoder (variational=false)")
+        problems += self._conditional_and_adversarial_problems()
         if problems:
             raise MusicaeError("bad image model settings: " + "; ".join(problems))
+
+    def _conditional_and_adversarial_problems(self) -> list[str]:
+        problems = []
+        if not (self.labels == 0 or _positive_int(self.labels) and 2 <= self.labels <= 1000):
+            problems.append(f"labels must be 0 or an integer in 2..1000 (got {self.labels!r})")
+        if self.labels and self.arch == "pool":
+            problems.append("labels need a dense or conv model (the 'pool' code is a map)")
+        if not (type(self.adversarial) in (int, float) and 0 <= self.adversarial <= 1e4):
+            problems.append(f"adversarial must be a weight in 0..10000 (got "
+                            f"{self.adversarial!r})")
+        elif self.adversarial and (self.variational or self.arch == "pool"):
+            problems.append("adversarial needs a plain dense or conv autoencoder "
+                            "(variational=false)")
+        return problems
 
 
 ARCHS = ("dense", "conv", "pool")

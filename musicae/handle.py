@@ -29,7 +29,7 @@ from musicae.defaults import (
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
-from musicae.errors import MusicaeError
+from musicae.errors import MusicaeError, first_line
 
 Input = str | os.PathLike | object  # a path, a PrettyMIDI (music) or an array (images)
 
@@ -61,19 +61,24 @@ class Model:
     @torch.no_grad()
     def encode(self, inputs: Input | list[Input], bar: int | None = None) -> np.ndarray:
         """Posterior means of the inputs (music: window ``bar``, default the first): (n, latent)."""
+        inputs = _listed(inputs)
+        if not inputs:
+            raise MusicaeError("encode takes at least one input")
         return torch.cat([self.model.encode(self._read(x, bar)).mean
-                          for x in _listed(inputs)]).cpu().numpy()
+                          for x in inputs]).cpu().numpy()
 
     @torch.no_grad()
     def decode(self, z: np.ndarray, temperature: float = DECODE_TEMPERATURE,
                meter: str | None = None, chords: str | None = None,
-               seed: int | None = None) -> list:
-        """Codes (n, latent) as outputs (music: in ``meter``, over ``chords``)."""
-        from musicae.api import check_codes
+               seed: int | None = None, label: int | None = None) -> list:
+        """Codes (n, latent) as outputs (music: in ``meter``, over ``chords``; images of a
+        label-conditioned model: under ``label``)."""
+        from musicae.api import check_codes, check_temperature
 
+        check_temperature(temperature)
         z = check_codes(z, self.latent_dim)  # as `musicae decode` checks its .npy
         _seed(seed)
-        layout = self.domain.layout(self.bundle, len(z), meter, chords)
+        layout = self.domain.layout(self.bundle, len(z), meter, chords, label)
         batch = self.model.decode(torch.from_numpy(z).to(self.model.device), temperature,
                                   **layout)
         return self._outputs(batch, meter)
@@ -81,29 +86,41 @@ class Model:
     @torch.no_grad()
     def sample(self, n: int = SAMPLES, temperature: float = SAMPLE_TEMPERATURE,
                seed: int | None = None, meter: str | None = None,
-               chords: str | None = None) -> list:
-        """n new outputs decoded from the prior (music: in ``meter``, over ``chords``)."""
-        if not 1 <= n <= MAX_SAMPLES:
-            raise MusicaeError(f"n must be between 1 and {MAX_SAMPLES:,} (got {n})")
+               chords: str | None = None, label: int | None = None) -> list:
+        """n new outputs decoded from the prior (music: in ``meter``, over ``chords``;
+        label-conditioned models: all of ``label``, or all labels spread evenly in order)."""
+        from musicae.api import check_temperature
+
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+            raise MusicaeError(f"n must be a whole number 1..{MAX_SAMPLES:,} (got {n!r})")
+        check_temperature(temperature)
         generator = torch.Generator().manual_seed(_seed(seed))
-        layout = self.domain.layout(self.bundle, n, meter, chords)
+        layout = self.domain.layout(self.bundle, n, meter, chords, label)
         return self._outputs(self.model.sample(n, temperature, generator, **layout), meter)
 
     @torch.no_grad()
-    def reconstruct(self, x: Input, bar: int | None = None, chords: str | None = None):
-        """The input encoded and decoded (music: over ``chords`` instead of its own)."""
+    def reconstruct(self, x: Input, bar: int | None = None, chords: str | None = None,
+                    label: int | None = None):
+        """The input encoded and decoded (music: over ``chords`` instead of its own;
+        label-conditioned models: under ``label`` instead of its own)."""
         batch = self._read(x, bar)
-        like = self.domain.condition(self.bundle, batch, chords)
+        like = self.domain.condition(self.bundle, batch, chords, label)
         return self._outputs(self.model.reconstruct(batch, like=like))[0]
 
     @torch.no_grad()
     def interpolate(self, a: Input, b: Input, steps: int = INTERPOLATION_STEPS,
                     method: str = INTERPOLATION_METHOD,
                     temperature: float = DECODE_TEMPERATURE, bar: int | None = None,
-                    chords: str | None = None) -> list:
-        """``steps`` outputs on the path from a to b, endpoints included, in a's layout."""
+                    chords: str | None = None, label: int | None = None) -> list:
+        """``steps`` outputs on the path from a to b, endpoints included, in a's layout
+        (label-conditioned models: from a's label to b's, or ``label`` all along)."""
+        from musicae.api import check_path_steps, check_temperature
+
+        check_path_steps(steps)
+        check_temperature(temperature)
         xa, xb = self._read(a, bar), self._read(b, bar)
-        like = self.domain.condition(self.bundle, xa, chords)
+        like = self.domain.condition(self.bundle, xa, chords, label)
+        like = None if like is xa else like
         return self._outputs(self.model.interpolate(xa, xb, steps, method, temperature,
                                                     like=like))
 
@@ -118,13 +135,22 @@ class Model:
                                    f"not {type(x).__name__}")
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "input.mid"
-                x.write(str(path))
+                try:
+                    x.write(str(path))
+                except Exception as exc:  # noqa: BLE001 (pretty_midi and mido raise anything)
+                    raise MusicaeError(f"this PrettyMIDI object cannot be written as MIDI "
+                                       f"({type(exc).__name__}: {first_line(exc)}); check its "
+                                       f"notes' times and pitches") from None
                 return self.domain.read_input(self.bundle, path, bar)[0].to(self.model.device)
-        image = np.asarray(x, dtype=np.float32).squeeze()
-        if image.shape != (28, 28) or not np.isfinite(image).all():
+        try:
+            image = np.asarray(x, dtype=np.float32).squeeze()
+        except (TypeError, ValueError):
+            image = np.full(1, np.nan, np.float32)
+        if image.shape != (28, 28) or not (np.isfinite(image).all() and 0 <= image.min()
+                                           and image.max() <= 1):
             raise MusicaeError(f"an image model reads 28x28 arrays of numbers in [0, 1], "
-                               f"not shape {image.shape}")
-        return Batch(torch.from_numpy(image)[None, None].to(self.model.device))  # (1, 1, 28, 28)
+                               f"not {type(x).__name__} of shape {image.shape}")
+        return self.domain.input_batch(self.bundle, image[None])[0]  # (1, 1, 28, 28)
 
     def _outputs(self, batch: Batch, meter: str | None = None) -> list:
         if not self.is_music:

@@ -69,6 +69,8 @@ def _image(name: str, description: str, steps: int = 3000, **cfg) -> Preset:
     return Preset(name, "image", description, ImageConfig(**cfg), _image_model, train)
 
 
+ADVERSARIAL_WEIGHT = 10.0  # chosen on the valid split: benchmarks/quality_generative.py
+
 _PRESETS: list[Preset] = [
     _image("mnist_ae", "dense autoencoder, 32-d code", arch="dense", latent_dim=32,
            variational=False),
@@ -82,6 +84,12 @@ _PRESETS: list[Preset] = [
            arch="dense", latent_dim=2, hidden=(512, 256), variational=True),
     _image("mnist_conv_vae", "conv VAE, 16-d latent (the lesson's assignment)",
            arch="conv", latent_dim=16, channels=(32, 64), variational=True),
+    _image("mnist_aae", "adversarial conv autoencoder, 16-d codes pushed towards N(0, I) by "
+           "a discriminator on the latent", arch="conv", latent_dim=16, channels=(32, 64),
+           variational=False, adversarial=ADVERSARIAL_WEIGHT, steps=6000),
+    _image("mnist_cvae", "conditional conv VAE, 16-d latent: encoder and decoder see the "
+           "digit's label", arch="conv", latent_dim=16, channels=(32, 64), variational=True,
+           labels=10, steps=6000),
 ]
 
 

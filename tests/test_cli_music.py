@@ -230,6 +230,9 @@ def test_demo_runs_the_main_job_on_the_shipped_models(cli, tmp_path):
     assert len(list(path.glob("step_*.mid"))) == 8 and (path / "interpolation.mid").is_file()
     assert (path / "interpolation.png").is_file() and (path / "interpolation.wav").is_file()
     assert (tmp_path / "digits" / "sample_grid.png").is_file()
+    by_label = tmp_path / "digits_by_label"
+    assert len(list(by_label.glob("sample_0*.png"))) == 100
+    assert json.loads((by_label / "run.json").read_text())["model"].endswith("mnist_cvae")
     assert (tmp_path / "latent_2d.png").is_file()
     assert f"Open {tmp_path}/melodies/pianoroll.png" in result.stdout
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -26,6 +27,8 @@ TINY = {
     "mnist_conv_ae": {"channels": [8, 8, 8]},
     "mnist_denoise": {"channels": [8, 8]},
     "mnist_superres": {"channels": [8, 8]},
+    "mnist_aae": {"channels": [8, 16]},
+    "mnist_cvae": {"channels": [8, 16]},
 }
 
 
@@ -35,17 +38,28 @@ def digits() -> torch.Tensor:
     return torch.from_numpy(load_images("mnist", "train").images[:64])
 
 
+@pytest.fixture(scope="module")
+def labels() -> np.ndarray:
+    """The digits' labels: (64,) int64."""
+    return load_images("mnist", "train").labels[:64]
+
+
+def labelled(x: torch.Tensor, labels: np.ndarray) -> Batch:
+    """Digits with their labels as the control conditional models read (others ignore it)."""
+    return image_examples(x.numpy(), labels[: len(x)]).batch(np.arange(len(x)))
+
+
 def test_every_image_preset_has_a_tiny_size():
     assert sorted(TINY) == IMAGE_PRESETS
 
 
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
-def test_encode_decode_shapes(name, digits):
+def test_encode_decode_shapes(name, digits, labels):
     model = build_model(name).eval()
-    x = Batch(digits[:5])
+    x = labelled(digits[:5], labels)
     with torch.no_grad():
         posterior = model.encode(x)
-        y = model.decode(posterior.mean).tokens
+        y = model.decode(posterior.mean, controls=x.controls).tokens
     assert posterior.mean.shape == (5, model.latent_dim)
     if model.variational:
         assert posterior.logvar.shape == (5, model.latent_dim)
@@ -56,9 +70,9 @@ def test_encode_decode_shapes(name, digits):
 
 
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
-def test_loss_terms_are_named_and_finite(name, digits):
+def test_loss_terms_are_named_and_finite(name, digits, labels):
     with torch.no_grad():
-        terms = build_model(name, TINY[name]).loss(Batch(digits[:8]))
+        terms = build_model(name, TINY[name]).loss(labelled(digits[:8], labels))
     assert {"loss", "recon", "kl", "elbo", "mse"} <= set(terms)
     assert all(torch.isfinite(v) and v.dim() == 0 for v in terms.values())
     assert float(terms["elbo"]) == pytest.approx(-float(terms["recon"] + terms["kl"]))
@@ -203,9 +217,9 @@ def test_elbo_is_estimated_with_a_sampled_code(digits):
 
 
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
-def test_loss_falls_on_a_batch_of_digits(name, digits, tmp_path):
+def test_loss_falls_on_a_batch_of_digits(name, digits, labels, tmp_path):
     model = build_model(name, TINY[name])
-    examples = image_examples(digits.numpy())
+    examples = image_examples(digits.numpy(), labels)
     before = mean_loss_terms(model, examples.chunks(64))
     cfg = TrainConfig(steps=50, batch_size=32, lr=3e-3, eval_every=1000)
     trainer = Trainer(model, cfg, tmp_path, save=lambda *_: None, device=torch.device("cpu"))

@@ -22,6 +22,7 @@ from fixtures.midi_factory import (
     write_tune,
 )
 
+from musicae import files
 from musicae.datasets import midi, midi_cache, midi_worker
 from musicae.datasets.midi import (
     bundled_folk,
@@ -34,7 +35,7 @@ from musicae.datasets.midi import (
 )
 from musicae.datasets.midi_worker import Task, process_file
 from musicae.errors import MusicaeError
-from musicae.representations import Melody, MelodyChords, Pianoroll, notes
+from musicae.representations import Melody, MelodyChords, Pianoroll
 from musicae.representations.codec import Rows, piece_windows
 from musicae.representations.notes import read_midi
 
@@ -137,7 +138,7 @@ def test_each_kind_of_bad_file_is_skipped_with_its_reason(tmp_path, reason, make
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(notes, "MAX_FILE_BYTES", 100)
+    monkeypatch.setitem(files.LIMITS, "midi", 100)
     path = write_tune(tmp_path / "big.mid", bars=8)
     result = process_file(Task(str(path), MELODY, 10.0))
     assert result.reason == "file too large" and result.digest is None

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from musicae.batch import Batch
+from musicae.datasets.images import DIGITS, LABEL
 from musicae.datasets.midi import window_mask
 from musicae.errors import MusicaeError
 from musicae.representations.base import Representation
@@ -69,9 +70,26 @@ class Examples:
             yield self.batch(index[i : i + size])
 
 
-def image_examples(images: np.ndarray) -> Examples:
-    """Images (n, 1, 28, 28) float32 in [0, 1] as examples."""
-    return Examples({"images": images}, lambda rows: Batch(torch.from_numpy(rows["images"])))
+def one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """Integer labels (n,) as the float weights a conditional model reads: (n, classes)."""
+    return torch.nn.functional.one_hot(labels, classes).float()
+
+
+def image_examples(images: np.ndarray, labels: np.ndarray | None = None) -> Examples:
+    """Images (n, 1, 28, 28) float32 in [0, 1] as examples; where every image has a digit
+    label (n,) in 0..9, batches carry it as the control ``label`` (one-hot, (B, 10)),
+    which conditional models read and the others ignore."""
+    arrays = {"images": images}
+    if labels is not None and len(labels) and ((labels >= 0) & (labels < DIGITS)).all():
+        arrays["labels"] = labels
+
+    def to_batch(rows: Rows) -> Batch:
+        controls = {}
+        if "labels" in rows:
+            controls[LABEL] = one_hot(torch.from_numpy(rows["labels"].astype(np.int64)), DIGITS)
+        return Batch(torch.from_numpy(rows["images"]), controls=controls)
+
+    return Examples(arrays, to_batch)
 
 
 def window_examples(arrays: Mapping[str, np.ndarray], rep: Representation,

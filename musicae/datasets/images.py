@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +16,15 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from musicae.errors import MusicaeError
+from musicae.files import read_regular
 from musicae.paths import DATA_DIR
 
 SIDE = 28
 BUNDLED = {"mnist": DATA_DIR / "mnist" / "mnist5k.npz"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 SPLITS = ("train", "test", "all")  # "test" is the held-out split
+DIGITS = 10  # classes of a digit label
+LABEL = "label"  # the control that carries it in a batch (see examples.image_examples)
 
 
 @dataclass
@@ -39,10 +43,11 @@ def read_image(path: str | Path) -> np.ndarray:
     the digit is bright, as in MNIST.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MusicaeError(f"{path}: no such file")
+    data = read_regular(path, "image")[0]
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             grey = img.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         reason = "not an image" if isinstance(exc, UnidentifiedImageError) else str(exc)
@@ -114,11 +119,11 @@ def _folder(path: Path, split: str) -> ImageSet:
     if not files:
         raise MusicaeError(f"{path}: no images (png/jpg/...) for the {split} split")
     images = np.stack([read_image(p) for p in files])
-    labels = np.array([_label_of(p) for p in files], dtype=np.int64)
+    labels = np.array([label_of(p) for p in files], dtype=np.int64)
     return ImageSet(images, labels, str(path))
 
 
-def _label_of(path: Path) -> int:
+def label_of(path: Path) -> int:
     """A digit label from a parent folder named 0..9 (the usual layout), else -1."""
     name = path.parent.name
     return int(name) if name.isdigit() and len(name) == 1 else -1

@@ -29,13 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from musicae.errors import MusicaeError
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; one writer per cache is assumed
-    fcntl = None
 from musicae.representations.base import Representation
 from musicae.representations.codec import FileWindows, Rows
 
@@ -195,35 +191,34 @@ def _atomic_save_npy(path: Path, parts: list[tuple[np.ndarray | Spilled, int, in
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
               "shape": (sum(hi - lo for _, lo, hi in parts), *shapes.pop())}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.lib.format.write_array_header_1_0(handle, header)
-        for array, lo, hi in parts:
-            rows = np.ascontiguousarray(array[lo:hi], dtype=dtype)
-            if rows.size:
-                handle.write(memoryview(rows).cast("B"))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            for array, lo, hi in parts:
+                rows = np.ascontiguousarray(array[lo:hi], dtype=dtype)
+                if rows.size:
+                    handle.write(memoryview(rows).cast("B"))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk: no partial file left behind
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (POSIX; elsewhere its lock file is only kept
-    open, which Windows does not let anyone remove)."""
-    with open(folder / LOCK_NAME, "w") as handle:
-        if fcntl is None:
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold an exclusive lock on ``folder`` (an OS file lock, released however its
+    holder exits)."""
+    with FileLock(folder / LOCK_NAME):
+        yield
 
 
 def _open_npy(path: Path) -> np.ndarray:
@@ -376,6 +371,8 @@ class MidiCache:
             for old in where.iterdir():
                 if not old.name.startswith((f"{stamp}.", ".")) and old.name != "index.json":
                     old.unlink(missing_ok=True)  # a reader that mapped it keeps its pages
+                elif old.name.startswith(".") and old.name.endswith(".tmp"):
+                    old.unlink(missing_ok=True)  # a killed writer's (writers hold the lock)
             return {name: _open_npy(where / f"{stamp}.{name}.npy") for name in names}
 
 
@@ -405,16 +402,10 @@ def _age(path: Path) -> float:
 def _unlocked(lock: Path) -> bool:
     """Whether no process holds ``lock`` (see ``_locked``); False when it cannot be told
     (no lock file)."""
-    if fcntl is None:  # Windows: a file someone holds open cannot be removed
-        try:
-            lock.unlink()
-        except OSError:
-            return False
-        return True
-    try:
-        with open(lock, "r+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    except OSError:  # held (BlockingIOError), or no such file
+    if not lock.is_file():
         return False
-    return True
+    try:
+        with FileLock(lock, timeout=0):
+            return True
+    except (Timeout, OSError):
+        return False

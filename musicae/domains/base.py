@@ -39,15 +39,26 @@ class Domain(abc.ABC):
 
     @abc.abstractmethod
     def layout(self, bundle: ModelBundle, n: int, meter: str | None = None,
-               chords: str | None = None) -> dict[str, object]:
+               chords: str | None = None, label: int | None = None) -> dict[str, object]:
         """``mask`` and ``controls`` to decode n codes with no input (sampling, decode);
-        ``chords``: a progression for chord-conditioned models ("C G Am F")."""
+        ``chords``: a progression for chord-conditioned models ("C G Am F");
+        ``label``: the class for label-conditioned models (a digit)."""
 
-    def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None) -> Batch:
-        """``batch`` with the controls the user gave (``--chords``) in place of its own."""
+    def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None = None,
+                  label: int | None = None) -> Batch:
+        """``batch`` with the controls the user gave (``--chords``, ``--label``) in place of
+        its own; here, where the model takes neither, giving one is an error."""
+        self.refuse(bundle, chords, label)
+        return batch
+
+    @staticmethod
+    def refuse(bundle: ModelBundle, chords: str | None = None, label: int | None = None) -> None:
+        """A one-line error for a control the model does not take."""
         if chords is not None:
             raise MusicaeError(f"{bundle.path}: --chords is for chord-conditioned music models")
-        return batch
+        if label is not None:
+            raise MusicaeError(f"{bundle.path}: --label is for label-conditioned image models "
+                               f"such as mnist_cvae")
 
     @abc.abstractmethod
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,

@@ -11,9 +11,10 @@ from torch import Tensor
 
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
-from musicae.datasets.examples import Examples, image_examples
-from musicae.datasets.images import grid, load_images, read_image, write_png
+from musicae.datasets.examples import Examples, image_examples, one_hot
+from musicae.datasets.images import LABEL, grid, label_of, load_images, read_image, write_png
 from musicae.domains.base import Domain
+from musicae.errors import MusicaeError
 from musicae.models.image import corrupt, downscale, upscale
 from musicae.representations.base import Representation
 from musicae.train import mean_loss_terms
@@ -32,16 +33,55 @@ def psnr(mse: float) -> float:
 class ImageDomain(Domain):
     def examples(self, data: str, split: str, rep: Representation | None = None,
                  transpose: int = 0, progress: bool = True) -> Examples:
-        return image_examples(load_images(data, _SPLIT[split]).images)
+        images = load_images(data, _SPLIT[split])
+        return image_examples(images.images, images.labels)
 
     def read_input(self, bundle: ModelBundle, path: Path, bar: int | None = None
                    ) -> tuple[Batch, dict]:
-        return Batch(torch.from_numpy(read_image(path))[None]), {}
+        return self.input_batch(bundle, read_image(path), label_of(path))
+
+    def input_batch(self, bundle: ModelBundle, image: np.ndarray, label: int = -1
+                    ) -> tuple[Batch, dict]:
+        """One image (1, 28, 28) as a batch of one on the model's device. A conditional
+        model also gets its label: ``label`` where known (a file in a folder named 0-9),
+        else the label under which the model explains the image best."""
+        x = torch.from_numpy(image)[None].to(bundle.model.device)  # (1, 1, 28, 28)
+        classes = bundle.model.cfg.labels
+        if not classes:
+            return Batch(x), {}
+        found = "folder" if 0 <= label < classes else "inferred"
+        if found == "inferred":
+            label = int(bundle.model.classify(x)[0])
+        return self.condition(bundle, Batch(x), label=label), {"label": label,
+                                                              "label_from": found}
 
     def layout(self, bundle: ModelBundle, n: int, meter: str | None = None,
-               chords: str | None = None) -> dict:
-        self.condition(bundle, Batch(torch.zeros(0)), chords)
-        return {}
+               chords: str | None = None, label: int | None = None) -> dict:
+        """Conditional models: every code under ``label``, or the labels spread evenly in
+        order (n = 100: ten 0s, then ten 1s, ...: a row per label in a 10x10 grid)."""
+        self.refuse(bundle, chords=chords)
+        classes = bundle.model.cfg.labels
+        if label is None and classes:
+            labels = torch.arange(n) * classes // n
+            return {"controls": {LABEL: one_hot(labels, classes).to(bundle.model.device)}}
+        return {"controls": self.condition(bundle, Batch(torch.zeros(n)), label=label).controls}
+
+    def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None = None,
+                  label: int | None = None) -> Batch:
+        """``batch`` under ``label`` (conditional models; a one-line error for others)."""
+        self.refuse(bundle, chords=chords)
+        if label is None:
+            return batch
+        classes = bundle.model.cfg.labels
+        if not classes:
+            self.refuse(bundle, label=label)
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
+                or not 0 <= label < classes:
+            raise MusicaeError(f"--label {label}: a label of this model is a whole number "
+                               f"0..{classes - 1}")
+        labels = torch.full((len(batch),), int(label), dtype=torch.int64)
+        controls = {LABEL: one_hot(labels, classes).to(bundle.model.device)}
+        return Batch(batch.tokens, batch.mask, controls)
 
     def write_batch(self, bundle, batch, out, stem, **options) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +118,7 @@ class ImageDomain(Domain):
         model, cfg = bundle.model, bundle.model.cfg
         examples = self.examples(data, split)
         x = torch.from_numpy(examples.arrays["images"])
-        metrics = {"examples": len(x)} | mean_loss_terms(model, Batch(x).split(EVAL_BATCH))
+        metrics = {"examples": len(x)} | mean_loss_terms(model, examples.chunks(EVAL_BATCH))
         metrics["psnr"] = psnr(metrics["mse"])
         if cfg.corruption == "none" and model.latent_dim < x[0].numel():
             train = torch.from_numpy(self.examples(data, "train").arrays["images"])
@@ -98,7 +138,7 @@ class ImageDomain(Domain):
     def plot_latent(self, bundle: ModelBundle, data: str, out: Path) -> Path:
         images = load_images(data, "test")
         out.parent.mkdir(parents=True, exist_ok=True)
-        return plot_latent(bundle, torch.from_numpy(images.images), images.labels, out)
+        return plot_latent(bundle, image_examples(images.images, images.labels), out)
 
 
 def pca_mse(train: Tensor, test: Tensor, k: int) -> float:
@@ -113,7 +153,7 @@ def pca_mse(train: Tensor, test: Tensor, k: int) -> float:
 
 
 @torch.no_grad()
-def plot_latent(bundle: ModelBundle, images: Tensor, labels: np.ndarray, path: Path) -> Path:
+def plot_latent(bundle: ModelBundle, examples: Examples, path: Path) -> Path:
     """Held-out codes coloured by digit; for a 2-D latent also the decoded manifold.
 
     Codes of more than two dimensions are projected on their two principal axes.
@@ -125,7 +165,8 @@ def plot_latent(bundle: ModelBundle, images: Tensor, labels: np.ndarray, path: P
 
     model = bundle.model
     codes = torch.cat([model.encode(b.to(model.device)).mean.cpu()
-                       for b in Batch(images).split(EVAL_BATCH)])
+                       for b in examples.chunks(EVAL_BATCH)])
+    labels = examples.arrays.get("labels", np.full(len(codes), -1))
     two_d = codes.shape[1] == 2
     if not two_d:
         centred = codes - codes.mean(0)

@@ -57,8 +57,10 @@ class MusicDomain(Domain):
 
     def read_input(self, bundle: ModelBundle, path: Path, bar: int | None = None
                    ) -> tuple[Batch, dict]:
-        found = windows_from_file(path, bundle.representation)
         index = 0 if bar is None else bar
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+            raise MusicaeError(f"--bar {bar!r}: a window number is a whole number >= 0")
+        found = windows_from_file(path, bundle.representation)
         if index >= len(found):
             raise MusicaeError(f"{path}: --bar {bar} is past its last window "
                                f"({len(found)} windows)")
@@ -68,7 +70,8 @@ class MusicDomain(Domain):
         return window_batch(rows, bundle.representation), info
 
     def layout(self, bundle: ModelBundle, n: int, meter: str | None = None,
-               chords: str | None = None) -> dict:
+               chords: str | None = None, label: int | None = None) -> dict:
+        self.refuse(bundle, label=label)
         rep = bundle.representation
         num, den = parse_meter(meter) or default_meter(rep.slot, rep.steps_per_quarter)
         spb = steps_per_bar(num, den, rep.steps_per_quarter)
@@ -78,9 +81,11 @@ class MusicDomain(Domain):
         mask = torch.from_numpy(window_mask(np.full(n, spb), rep)).to(bundle.model.device)
         return {"mask": mask, "controls": _progression(bundle, chords, mask)}
 
-    def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None) -> Batch:
+    def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None = None,
+                  label: int | None = None) -> Batch:
         """The controls the representation makes of a progression, in place of the batch's
         own (see ``Representation.progression_controls``)."""
+        self.refuse(bundle, label=label)
         if chords is None:
             return batch
         controls = dict(batch.controls) | _progression(bundle, chords, batch.mask)

@@ -13,6 +13,12 @@ envelope, exclusive classes (an open hi-hat is not choked), reverb and chorus,
 pan and stereo (the output is mono), pitch bends and controllers. Drums play
 bank 128.
 
+Bounds, so that a hostile font or piece costs no more than a real one: a note plays at
+most ``MAX_LAYERS`` zones, at most ``MAX_VOICES`` voices sound at once (a new one takes
+the oldest one's place, as hardware synthesisers and FluidSynth steal voices), and voices
+are mixed into the output one at a time. A font with a preset that cannot sound (its zones
+reach no sample, or only silence: damaged zone indices) is refused when it loads.
+
     sf = SoundFont.load(DEFAULT_SOUNDFONT)      # parsed once per file (cached)
     audio = sf.render(pretty_midi_object, fs=22050)
 """
@@ -30,6 +36,7 @@ import numpy as np
 import pretty_midi
 
 from musicae.errors import MusicaeError
+from musicae.files import FileProblem, read_regular
 
 DEFAULT_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
@@ -75,13 +82,21 @@ PDTA = {b"phdr": PHDR, b"pbag": BAG, b"pmod": MOD, b"pgen": GEN, b"inst": INST,
 # (FluidSynth does the same); at the full value TimGM6mb's piano is 7x quieter than its bass.
 ATTENUATION_SCALE = 0.4
 MAX_REGIONS = 200_000  # preset x instrument zones; General MIDI fonts have a few thousand
+# Zones one note may play. Real fonts stack a stereo pair (2) per instrument layer, a few
+# layers at most: TimGM6mb's string ensemble plays 6, the most of any of its presets.
+# Beyond 16 a font is hostile (the audit's piano stacked 65,533 zones on every note).
+MAX_LAYERS = 16
+# Voices sounding at once: FluidSynth's default polyphony (General MIDI asks for 24 at
+# least). Real pieces stay far below it; it bounds the work a dense piece can ask for.
+MAX_VOICES = 256
+SILENCE_BLOCK = 4096  # samples per block of the index that finds silent sample spans
 
 
 class SoundFontError(MusicaeError, ValueError):
     """A file that is not a SoundFont 2 file, or a damaged one (one-line reason)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Region:
     """One playable zone: a sample with its ranges, tuning, loop and envelope."""
 
@@ -109,6 +124,21 @@ class Region:
     key_to_decay: int = 0  # and to the decay
 
 
+@dataclass(frozen=True)
+class Voice:
+    """One note playing one region, planned before a sample is read."""
+
+    at: int  # output frame where it starts
+    region: Region  # with the note's key-scaled hold and decay
+    step: float  # sample frames per output frame
+    gain: float  # the region's gain times the velocity curve
+    frames: int  # until the envelope dies, a one-shot sample ends or a newer voice takes it
+    held: int  # frames until the key is released (at most frames)
+    attack: float  # seconds, at least MIN_RAMP
+    release: float  # seconds, MIN_RAMP to MAX_RELEASE
+    fade: int = 0  # frames of fade-out ending at `frames` (a voice another one took)
+
+
 class SoundFont:
     """A parsed SoundFont: the sample data (one int16 view) and its regions per preset."""
 
@@ -125,9 +155,12 @@ class SoundFont:
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Path | None = None) -> SoundFont:
-        """Parse SF2 file contents; SoundFontError if they are not a sound SF2 file."""
+        """Parse SF2 file contents; SoundFontError if they are not a sound SF2 file, or if
+        one of its presets cannot sound."""
         samples, pdta = _read_riff(data)
-        return cls(samples, _regions(pdta, len(samples)), path)
+        presets = _regions(pdta, len(samples))
+        _check_sounding(presets, pdta[b"phdr"], samples)
+        return cls(samples, presets, path)
 
     def regions(self, bank: int, program: int) -> list[Region]:
         """The preset's regions: (bank, program), else bank 0 with the program, else
@@ -145,54 +178,45 @@ class SoundFont:
     def render(self, pm: pretty_midi.PrettyMIDI, fs: int = 22050) -> np.ndarray:
         """Mono float32 audio of pm's notes (not normalised): it lasts until the last
         note's release has died away. Pitch bends and controllers are ignored."""
-        notes = []  # (note, region) for every region a note sounds
-        for inst in pm.instruments:
-            regions = self.regions(128 if inst.is_drum else 0, inst.program)
-            for note in inst.notes:
-                if note.velocity <= 0:
-                    continue
-                for r in regions:
-                    if (r.keys[0] <= note.pitch <= r.keys[1]
-                            and r.vels[0] <= note.velocity <= r.vels[1]):
-                        notes.append((note, r))
-        if not notes:
-            return np.zeros(0, np.float32)
-        parts = []
-        for note, region in notes:
-            audio = self._voice(note, region, fs)
+        voices = self.voices(pm, fs)
+        out = np.zeros(max((v.at + v.frames for v in voices), default=0), np.float32)
+        end = 0  # a one-shot tail can end before its planned frames
+        for v in voices:  # mixed one at a time: memory is the output and one voice
+            audio = self._play(v, fs)
+            out[v.at:v.at + len(audio)] += audio
             if len(audio):
-                parts.append((max(int(round(note.start * fs)), 0), audio))
-        length = max((at + len(a) for at, a in parts), default=0)
-        out = np.zeros(length, np.float32)
-        for at, audio in parts:
-            out[at:at + len(audio)] += audio
-        return out
+                end = max(end, v.at + len(audio))
+        return out[:end]
 
-    def _voice(self, note: pretty_midi.Note, r: Region, fs: int) -> np.ndarray:
-        """One note played through one region, from its start to its silence."""
-        key = r.fixed_key if r.fixed_key >= 0 else note.pitch
-        velocity = r.fixed_vel if r.fixed_vel > 0 else note.velocity
-        cents = (key - r.root) * r.scale + r.tune_cents
-        step = 2.0 ** (cents / 1200.0) * r.sample_rate / fs  # samples per output frame
-        if r.key_to_hold or r.key_to_decay:  # keynumToVolEnvHold/Decay
-            r = dataclasses.replace(r, hold=r.hold * 2.0 ** ((60 - key) * r.key_to_hold / 1200),
-                                    decay=r.decay * 2.0 ** ((60 - key) * r.key_to_decay / 1200))
-        held = max(note.end - note.start, 0.0)
-        release = min(max(r.release, MIN_RAMP), MAX_RELEASE)
-        attack = max(r.attack, MIN_RAMP)
-        silent_at = math.inf  # the envelope fades out by itself (sustain at silence)
-        if r.sustain_db >= SILENT_DB:
-            silent_at = r.delay + attack + r.hold + r.decay
-        frames = min(held + release, silent_at)
-        n = int(math.ceil(frames * fs))
-        n_held = min(int(round(held * fs)), n)
-        looping = r.loop_mode in (1, 3)
-        if not looping:  # the sample's end ends the note
-            n = min(n, max(int(math.ceil((r.end - 1 - r.start) / step)), 0))
-        if n <= 0:
-            return np.zeros(0, np.float32)
+    def voices(self, pm: pretty_midi.PrettyMIDI, fs: int = 22050) -> list[Voice]:
+        """The voices pm's notes start, in instrument and note order: each note plays the
+        regions covering its key and velocity (the first MAX_LAYERS, in font order), and
+        at most MAX_VOICES sound at once."""
+        voices = []
+        for inst in pm.instruments:
+            regions = self._instrument_regions(inst)
+            for note in inst.notes:
+                if note.velocity > 0:
+                    planned = (_plan(note, r, fs) for r in _layers(regions, note))
+                    voices += [v for v in planned if v is not None]
+        return _limit_polyphony(voices, MAX_VOICES, fs)
+
+    def _instrument_regions(self, inst: pretty_midi.Instrument) -> list[Region]:
+        """The instrument's regions; an error if it has notes and the font has no preset
+        for it, nor a fallback (a font without them would play those notes as silence)."""
+        regions = self.regions(128 if inst.is_drum else 0, inst.program)
+        if not regions and any(n.velocity > 0 for n in inst.notes):
+            what = "drum kit (bank 128)" if inst.is_drum else (
+                f"program {inst.program}, nor a piano (bank 0 program 0) to fall back on")
+            raise SoundFontError(f"{self.path or 'SoundFont'}: no preset for the {what}")
+        return regions
+
+    def _play(self, v: Voice, fs: int) -> np.ndarray:
+        """One voice's audio, from its start to its silence."""
+        r, step, n, n_held = v.region, v.step, v.frames, v.held
         frame = np.arange(n, dtype=np.float64)
         pos = r.start + step * frame
+        looping = r.loop_mode in (1, 3)
         if looping:
             length = r.loop_end - r.loop_start
             loop_until = n if r.loop_mode == 1 else n_held
@@ -217,9 +241,72 @@ class SoundFont:
         data = self.samples
         low = data[index].astype(np.float32)
         wave = low + frac * (data[after].astype(np.float32) - low)
-        env = _envelope(n, min(n_held, n), fs, r, attack, release)
-        gain = r.gain * (velocity / 127.0) ** 2 / 32768.0
-        return (wave * env * np.float32(gain)).astype(np.float32, copy=False)
+        env = _envelope(n, min(n_held, n), fs, r, v.attack, v.release)
+        if v.fade:  # taken by a newer voice: a linear fade to nothing at v.frames
+            begin = v.frames - v.fade
+            env[begin:] *= (v.frames - np.arange(begin, n, dtype=np.float32)) / v.fade
+        return (wave * env * np.float32(v.gain)).astype(np.float32, copy=False)
+
+
+def _layers(regions: list[Region], note: pretty_midi.Note) -> list[Region]:
+    """The regions a note plays: those covering its key and velocity, the first
+    MAX_LAYERS of them in font order."""
+    chosen = []
+    for r in regions:
+        if r.keys[0] <= note.pitch <= r.keys[1] and r.vels[0] <= note.velocity <= r.vels[1]:
+            chosen.append(r)
+            if len(chosen) == MAX_LAYERS:
+                break
+    return chosen
+
+
+def _plan(note: pretty_midi.Note, r: Region, fs: int) -> Voice | None:
+    """How one note plays one region (pitch step, gain, lengths); None if it is silent."""
+    key = r.fixed_key if r.fixed_key >= 0 else note.pitch
+    velocity = r.fixed_vel if r.fixed_vel > 0 else note.velocity
+    cents = (key - r.root) * r.scale + r.tune_cents
+    step = 2.0 ** (cents / 1200.0) * r.sample_rate / fs  # samples per output frame
+    if r.key_to_hold or r.key_to_decay:  # keynumToVolEnvHold/Decay
+        r = dataclasses.replace(r, hold=r.hold * 2.0 ** ((60 - key) * r.key_to_hold / 1200),
+                                decay=r.decay * 2.0 ** ((60 - key) * r.key_to_decay / 1200))
+    held = max(note.end - note.start, 0.0)
+    release = min(max(r.release, MIN_RAMP), MAX_RELEASE)
+    attack = max(r.attack, MIN_RAMP)
+    silent_at = math.inf  # the envelope fades out by itself (sustain at silence)
+    if r.sustain_db >= SILENT_DB:
+        silent_at = r.delay + attack + r.hold + r.decay
+    n = int(math.ceil(min(held + release, silent_at) * fs))
+    n_held = min(int(round(held * fs)), n)
+    if r.loop_mode not in (1, 3):  # the sample's end ends the note
+        n = min(n, max(int(math.ceil((r.end - 1 - r.start) / step)), 0))
+    if n <= 0:
+        return None
+    return Voice(at=max(int(round(note.start * fs)), 0), region=r, step=step,
+                 gain=r.gain * (velocity / 127.0) ** 2 / 32768.0, frames=n,
+                 held=min(n_held, n), attack=attack, release=release)
+
+
+def _limit_polyphony(voices: list[Voice], limit: int, fs: int) -> list[Voice]:
+    """The voices (order kept) with at most limit sounding at once: one that starts while
+    limit sound takes the oldest one's place, which fades out over MIN_RAMP just before.
+    A voice counts as sounding for its planned frames; one taken as it starts is dropped."""
+    ends = [v.at + v.frames for v in voices]
+    sounding: list[int] = []  # oldest first: voices are visited in order of their start
+    for i in sorted(range(len(voices)), key=lambda i: voices[i].at):
+        sounding = [j for j in sounding if ends[j] > voices[i].at]
+        if len(sounding) >= limit:
+            ends[sounding.pop(0)] = voices[i].at
+        sounding.append(i)
+    ramp = max(int(round(MIN_RAMP * fs)), 1)
+    kept = []
+    for v, end in zip(voices, ends, strict=True):
+        frames = end - v.at
+        if frames == v.frames:
+            kept.append(v)
+        elif frames > 0:
+            kept.append(dataclasses.replace(v, frames=frames, held=min(v.held, frames),
+                                            fade=min(ramp, frames)))
+    return kept
 
 
 def _envelope(n: int, n_held: int, fs: int, r: Region, attack: float,
@@ -272,9 +359,9 @@ def load(path: str | Path = DEFAULT_SOUNDFONT) -> SoundFont:
 @functools.lru_cache(maxsize=4)
 def _load(path: str, size: int, mtime_ns: int) -> SoundFont:
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SoundFontError(f"{path}: cannot read the SoundFont ({exc.strerror})") from None
+        data = read_regular(path, "soundfont")[0]  # a FIFO or /dev/zero: refused at once
+    except FileProblem as exc:
+        raise SoundFontError(f"{path}: cannot read the SoundFont ({exc.reason})") from None
     try:
         return SoundFont.from_bytes(data, Path(path))
     except SoundFontError as exc:
@@ -409,6 +496,47 @@ def _regions(pdta: dict[bytes, np.ndarray], n_samples: int) -> dict:
                     regions.append(region)
         presets[key] = regions
     return presets
+
+
+def _check_sounding(presets: dict[tuple[int, int], list[Region]], phdr: np.ndarray,
+                    samples: np.ndarray) -> None:
+    """Refuse a font with a preset that cannot sound: none of its zones reaches a sample in
+    the file, or every sample it reaches is silence (damaged zone indices do both). Played,
+    such a font writes silent audio that looks like music rendered."""
+    if not presets:
+        raise SoundFontError("no presets")
+    names = {}
+    headers = phdr[:-1]  # the last is the terminal record
+    for name, bank, program in zip(headers["name"].tolist(), headers["bank"].tolist(),
+                                   headers["preset"].tolist(), strict=True):
+        names.setdefault((bank, program), name.split(b"\0")[0].decode("latin-1"))
+    silent = _silence_test(samples)
+    for (bank, program), regions in presets.items():
+        preset = f"preset {bank}:{program} ({names[bank, program]!r})"
+        if not regions:
+            raise SoundFontError(f"{preset} plays no sample (damaged zone indices?)")
+        if all(silent(r.start, r.end) for r in regions):
+            raise SoundFontError(f"{preset} plays only silence "
+                                  "(damaged zone indices or sample data?)")
+
+
+def _silence_test(samples: np.ndarray):
+    """A test whether samples[start:end] is all zeros that reads at most two blocks of
+    SILENCE_BLOCK samples, however long the span: thousands of zones can each name a
+    long span."""
+    block = SILENCE_BLOCK
+    whole = len(samples) // block
+    loud = samples[:whole * block].reshape(whole, block).any(axis=1)
+    before = np.concatenate(([0], np.cumsum(loud)))  # loud blocks before each block
+
+    def silent(start: int, end: int) -> bool:
+        first, last = -(-start // block), end // block  # the whole blocks inside the span
+        if first >= last:
+            return not samples[start:end].any()
+        return (before[last] == before[first] and not samples[start:first * block].any()
+                and not samples[last * block:end].any())
+
+    return silent
 
 
 def _region(pgen: dict, igen: dict, header: tuple, n_samples: int, s: int) -> Region | None:

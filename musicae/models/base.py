@@ -98,6 +98,17 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
 
 
+def blend(a: Batch, b: Batch, t: Tensor) -> Batch:
+    """a's layout at each fraction t (steps,) of a path from a to b (batches of 1): float
+    controls (a digit's one-hot label) move from a's to b's; discrete ones (chords per
+    step) stay a's."""
+    like = a.repeat(len(t))
+    controls = {name: lerp(value[0], b.controls[name][0].to(value.dtype), t)
+                if value.is_floating_point() and name in b.controls else value
+                for name, value in like.controls.items()}
+    return Batch(like.tokens, like.mask, controls)
+
+
 class Autoencoder(nn.Module, abc.ABC):
     """Base of every musicae model.
 
@@ -112,12 +123,15 @@ class Autoencoder(nn.Module, abc.ABC):
     # order that model registered its parameters
     FORMAT_1_NAMES: tuple[tuple[str, str], ...] = ()
 
-    def __init__(self, latent_dim: int, variational: bool) -> None:
+    def __init__(self, latent_dim: int, variational: bool,
+                 standard_prior: bool | None = None) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.variational = variational
-        # Plain autoencoders sample from a Gaussian fitted to training codes
-        # (see fit_prior); VAEs use N(0, I) and leave these untouched.
+        # Whether codes are drawn from N(0, I) (VAEs; models trained towards it, as the
+        # adversarial autoencoder) or from a Gaussian fitted to training codes (see
+        # fit_prior; plain autoencoders), which the buffers below hold.
+        self.standard_prior = variational if standard_prior is None else standard_prior
         self.register_buffer("prior_fitted", torch.tensor(False))
         self.register_buffer("prior_mean", torch.zeros(latent_dim))
         self.register_buffer("prior_scale_tril", torch.eye(latent_dim))
@@ -181,7 +195,7 @@ class Autoencoder(nn.Module, abc.ABC):
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n codes from the prior: (n, latent)."""
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        if self.variational:
+        if self.standard_prior:
             return eps
         if not self.prior_fitted:
             raise MusicaeError(
@@ -207,7 +221,8 @@ class Autoencoder(nn.Module, abc.ABC):
                     temperature: float = DECODE_TEMPERATURE, like: Batch | None = None
                     ) -> Batch:
         """Decode ``steps`` codes on the path between the posterior means of a and b,
-        in the layout of ``like`` (default: a's).
+        in the layout of ``like`` (default: a's, with continuous controls such as a
+        digit's one-hot label moving from a's to b's along the path).
 
         a, b: single inputs (batches of 1); both endpoints are included.
         """
@@ -218,7 +233,7 @@ class Autoencoder(nn.Module, abc.ABC):
         za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
         t = torch.linspace(0.0, 1.0, steps, device=za.device)
         z = INTERPOLATIONS[method](za, zb, t)  # (steps, latent)
-        return self.decode_like(z, like if like is not None else a, temperature)
+        return self.decode_like(z, like if like is not None else blend(a, b, t), temperature)
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor) -> None:

@@ -5,6 +5,13 @@ One class, :class:`ImageAutoencoder`, composes an encoder and a decoder
 noise for denoising, downscaling for super-resolution); the clean image is
 always the target. Pixels are modelled as Bernoulli, so the reconstruction
 term is the binary cross-entropy summed over the 784 pixels.
+
+Two variants of the lesson's reading list are settings of the same class:
+a *conditional* model (``labels`` > 0, Sohn et al. 2015) whose encoder and
+decoder both see a one-hot label, the control ``LABEL`` of its batches, as
+chords are for music; and an *adversarial* autoencoder (``adversarial`` > 0,
+Makhzani et al. 2015), a plain autoencoder whose codes a small discriminator
+on the latent pushes towards N(0, I), so that it samples from that prior.
 """
 
 from __future__ import annotations
@@ -14,10 +21,14 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from musicae.batch import Batch
 from musicae.configs import ImageConfig
+from musicae.datasets.examples import one_hot
+from musicae.datasets.images import LABEL
 from musicae.defaults import DECODE_TEMPERATURE
+from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 
 SIDE = 28
@@ -46,8 +57,10 @@ def upscale(x: Tensor, scale: int, mode: str = "bicubic") -> Tensor:
 
 
 def _dense_encoder(cfg: ImageConfig, out: int) -> nn.Module:
+    """(B, 1, 28, 28) -> (B, out); a conditional model's input is (B, 784 + labels): the
+    flat image with its one-hot label (see ``ImageAutoencoder._encoder_input``)."""
     layers: list[nn.Module] = [nn.Flatten()]
-    width = PIXELS
+    width = PIXELS + cfg.labels
     for h in cfg.hidden:
         layers += [nn.Linear(width, h), nn.ReLU()]
         width = h
@@ -56,8 +69,9 @@ def _dense_encoder(cfg: ImageConfig, out: int) -> nn.Module:
 
 
 def _dense_decoder(cfg: ImageConfig) -> nn.Module:
+    """(B, latent [+ labels]) -> (B, 1, 28, 28) logits."""
     layers: list[nn.Module] = []
-    width = cfg.latent_dim
+    width = cfg.latent_dim + cfg.labels
     for h in reversed(cfg.hidden):
         layers += [nn.Linear(width, h), nn.ReLU()]
         width = h
@@ -65,10 +79,9 @@ def _dense_decoder(cfg: ImageConfig) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def _conv_trunk(channels: tuple[int, ...]) -> nn.Sequential:
-    """Stride-2 convolutions: (B, 1, 28, 28) -> (B, C, 28 / 2**len, ...)."""
+def _conv_trunk(channels: tuple[int, ...], c_in: int = 1) -> nn.Sequential:
+    """Stride-2 convolutions: (B, c_in, 28, 28) -> (B, C, 28 / 2**len, ...)."""
     layers: list[nn.Module] = []
-    c_in = 1
     for c in channels:
         layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.ReLU()]
         c_in = c
@@ -85,7 +98,9 @@ def _conv_side(cfg: ImageConfig) -> int:
 def _conv_encoder(cfg: ImageConfig, out: int) -> nn.Module:
     side = _conv_side(cfg)
     flat = cfg.channels[-1] * side * side
-    return nn.Sequential(_conv_trunk(cfg.channels), nn.Flatten(), nn.Linear(flat, out))
+    # a conditional model's label arrives as one constant plane per class beside the image
+    return nn.Sequential(_conv_trunk(cfg.channels, 1 + cfg.labels), nn.Flatten(),
+                         nn.Linear(flat, out))
 
 
 def _conv_decoder(cfg: ImageConfig) -> nn.Module:
@@ -93,7 +108,7 @@ def _conv_decoder(cfg: ImageConfig) -> nn.Module:
     side = _conv_side(cfg)
     chans = list(reversed(cfg.channels))
     layers: list[nn.Module] = [
-        nn.Linear(cfg.latent_dim, chans[0] * side * side),
+        nn.Linear(cfg.latent_dim + cfg.labels, chans[0] * side * side),
         nn.ReLU(),
         nn.Unflatten(1, (chans[0], side, side)),
     ]
@@ -128,6 +143,16 @@ def _pool_decoder(cfg: ImageConfig) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+def _discriminator(cfg: ImageConfig) -> nn.Module:
+    """An MLP on codes: (B, latent) -> (B,) logits of "drawn from N(0, I)"."""
+    layers: list[nn.Module] = []
+    width = cfg.latent_dim
+    for h in cfg.disc_hidden:
+        layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, 1), nn.Flatten(0))
+
+
 class _CenterCrop(nn.Module):
     def __init__(self, side: int) -> None:
         super().__init__()
@@ -148,11 +173,13 @@ class ImageAutoencoder(Autoencoder):
 
     encode: x (batch, 1, 28, 28) in [0, 1] -> Posterior over (batch, latent)
     decode: z (batch, latent) -> pixel probabilities (batch, 1, 28, 28)
+    Conditional models read ``controls[LABEL]`` (batch, labels) in both.
     """
 
     def __init__(self, cfg: ImageConfig) -> None:
         latent = pool_code_size(cfg) if cfg.arch == "pool" else cfg.latent_dim
-        super().__init__(latent, cfg.variational)
+        adversarial = cfg.adversarial > 0
+        super().__init__(latent, cfg.variational, standard_prior=cfg.variational or adversarial)
         self.cfg = cfg  # validated when it was made (ImageConfig.__post_init__)
         out = 2 * latent if cfg.variational else latent
         if cfg.arch == "dense":
@@ -161,28 +188,55 @@ class ImageAutoencoder(Autoencoder):
             self.encoder, self.decoder = _conv_encoder(cfg, out), _conv_decoder(cfg)
         else:
             self.encoder, self.decoder = _pool_encoder(cfg), _pool_decoder(cfg)
+        self.discriminator = _discriminator(cfg) if adversarial else None
+
+    def _label(self, controls: Mapping[str, Tensor] | None, n: int) -> Tensor:
+        """A conditional model's one-hot labels for n examples: (n, labels)."""
+        label = (controls or {}).get(LABEL)
+        if label is None or tuple(label.shape) != (n, self.cfg.labels):
+            raise MusicaeError(f"this model is conditioned on {self.cfg.labels} labels: it "
+                               f"needs a label for every image (labelled data, or --label)")
+        return label
+
+    def _with_label(self, h: Tensor, controls: Mapping[str, Tensor] | None) -> Tensor:
+        """h (B, width) with the one-hot label beside it (conditional models):
+        (B, width + labels)."""
+        if not self.cfg.labels:
+            return h
+        return torch.cat([h, self._label(controls, len(h)).to(h.dtype)], dim=-1)
 
     def encode(self, batch: Batch) -> Posterior:
-        h = self.encoder(batch.tokens)  # (B, latent) or (B, 2 * latent)
+        h = self.encoder(self._encoder_input(batch))  # (B, latent) or (B, 2 * latent)
         if not self.variational:
             return Posterior(h)
         mean, logvar = h.chunk(2, dim=-1)
         return Posterior(mean, logvar)
 
-    def decode_logits(self, z: Tensor) -> Tensor:
-        return self.decoder(z)  # (B, 1, 28, 28)
+    def _encoder_input(self, batch: Batch) -> Tensor:
+        """The image, and for a conditional model its label beside it: (B, 784 + labels)
+        for a dense encoder, (B, 1 + labels, 28, 28) for a conv one (a plane per class)."""
+        x = batch.tokens  # (B, 1, 28, 28)
+        if not self.cfg.labels:
+            return x
+        if self.cfg.arch == "dense":
+            return self._with_label(x.flatten(1), batch.controls)
+        planes = self._label(batch.controls, len(x)).to(x.dtype)[:, :, None, None]
+        return torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)
+
+    def decode_logits(self, z: Tensor, controls: Mapping[str, Tensor] | None = None) -> Tensor:
+        return self.decoder(self._with_label(z, controls))  # (B, 1, 28, 28)
 
     def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
                mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
                ) -> Batch:
-        """Pixel probabilities (the mean image): images have no steps to lay out, so
-        temperature, mask and controls are unused."""
-        return Batch(torch.sigmoid(self.decode_logits(z)))
+        """Pixel probabilities (the mean image), with the controls they were decoded under:
+        images have no steps to lay out, so temperature and mask are unused."""
+        return Batch(torch.sigmoid(self.decode_logits(z, controls)), controls=dict(controls or {}))
 
     def corrupted(self, batch: Batch) -> Batch | None:
         if self.cfg.corruption == "none":
             return None
-        return Batch(corrupt(batch.tokens, self.cfg))
+        return Batch(corrupt(batch.tokens, self.cfg), controls=batch.controls)
 
     def loss(self, batch: Batch, beta: float = 1.0, free_bits: float = 0.0,
              step: int = 0) -> dict[str, Tensor]:
@@ -191,17 +245,60 @@ class ImageAutoencoder(Autoencoder):
         ``recon`` decodes a code drawn from the posterior, so ``elbo`` is an unbiased
         one-sample estimate (decoding the mean would flatter it by several nats).
         ``mse`` is per pixel; out of training it scores the posterior mean's decoding,
-        the reconstruction a user sees.
+        the reconstruction a user sees. Adversarial models add the discriminator's
+        terms (see ``adversarial_terms``).
         """
         x = batch.tokens
         source = self.corrupted(batch)
         posterior = self.encode(batch if source is None else source)
-        logits = self.decode_logits(posterior.sample())  # (B, 1, 28, 28)
+        logits = self.decode_logits(posterior.sample(), batch.controls)  # (B, 1, 28, 28)
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         recon = recon.flatten(1).sum(dim=1).mean()  # nats per image
         kl, penalty = kl_penalty(posterior, beta, free_bits)
         if self.variational and not self.training:
-            logits = self.decode_logits(posterior.mean)
+            logits = self.decode_logits(posterior.mean, batch.controls)
         mse = F.mse_loss(torch.sigmoid(logits), x)
-        return {"loss": recon + penalty, "recon": recon, "kl": kl, "elbo": -(recon + kl),
-                "mse": mse}
+        terms = {"loss": recon + penalty, "recon": recon, "kl": kl, "elbo": -(recon + kl),
+                 "mse": mse}
+        if self.discriminator is not None:
+            adv = self.adversarial_terms(posterior.mean)
+            terms["loss"] = terms["loss"] + self.cfg.adversarial * adv["fool"] + adv["disc_loss"]
+            terms |= adv
+        return terms
+
+    def adversarial_terms(self, z: Tensor) -> dict[str, Tensor]:
+        """The adversarial game on codes z (batch, latent), as terms of one loss.
+
+        ``disc_loss`` trains the discriminator to tell N(0, I) draws (real) from codes
+        (fake); codes enter it detached, so it moves only the discriminator. ``fool`` is
+        the encoder's non-saturating term, -log D(z), computed with the discriminator's
+        weights detached, so it moves only the encoder. One backward pass and one
+        optimiser then play both sides (and DDP wraps the model as any other).
+        ``disc_acc``: the share of both kinds the discriminator gets right.
+        """
+        real = self.discriminator(torch.randn_like(z))  # (B,) logits
+        fake = self.discriminator(z.detach())
+        disc_loss = (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                     + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+        frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
+        fooled = functional_call(self.discriminator, frozen, (z,))
+        fool = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+        disc_acc = ((real > 0).float().mean() + (fake < 0).float().mean()) / 2
+        return {"disc_loss": disc_loss, "disc_acc": disc_acc, "fool": fool}
+
+    @torch.no_grad()
+    def classify(self, x: Tensor) -> Tensor:
+        """The label under which a conditional model explains each image best (the largest
+        ELBO, with the posterior mean): a conditional VAE is also a classifier.
+
+        x: (B, 1, 28, 28) -> labels (B,) int64.
+        """
+        scores = []
+        for k in range(self.cfg.labels):
+            controls = {LABEL: one_hot(torch.full((len(x),), k, device=x.device),
+                                       self.cfg.labels)}
+            posterior = self.encode(Batch(x, controls=controls))
+            logits = self.decode_logits(posterior.mean, controls)
+            nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1)
+            scores.append(-(nll.sum(dim=1) + posterior.kl().sum(dim=1)))  # (B,)
+        return torch.stack(scores, dim=1).argmax(dim=1)

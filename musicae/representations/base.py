@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from musicae.configs import MAX_BARS, MAX_SLOT
 from musicae.errors import MusicaeError
 from musicae.representations.attributes import Attribute
 from musicae.representations.constants import (
@@ -371,10 +372,12 @@ def default_meter(bar_steps: int, steps_per_quarter: int) -> tuple[int, int]:
 
 def _problem(rep: Representation) -> str:
     """What is wrong with the settings, or an empty string."""
-    positive = ("bars", "slot", "hop_bars", "steps_per_quarter", "gap_bars")
+    # the most of each a model can be built for (bars, slot) or that means anything
+    positive = {"bars": MAX_BARS, "slot": MAX_SLOT, "hop_bars": MAX_BARS,
+                "steps_per_quarter": MAX_SLOT, "gap_bars": 1024}
     checks = [
-        *((_is_int(getattr(rep, n)) and getattr(rep, n) >= 1, f"{n} must be a positive integer")
-          for n in positive),
+        *((_is_int(getattr(rep, n)) and 1 <= getattr(rep, n) <= high,
+           f"{n} must be a positive integer (at most {high})") for n, high in positive.items()),
         (rep.out_of_range in OUT_OF_RANGE, f"out_of_range must be one of {OUT_OF_RANGE}"),
         (
             MIDI_PITCH_RANGE[0] <= rep.min_pitch <= rep.max_pitch <= MIDI_PITCH_RANGE[1],

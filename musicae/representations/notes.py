@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,6 +23,7 @@ import mido
 import numpy as np
 
 from musicae.errors import MusicaeError
+from musicae.files import FileProblem, read_regular
 from musicae.representations import compiled
 from musicae.representations.constants import (
     DEFAULT_METER,
@@ -34,7 +34,6 @@ from musicae.representations.constants import (
     STEPS_PER_QUARTER,
 )
 
-MAX_FILE_BYTES = 4 * 2**20  # bigger .mid files are rare and cost ~100x their size to parse
 MIN_QPM, MAX_QPM = 10.0, 1000.0  # tempos outside this range mark a broken file
 MAX_PIECE_QUARTERS = 50_000  # about seven hours at 120 qpm; beyond: broken delta times
 MIDI_HEADER = b"MThd"
@@ -205,53 +204,19 @@ def default_reader() -> str:
     return os.environ.get(READER_ENV) or ("symusic" if compiled.available() else "mido")
 
 
-READ_CHUNK = 1 << 16
-
-
 def read_midi_bytes(path: str | os.PathLike) -> bytes:
-    """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them (see :func:`read_midi_file`)."""
+    """A regular file's bytes, at most ``LIMITS["midi"]`` of them (see :func:`read_midi_file`)."""
     return read_midi_file(path)[0]
 
 
 def read_midi_file(path: str | os.PathLike) -> tuple[bytes, tuple[int, int]]:
-    """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them, and the (size,
-    mtime_ns) of what was read.
-
-    FIFOs, sockets and devices (also behind a symlink) are refused without
-    waiting on them: the file is opened non-blocking and checked on the open
-    descriptor. A file whose size is over the limit is refused unread, and the
-    limit also counts the bytes actually read, so a file that says it is empty but
-    never ends is still cut off.
-    """
+    """A regular file's bytes, at most ``LIMITS["midi"]`` of them, and the (size,
+    mtime_ns) of what was read (see :func:`musicae.files.read_regular`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnusableMidi(path, "not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise _too_large(path)
-        want = info.st_size + 1  # the whole file and one byte more, if it has grown
-        chunks, total = [], 0
-        while chunk := os.read(fd, want):  # no buffer of the whole limit up front
-            total += len(chunk)
-            if total > MAX_FILE_BYTES:
-                raise _too_large(path)
-            chunks.append(chunk)
-            if len(chunk) < want and total >= info.st_size:
-                break  # short of what was asked, and all the file said it held: the end
-            want = READ_CHUNK
-    except OSError as exc:
-        raise UnusableMidi(path, "unreadable file", exc.strerror or str(exc)) from exc
-    finally:
-        os.close(fd)
-    return b"".join(chunks), (info.st_size, info.st_mtime_ns)
-
-
-def _too_large(path: str | os.PathLike) -> UnusableMidi:
-    return UnusableMidi(path, "file too large", f"over {MAX_FILE_BYTES} bytes")
+        data, info = read_regular(path, "midi")
+    except FileProblem as exc:
+        raise UnusableMidi(path, exc.reason, exc.detail) from None
+    return data, (info.st_size, info.st_mtime_ns)
 
 
 def _parse(path: str | os.PathLike | None, data: bytes) -> mido.MidiFile:
