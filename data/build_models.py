@@ -62,6 +62,11 @@ SHIPPED = {
                        "--steps 6000 --seed 0", "mnist", ()),
     "mnist_vae_2d": ("musicae train mnist --preset mnist_vae_2d --out runs/mnist_vae_2d "
                      "--steps 6000 --seed 0", "mnist", ()),
+    # one thread each, beside other work on the second core
+    "mnist_aae": ("musicae --threads 1 train mnist --preset mnist_aae --out runs/mnist_aae "
+                  "--steps 6000 --seed 0", "mnist", ()),
+    "mnist_cvae": ("musicae --threads 1 train mnist --preset mnist_cvae --out runs/mnist_cvae "
+                   "--seed 0", "mnist", ()),
 }
 
 
