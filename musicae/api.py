@@ -14,7 +14,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,14 @@ from musicae.domains.base import Domain
 from musicae.domains.image import ImageDomain
 from musicae.domains.music import MusicDomain
 from musicae.errors import MusicaeError
-from musicae.files import one_writer, read_regular, staged_output
+from musicae.files import (
+    RUN_RECORD,
+    clear_earlier,
+    one_writer,
+    read_regular,
+    staged_output,
+    writable,
+)
 from musicae.presets import (
     PRESETS,
     build_model,
@@ -48,7 +54,6 @@ from musicae.presets import (
 from musicae.train import TrainConfig, Trainer, pick_device, seed_everything
 
 DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
-RUN_RECORD = "run.json"  # beside a command's files: what made them
 PICTURE_SUFFIXES = (".png", ".pdf", ".svg")
 DEFAULT_MODELS = {"music": "folk_mel_2bar", "image": "mnist_conv_vae"}
 CONDITIONAL_MODEL = "mnist_cvae"  # the demo's grid of digits, a row per label
@@ -219,60 +224,6 @@ def _chosen(seed: int | None) -> int:
     return seed
 
 
-def writable(out: str | Path, folder: bool = True) -> Path:
-    """``out`` as a place this command can write a folder (or, ``folder=False``, a file)
-    into, checked before any work: a name, not an existing thing of the other sort, not
-    under a file, no part too long, and in a folder where a file can really be made (a
-    probe, so read-only and virtual file systems count). A one-line error otherwise."""
-    if str(out) == "" or not folder and str(out) == ".":
-        raise MusicaeError("output path is empty")
-    out = Path(out)
-    try:
-        if out.exists() and out.is_dir() != folder:
-            raise MusicaeError(f"{out}: exists and is not a {'folder' if folder else 'file'}")
-        parent = out if folder else out.parent
-        while not parent.exists():
-            parent = parent.parent
-        if not parent.is_dir():
-            raise MusicaeError(f"{out}: {parent} is a file, not a folder")
-        longest = _name_max(parent)
-        for part in out.relative_to(parent).parts if out != parent else ():
-            if len(os.fsencode(part)) > longest:
-                raise MusicaeError(f"{out}: a name longer than {longest} bytes")
-        # a real write, where the command will write (or the nearest folder that exists):
-        # read-only and virtual file systems pass os.access; a kill here leaves only an
-        # empty .musicae-probe-* folder
-        with tempfile.TemporaryDirectory(prefix=".musicae-probe-", dir=parent):
-            pass
-    except OSError as exc:
-        reason = (exc.strerror or type(exc).__name__).lower()
-        raise MusicaeError(f"{out}: cannot write there ({reason})") from None
-    return out
-
-
-def _name_max(folder: Path) -> int:
-    """The longest file name (bytes) the file system of ``folder`` takes."""
-    try:
-        return max(os.pathconf(folder, "PC_NAME_MAX"), 1)
-    except (OSError, ValueError):
-        return 255
-
-
-def _clear(out: Path) -> Path:
-    """Make ``out`` ready for a command's files: the files an earlier musicae command
-    wrote there (listed in its run.json) are removed, so old and new never mix."""
-    record = out / RUN_RECORD
-    if record.is_file():
-        try:
-            earlier = json.loads(record.read_text()).get("written", [])
-        except (ValueError, AttributeError):
-            raise MusicaeError(f"{record}: unreadable; remove it or write elsewhere") from None
-        for name in earlier:
-            (out / Path(str(name)).name).unlink(missing_ok=True)  # only files directly in out
-        record.unlink()
-    return out
-
-
 def _record(out: Path, staging: Path, command: str, summary: dict, **settings) -> dict:
     """Write run.json beside a command's files (in ``staging``, on their way to ``out``):
     what made them, and their names; the summary lists where they will be."""
@@ -307,7 +258,7 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     layout = dom.layout(bundle, n, meter, chords, label)
     batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
                                 **layout)
-    with staged_output(Path(out), _clear) as staging:
+    with staged_output(Path(out), clear_earlier) as staging:
         paths = dom.write_batch(bundle, batch, staging, "sample", meter=meter, **options)
         summary = {"model": str(bundle.path), "written": paths}
         return _record(Path(out), staging, "sample", summary, model=str(bundle.path), n=n,
@@ -384,7 +335,7 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
     like = dom.condition(bundle, xa, chords, label)
     like = None if like is xa else like  # a's own layout: its labels blend into b's
     path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
-    with staged_output(Path(out), _clear) as staging:
+    with staged_output(Path(out), clear_earlier) as staging:
         written = dom.write_path(bundle, path, staging, meter=info_a.get("meter"), **options)
         summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
                    "method": method, "written": written}
@@ -406,7 +357,7 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
     vector = shift_vector(bundle, shift)
     seed = _chosen(seed)  # the corruption of denoising models draws noise
     written, infos = [], []
-    with staged_output(Path(out), _clear) as staging:
+    with staged_output(Path(out), clear_earlier) as staging:
         for path in inputs:
             x, info = dom.read_input(bundle, Path(path), bar)
             x = x.to(bundle.model.device)
@@ -460,7 +411,7 @@ def decode(model: str, codes: str | Path, out: str | Path,
     layout = dom.layout(bundle, len(z), meter, chords, label)
     batch = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature,
                                 **layout)
-    with staged_output(Path(out), _clear) as staging:
+    with staged_output(Path(out), clear_earlier) as staging:
         paths = dom.write_batch(bundle, batch, staging, "decoded", meter=meter, **options)
         summary = {"model": str(bundle.path), "written": paths}
         return _record(Path(out), staging, "decode", summary, model=str(bundle.path),

@@ -11,6 +11,7 @@ large for its kind is refused before it is read. The caps, by kind of file, are
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -92,6 +93,7 @@ def _too_large(path: str | os.PathLike, limit: int) -> FileProblem:
 
 # --- one writer per output --------------------------------------------------------------
 
+RUN_RECORD = "run.json"  # beside a command's files: what made them, and their names
 STAGING_PREFIX = ".musicae-staging-"  # a command's files until they are all written
 
 
@@ -155,7 +157,7 @@ def staged_output(out: Path, clear: Callable[[Path], None]) -> Iterator[Path]:
         try:
             yield staging
             clear(out)
-            for path in sorted(staging.iterdir(), key=lambda p: p.name == "run.json"):
+            for path in sorted(staging.iterdir(), key=lambda p: p.name == RUN_RECORD):
                 os.replace(path, out / path.name)
         except OSError as exc:
             raise MusicaeError(f"{out}: cannot write ({(exc.strerror or str(exc)).lower()}); "
@@ -172,3 +174,60 @@ def sweep_leftovers(folder: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif path.name.startswith(".") and ".tmp-" in path.name and path.is_file():
             path.unlink(missing_ok=True)
+
+
+# --- output paths -----------------------------------------------------------------------
+
+
+def writable(out: str | Path, folder: bool = True) -> Path:
+    """``out`` as a place this command can write a folder (or, ``folder=False``, a file)
+    into, checked before any work: a name, not an existing thing of the other sort, not
+    under a file, no part too long, and in a folder where a file can really be made (a
+    probe, so read-only and virtual file systems count). A one-line error otherwise."""
+    if str(out) == "" or not folder and str(out) == ".":
+        raise MusicaeError("output path is empty")
+    out = Path(out)
+    try:
+        if out.exists() and out.is_dir() != folder:
+            raise MusicaeError(f"{out}: exists and is not a {'folder' if folder else 'file'}")
+        parent = out if folder else out.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise MusicaeError(f"{out}: {parent} is a file, not a folder")
+        longest = _name_max(parent)
+        for part in out.relative_to(parent).parts if out != parent else ():
+            if len(os.fsencode(part)) > longest:
+                raise MusicaeError(f"{out}: a name longer than {longest} bytes")
+        # a real write, where the command will write (or the nearest folder that exists):
+        # read-only and virtual file systems pass os.access; a kill here leaves only an
+        # empty .musicae-probe-* folder
+        with tempfile.TemporaryDirectory(prefix=".musicae-probe-", dir=parent):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise MusicaeError(f"{out}: cannot write there ({reason})") from None
+    return out
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system of ``folder`` takes."""
+    try:
+        return max(os.pathconf(folder, "PC_NAME_MAX"), 1)
+    except (OSError, ValueError):
+        return 255
+
+
+def clear_earlier(out: Path) -> Path:
+    """Make ``out`` ready for a command's files: the files an earlier musicae command
+    wrote there (listed in its run.json) are removed, so old and new never mix."""
+    record = out / RUN_RECORD  # what the earlier command wrote
+    if record.is_file():
+        try:
+            earlier = json.loads(record.read_text()).get("written", [])
+        except (ValueError, AttributeError):
+            raise MusicaeError(f"{record}: unreadable; remove it or write elsewhere") from None
+        for name in earlier:
+            (out / Path(str(name)).name).unlink(missing_ok=True)  # only files directly in out
+        record.unlink()
+    return out
