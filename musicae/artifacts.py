@@ -36,6 +36,18 @@ from musicae.representations import Representation, from_dict
 FORMAT = "musicae-model/2"
 FORMAT_1 = "musicae-model/1"  # before representations were stored; read, never written
 FORMAT_1_GEOMETRY = ("kind", "depth", "bars", "slot")  # format-1 model settings now derived
+# Before sequence models were composed of parts their weights had flat names: (old prefix,
+# new prefix), in the order that model registered them (which its optimizer state follows).
+# Image models kept their names.
+FORMAT_1_SEQUENCE_NAMES = (
+    ("encoder.", "encoder.lstm."),
+    ("to_posterior.", "encoder.to_posterior."),
+    ("conductor_init.", "decoder.conductor_init."),
+    ("conductor.", "decoder.conductor."),
+    ("decoder_init.", "decoder.init."),
+    ("decoder.", "decoder.lstm."),
+    ("out.", "decoder.head.out."),
+)
 WEIGHTS, CONFIG, OPTIMIZER = "model.safetensors", "config.json", "optimizer.safetensors"
 METRICS = "metrics.jsonl"
 SHIPPED_DIR = DATA_DIR / "models"
@@ -282,9 +294,15 @@ def _check_groups(path: Path, groups, n_params: int) -> list[dict]:
 ADAM_NUMBERS = ("lr", "eps", "weight_decay")
 
 
+def _format_1_names(model: Autoencoder) -> tuple[tuple[str, str], ...]:
+    from musicae.models.sequence import SequenceVAE
+
+    return FORMAT_1_SEQUENCE_NAMES if isinstance(model, SequenceVAE) else ()
+
+
 def _format_1_order(model: Autoencoder) -> list[str]:
     """Parameter names (as they are now) in the order a format-1 model registered them."""
-    prefixes = [new for _, new in model.FORMAT_1_NAMES]  # in the old registration order
+    prefixes = [new for _, new in _format_1_names(model)]  # in the old registration order
     names = [name for name, _ in model.named_parameters()]
     if not prefixes:
         return names
@@ -342,10 +360,11 @@ def _overrides(config: dict) -> dict:
 def _rename_format_1(tensors: dict, model: Autoencoder) -> dict:
     """Weights of a format-1 directory under the names the model's parts have now."""
     renamed = {}
-    longest_first = sorted(model.FORMAT_1_NAMES, key=lambda pair: -len(pair[0]))
+    names = _format_1_names(model)
+    longest_first = sorted(names, key=lambda pair: -len(pair[0]))
     for key, value in tensors.items():
         old = next((o for o, _ in longest_first if key.startswith(o)), None)
-        new = dict(model.FORMAT_1_NAMES)[old] + key[len(old):] if old else key
+        new = dict(names)[old] + key[len(old):] if old else key
         renamed[new] = value
     return renamed
 

@@ -243,11 +243,10 @@ def test_a_model_directory_from_before_representations_loads(model, tunes, tmp_p
     from safetensors.torch import load_file, save_file
 
     from musicae import api, artifacts
-    from musicae.models.sequence import SequenceVAE
 
     old = tmp_path / "old"
     old.mkdir()
-    renames = [(new, prefix) for prefix, new in SequenceVAE.FORMAT_1_NAMES]
+    renames = [(new, prefix) for prefix, new in artifacts.FORMAT_1_SEQUENCE_NAMES]
     tensors = {}
     for key, value in load_file(str(model / "model.safetensors")).items():
         new = next((n for n, _ in renames if key.startswith(n)), None)

@@ -119,10 +119,6 @@ class Autoencoder(nn.Module, abc.ABC):
     ignore them. ``forward`` is ``loss``, so DistributedDataParallel wraps any model.
     """
 
-    # (old prefix, new prefix) of weight names saved by musicae-model/1 directories, in the
-    # order that model registered its parameters
-    FORMAT_1_NAMES: tuple[tuple[str, str], ...] = ()
-
     def __init__(self, latent_dim: int, variational: bool,
                  standard_prior: bool | None = None) -> None:
         super().__init__()

@@ -53,18 +53,6 @@ def build_sequence_vae(cfg: SequenceConfig) -> SequenceVAE:
 class SequenceVAE(Autoencoder):
     """encode: a batch of token sequences → Posterior (B, latent); decode: codes → tokens."""
 
-    # Before the model was composed of parts its weights had flat names; in the order
-    # that model registered them (which its optimizer state follows).
-    FORMAT_1_NAMES = (
-        ("encoder.", "encoder.lstm."),
-        ("to_posterior.", "encoder.to_posterior."),
-        ("conductor_init.", "decoder.conductor_init."),
-        ("conductor.", "decoder.conductor."),
-        ("decoder_init.", "decoder.init."),
-        ("decoder.", "decoder.lstm."),
-        ("out.", "decoder.head.out."),
-    )
-
     def __init__(self, encoder: SequenceEncoder, decoder: SequenceDecoder,
                  cfg: SequenceConfig) -> None:
         super().__init__(cfg.latent_dim, variational=True)
