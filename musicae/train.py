@@ -31,7 +31,7 @@ from tqdm import tqdm
 from musicae.batch import Batch
 from musicae.configs import TrainConfig
 from musicae.datasets.examples import Examples
-from musicae.distributed import Ranks, any_rank
+from musicae.distributed import Ranks, any_rank, peers_watched
 from musicae.errors import MusicaeError, first_line
 from musicae.models.base import Autoencoder, beta_schedule
 
@@ -69,7 +69,8 @@ class Trainer:
                  ranks: Ranks = Ranks()) -> None:
         self.model = model.to(device)
         # Under torchrun the model is wrapped so that gradients are averaged over ranks.
-        self.net = DistributedDataParallel(model) if ranks.active else model
+        with peers_watched(ranks):
+            self.net = DistributedDataParallel(model) if ranks.active else model
         self.ranks = ranks
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -79,6 +80,7 @@ class Trainer:
         self.step = 0
         self.wall_seconds = 0.0
         self.last_eval: dict[str, float] = {}
+        self.saved_step: int | None = None  # of the last checkpoint in run_dir known here
         self._valid_sample: np.ndarray | None = None
         self.stop: list[int] = []  # the signals that asked training to stop
         self._board = None  # TensorBoard writer while fit runs (rank 0, where installed)
@@ -97,7 +99,7 @@ class Trainer:
         saved = time.monotonic()
         if ranks.main:  # made now: its purge step is the step this run starts from
             self._board = _tensorboard_writer(self.run_dir / TENSORBOARD_DIR, self.step)
-        with _stop_signals() as stop:
+        with _stop_signals() as stop, peers_watched(ranks, self.after_lost_peer):
             self.stop = stop
             done = self.finished()
             while not done:
@@ -168,6 +170,14 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
         self.log_to_tensorboard(record)
         self.save(self.model, self.run_dir, self.state())
+        self.saved_step = self.step
+
+    def after_lost_peer(self) -> str:
+        """What the user can do when another process is gone: a checkpoint is written whole
+        or not at all, so the last one stands (rank 0 knows whether there is one)."""
+        if self.ranks.main and self.saved_step is None:
+            return "no checkpoint was written yet"
+        return f"the last checkpoint in {self.run_dir} is intact, continue with --resume"
 
     def log_to_tensorboard(self, record: dict) -> None:
         """The same record as TensorBoard scalars (``train/loss``, ``valid/kl``, ``lr``) in
@@ -196,7 +206,7 @@ class Trainer:
 
     def restore(self, step: int, wall_seconds: float, optimizer_state: dict | None) -> None:
         """Continue from a checkpoint (``--resume``)."""
-        self.step = step
+        self.step = self.saved_step = step
         self.wall_seconds = wall_seconds
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,6 +77,7 @@ def test_killing_one_rank_stops_the_others_and_keeps_the_checkpoint(tmp_path):
         ranks = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True,
                                text=True).stdout.split()
         assert len(ranks) == 2
+        survivor = 1 - rank_of(int(ranks[-1]))
         os.kill(int(ranks[-1]), signal.SIGKILL)
         started = time.monotonic()
         _, stderr = launcher.communicate(timeout=120)
@@ -85,6 +87,20 @@ def test_killing_one_rank_stops_the_others_and_keeps_the_checkpoint(tmp_path):
         if launcher.poll() is None:
             launcher.kill()
     assert artifacts.load(out).meta["training"]["step"] % 20 == 0
+    # the survivor says so in one line, in gloo's words (not its source line); torchrun's
+    # own report of the kill follows it
+    said = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(said) == 1 and re.fullmatch(
+        rf"error: lost a training process \(rank {survivor} of 2\): [A-Z][\w ]+; "
+        rf"the last checkpoint in {re.escape(str(out))} is intact, continue with --resume",
+        said[0]), stderr
+    assert str(Path(artifacts.__file__).parent) not in stderr, "no traceback of a rank"
+
+
+def rank_of(pid: int) -> int:
+    """The rank torchrun gave process ``pid``."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return int(next(item for item in environ if item.startswith(b"RANK=")).split(b"=")[1])
 
 
 def test_ranks_get_disjoint_shards_of_each_global_batch():

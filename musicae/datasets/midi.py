@@ -14,7 +14,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -344,8 +344,9 @@ def _build(
     results, stored, mapped = _from_cache(cache, root, split, names, stats)
     todo = [i for i, result in enumerate(results) if result is None]
     tasks = [Task(files[i], rep, time_limit) for i in todo]
-    with cache.spilling(root, split) as spill:
-        done = run_tasks(tasks, workers or default_workers(), progress)
+    done = run_tasks(tasks, workers or default_workers(), progress)
+    # closed on the way out: a run that stops early (Ctrl-C) stops its workers at once
+    with cache.spilling(root, split) as spill, closing(done):
         saved = time.monotonic()
         for i, result in zip(todo, done, strict=True):
             results[i] = result

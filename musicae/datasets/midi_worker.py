@@ -3,7 +3,8 @@
 A worker reads a file's bytes, digests them (the cache key), and parses and
 encodes them under a time limit. Nothing but the small window arrays travels
 back to the parent, so memory stays bounded by the windows, never by MIDI
-objects; the parent keeps the cache.
+objects; the parent keeps the cache. Workers die with the parent (a killed
+``prepare`` leaves none behind holding its spill folder) and leave Ctrl-C to it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ CHUNKS_PER_WORKER = 4  # keep workers busy while the slowest chunk finishes
 CHUNKS_AHEAD = 2  # chunks submitted a worker, done or not, before the parent takes them
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MAX_MMAP_THRESHOLD = 32 << 20  # glibc's largest (64-bit): larger blocks are still mapped
+PR_SET_PDEATHSIG = 1  # prctl option (<linux/prctl.h>): a signal for when the parent dies
+_stopping = None  # in a worker: the parent's flag (a shared byte) to drop the chunk it has
 
 
 class _FileTimeout(BaseException):
@@ -58,6 +61,10 @@ class _FileTimeout(BaseException):
     A BaseException, so that no ``except Exception`` on the way (mido's errors
     are caught that way) mistakes it for a broken file.
     """
+
+
+class _Stopped(Exception):
+    """Raised in a worker whose parent no longer wants the chunk's results."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,8 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
     batchable = bool(tasks) and tasks[0].rep.batchable and default_reader() == "symusic"
     stats: dict[int, tuple[int, int]] = {}
     for i, task in enumerate(tasks):
+        if _stopping is not None and _stopping.value:
+            raise _Stopped
         try:
             data, stats[i] = read_midi_file(task.path)
         except UnusableMidi as exc:
@@ -160,6 +169,43 @@ def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
             results[i] = FileResult(digest, outcome.reason, processed=True)
         else:
             results[i] = FileResult.of_windows(digest, outcome, processed=True)
+
+
+def start_worker(parent: int, stopping: ctypes.c_byte) -> None:
+    """Set up a worker process started by ``parent`` (a pid): it dies with it, leaves
+    Ctrl-C to it (the parent stops the run and says so once; a worker would print its own
+    traceback), gives up its chunk when ``stopping`` is set, and keeps the memory it frees.
+    """
+    global _stopping
+    _stopping = stopping
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux") and set_death_signal(signal.SIGKILL):
+        if os.getppid() != parent:  # it died before the kernel was told: no signal will come
+            os._exit(1)
+    else:
+        threading.Thread(target=_exit_with_parent, daemon=True).start()
+    keep_freed_memory()
+
+
+def set_death_signal(signum: int) -> bool:
+    """Have Linux send ``signum`` to this process when its parent dies; whether it could.
+
+    The kernel takes the thread that started this process for its parent: should that
+    thread end first, the signal comes then.
+    """
+    try:
+        return ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no prctl in this libc
+        return False
+
+
+def _exit_with_parent() -> None:
+    """Wait for the parent process to end, then end this one (where the kernel cannot be
+    asked to: not Linux)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(1)
 
 
 def keep_freed_memory() -> None:
@@ -209,26 +255,68 @@ def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileR
             for chunk in chunks:
                 yield from _advance(bar, process_chunk(chunk))
             return
-        context = multiprocessing.get_context(START_METHOD)
         try:
-            with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context,
-                                     initializer=keep_freed_memory) as pool:
-                # a few chunks ahead at most: results wait in order, and behind a slow
-                # chunk (a file near its time limit) they would pile up in memory
-                waiting = iter(chunks)
-                running = deque(pool.submit(process_chunk, chunk)
-                                for chunk in itertools.islice(waiting, workers * CHUNKS_AHEAD))
-                while running:
-                    results = running.popleft().result()
-                    chunk = next(waiting, None)
-                    if chunk is not None:
-                        running.append(pool.submit(process_chunk, chunk))
-                    yield from _advance(bar, results)
+            yield from _in_workers(chunks, workers, bar)
         except BrokenProcessPool as exc:
             raise MusicaeError(
                 "a worker process died while preparing MIDI (out of memory?); "
                 "try again with fewer workers"
             ) from exc
+
+
+def _in_workers(chunks: list[list[Task]], workers: int, bar: tqdm) -> Iterator[FileResult]:
+    """Results of ``chunks``, in order, from a pool of worker processes.
+
+    Whatever ends the run early (Ctrl-C, an error while the caller stores results, the
+    caller closing this generator) has the workers drop their chunks at their next file:
+    a chunk may take a minute, and its results are no longer wanted. They are told, not
+    killed: a worker killed while sending a result leaves the pool waiting for the rest.
+    """
+    context = multiprocessing.get_context(START_METHOD)
+    stopping = context.RawValue(ctypes.c_byte, 0)  # no lock: one writer, set once
+    pool = ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context,
+                               initializer=start_worker, initargs=(os.getpid(), stopping))
+    try:
+        # a few chunks ahead at most: results wait in order, and behind a slow
+        # chunk (a file near its time limit) they would pile up in memory
+        waiting = iter(chunks)
+        with _ctrl_c_deferred():  # the first submit starts the workers
+            running = deque(pool.submit(process_chunk, chunk)
+                            for chunk in itertools.islice(waiting, workers * CHUNKS_AHEAD))
+        while running:
+            results = running.popleft().result()
+            chunk = next(waiting, None)
+            if chunk is not None:
+                running.append(pool.submit(process_chunk, chunk))
+            yield from _advance(bar, results)
+        pool.shutdown()
+    except BaseException:
+        stopping.value = 1
+        # waits for the pool's thread: left running, it races the interpreter's exit
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C in the body is raised when it ends (in the main thread, where Ctrl-C raises).
+
+    One that comes while a pool forks its workers lands in Python's fork hooks, which
+    print it and drop it (the run went on), or between the workers and the thread that
+    feeds them (they would wait for work, and the interpreter for them, forever).
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _advance(bar: tqdm, results: list[FileResult]) -> list[FileResult]:
