@@ -103,7 +103,14 @@ def test_reconstruct_shows_the_corrupted_input_of_a_superres_model(cli, workdir,
     ok(cli("train", "mnist", "--preset", "mnist_superres", "--out", tmp_path / "sr",
            "--device", "cpu", "--steps", 5, "--set", "channels=[4,4]", "--quiet"))
     ok(cli("reconstruct", tmp_path / "sr", workdir / "a.png", "-o", tmp_path / "r"))
-    assert png(tmp_path / "r" / "a_reconstruction.png").shape == (28, 3 * 30 - 2)
+    row = png(tmp_path / "r" / "a_reconstruction.png")
+    assert row.shape == (28, 3 * 30 - 2)  # input | what the model saw | reconstruction
+    from musicae.models.image import downscale, upscale
+
+    x = torch.from_numpy(png(workdir / "a.png"))[None, None]
+    seen = upscale(downscale(x, 2), 2, mode="nearest")[0, 0].numpy()  # 2x2 blocks averaged
+    np.testing.assert_allclose(tile(row, 0, 3), png(workdir / "a.png"))
+    np.testing.assert_allclose(tile(row, 1, 3), seen, atol=1 / 255)
 
 
 def test_encode_then_decode_gives_the_reconstructions(cli, vae, workdir, tmp_path):

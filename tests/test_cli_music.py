@@ -170,6 +170,13 @@ def test_attribute_vector_is_stored_and_used_by_shift(cli, model, tunes, tmp_pat
     assert len(config["attributes"]["density"]["vector"]) == 8
     unknown = cli("sample", model, "-n", 2, "-o", tmp_path, "--shift", "loudness=1")
     assert unknown.exit_code == 2 and "no attribute vector 'loudness'" in unknown.stderr
+    notes = {}  # sample adds the vector to every code: the same codes, denser tunes
+    for name, extra in (("plain", []), ("denser", ["--shift", "density=+3"])):
+        out = tmp_path / name
+        assert cli("sample", "folk_mel_2bar", "-n", 8, "-o", out, "--seed", 3,
+                   "--temperature", 0, *extra).exit_code == 0
+        notes[name] = [midi_notes(p) for p in sorted(out.glob("sample_*.mid"))]
+    assert sum(notes["denser"]) > sum(notes["plain"]), notes
 
 
 def test_shift_moves_every_reconstruction(cli, tmp_path):
