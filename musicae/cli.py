@@ -26,6 +26,7 @@ from musicae.defaults import (
     SAMPLES,
 )
 from musicae.errors import MusicaeError
+from musicae.studio import settings as studio
 
 
 class OneOf(click.Choice):
@@ -586,3 +587,27 @@ def models(as_json):
     click.echo("shipped models:" if listing["shipped"] else "shipped models: none")
     for m in listing["shipped"]:
         click.echo(f"  {m['name']:<16} preset {m['preset']}")
+
+
+@main.command()
+@click.option("--host", default=studio.HOST, show_default=True,
+              help="Address to listen on. Any other than 127.0.0.1 or localhost lets other "
+              "machines use the studio (a warning is printed).")
+@click.option("--port", type=click.IntRange(1, 65535), default=studio.PORT, show_default=True,
+              help="Port to listen on.")
+@click.option("--models", "model_dirs", multiple=True, metavar="DIR",
+              type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="A trained-model directory to serve beside the shipped models, under its "
+              "folder's name (repeatable).")
+def serve(host, port, model_dirs):
+    """The studio: a page to sample, blend and hear the models, and its JSON API."""
+    from musicae.studio import server
+
+    models = server.served_models(model_dirs)
+    sock = server.listen(host, port)
+    if not server.is_loopback(host):
+        click.echo(f"warning: --host {host} lets other machines reach this studio and run "
+                   f"its models (no password); 127.0.0.1 keeps it to this machine", err=True)
+    click.echo(f"musicae studio on {server.url(host, port)} ({len(models)} models); "
+               f"Ctrl-C stops it")
+    server.run(models, host, port, sock)
