@@ -37,7 +37,7 @@ from musicae.representations.codec import Rows, WindowArrays, piece_windows
 from musicae.representations.notes import read_midi
 
 FOLK = "folk"  # the bundled melody corpus
-BUNDLED = (FOLK, "chorales")  # names of the bundled corpora (folders under data/)
+BUNDLED = (FOLK, "chorales", "groove", "pop909")  # bundled corpora (folders under data/)
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 SPLITS = ("train", "valid", "test")
 SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}  # for folders without split subfolders
@@ -83,7 +83,7 @@ def bundled_folk() -> Path:
 
 
 def resolve_data(data: str | os.PathLike) -> Path:
-    """A folder of MIDI files from a path or a bundled corpus name (``folk``, ``chorales``)."""
+    """A folder of MIDI files from a path or a bundled corpus name (see ``BUNDLED``)."""
     if str(data) in BUNDLED and not Path(data).exists():
         folder = bundled(str(data))
         if not folder.is_dir():
