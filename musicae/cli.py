@@ -339,7 +339,8 @@ def main(threads: int | None) -> None:
 @json_option
 def train(data, preset, out, steps, batch_size, lr, minutes, seed, config, settings, transpose,
           bf16, resume, quiet, device, as_json):
-    """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk, chorales).
+    """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk, chorales, groove,
+    pop909).
 
     Data-parallel over processes and machines when launched by torchrun, e.g.
     torchrun --nproc_per_node=2 -m musicae train folk --preset mel_2bar_small --out runs/m
