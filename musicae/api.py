@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ from musicae.presets import (
     representation,
     split_settings,
 )
-from musicae.train import TrainConfig, Trainer, pick_device, seed_everything
+from musicae.train import TrainConfig, Trainer, bf16_works, pick_device, seed_everything
 
 DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
 PICTURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -122,6 +123,12 @@ def _train(data: str, spec, out: Path, steps, batch_size, device, resume, seed, 
     ranks, dev = distributed.setup(pick_device(device))
     if dev.type == "cuda" and flags.get("bf16") is None and "bf16" not in settings:
         cfg = dataclasses.replace(cfg, bf16=torch.cuda.is_bf16_supported())  # GPUs: bf16
+    if cfg.bf16 and not bf16_works(dev):
+        if ranks.main:
+            print(f"note: --bf16 is off: this {dev.type.upper()} cannot run the model's "
+                  f"layers in bfloat16 (on CPUs that takes AVX512-BF16); training in float32",
+                  file=sys.stderr)
+        cfg = dataclasses.replace(cfg, bf16=False)
     seed_everything(cfg.seed + ranks.rank)  # ranks draw different noise; DDP syncs weights
     dom = domain(spec)
     rep = bundle.representation

@@ -11,6 +11,7 @@ directory).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -49,6 +50,19 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise MusicaeError(f"--device {name!r}: musicae runs on cpu or cuda")
     return device
+
+
+@functools.cache
+def bf16_works(device: torch.device) -> bool:
+    """Whether bfloat16 autocast runs an LSTM and a convolution on ``device``: CPUs without
+    AVX512-BF16 refuse the LSTM (oneDNN has no such primitive there), so it is tried."""
+    try:
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
+            torch.nn.LSTM(4, 4, batch_first=True).to(device)(torch.zeros(1, 2, 4, device=device))
+            torch.nn.Conv2d(1, 1, 3).to(device)(torch.zeros(1, 1, 4, 4, device=device))
+    except RuntimeError:
+        return False
+    return True
 
 
 def seed_everything(seed: int) -> None:

@@ -419,3 +419,20 @@ def test_output_paths_are_checked_before_any_work(cli_process, tmp_path):
         assert done.returncode != 0 and "Traceback" not in done.stderr, (args, done.stderr)
         assert done.stderr.strip().splitlines()[-1].startswith("error: "), done.stderr
     assert a_file.read_text() == "x"
+
+
+def test_bf16_trains_where_the_cpu_can_and_says_so_where_it_cannot(cli_process, tunes, tmp_path):
+    """--bf16 on a CPU without bfloat16 LSTMs (no AVX512-BF16) trains in float32 and says so
+    in one line, instead of oneDNN's traceback; where it can, it trains in bfloat16."""
+    from musicae import artifacts
+    from musicae.train import bf16_works
+
+    done = cli_process("train", tunes, "--preset", "mel_2bar_small", "--out", tmp_path / "run",
+                       "--steps", "3", "--batch-size", "8", "--bf16", "--quiet", "--device",
+                       "cpu", *TINY)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    used = artifacts.read_config(tmp_path / "run")["training"]["config"]["bf16"]
+    works = bf16_works(torch.device("cpu"))
+    assert used == works
+    assert ("note: --bf16 is off" in done.stderr) == (not works)
