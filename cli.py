@@ -1,6 +1,6 @@
 """`python cli.py ...`: the same program as `musicae ...` and `python -m musicae ...`."""
 
-from musicae.cli import main
+from musicae.entry import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -1,5 +1,5 @@
 """`python -m musicae ...` (and `torchrun ... -m musicae train ...`): the command line."""
 
-from musicae.cli import main
+from musicae.entry import run
 
-main(prog_name="musicae")
+run()

@@ -111,6 +111,7 @@ def _train(data: str, spec, out: Path, steps, batch_size, device, resume, seed, 
     preset = spec.name
     rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
     first_seed = next(s for s in (seed, settings.get("seed"), spec.train.seed) if s is not None)
+    dataclasses.replace(spec.train, seed=first_seed)  # a bad seed: a one-line error now
     torch.manual_seed(first_seed)  # the same seed gives the same initial weights
     bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
     state = bundle.meta.get("training", {}) if resume else {}

@@ -69,6 +69,16 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+MAX_ERROR = 400  # characters of an error line (a 900 KB setting is not echoed whole)
+
+
+def shortened(line: str) -> str:
+    """``line`` cut to ``MAX_ERROR`` characters, saying how much was left out."""
+    if len(line) <= MAX_ERROR:
+        return line
+    return f"{line[:MAX_ERROR - 40]}... ({len(line) - MAX_ERROR + 40:,} characters cut)"
+
+
 class Group(click.Group):
     """Turns MusicaeError into one line on stderr and exit status 2."""
 
@@ -76,7 +86,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except MusicaeError as exc:
-            click.echo(f"error: {one_line(str(exc))}", err=True)
+            click.echo(f"error: {shortened(one_line(str(exc)))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -212,7 +222,7 @@ def _plain(value) -> bool:
     return isinstance(value, (str, int, float, bool))
 
 
-config_option = click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+config_option = click.option("--config", type=click.Path(path_type=Path),
                              default=None, metavar="FILE.toml",
                              help="Settings as --set takes them, from a TOML file (KEY = "
                              "VALUE lines; --set wins where both name one). prepare uses the "

@@ -98,6 +98,7 @@ class Trainer:
         self._valid_sample: np.ndarray | None = None
         self.stop: list[int] = []  # the signals that asked training to stop
         self._board = None  # TensorBoard writer while fit runs (rank 0, where installed)
+        self._board_from = 0  # the step the run started from
 
     def fit(self, train: Examples, valid: Examples | None, progress: bool = True) -> dict:
         """Train until ``cfg.steps`` (or the time budget); returns the last held-out evaluation.
@@ -111,9 +112,8 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (progress and ranks.main),
                    unit="step", dynamic_ncols=True)
         saved = time.monotonic()
-        if ranks.main:  # made now: its purge step is the step this run starts from
-            self._board = _tensorboard_writer(self.run_dir / TENSORBOARD_DIR, self.step)
-        with _stop_signals() as stop, peers_watched(ranks, self.after_lost_peer):
+        self._board_from = self.step  # the writer, made at the first record, purges past it
+        with _stop_signals() as stop, peers_watched(ranks, self.checkpoint_advice):
             self.stop = stop
             done = self.finished()
             while not done:
@@ -179,16 +179,22 @@ class Trainer:
         if valid is not None and len(valid):
             self.last_eval = self.evaluate(valid)
             record |= {f"valid_{k}": v for k, v in self.last_eval.items()}
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "metrics.jsonl", "a") as f:  # artifacts.METRICS
-            f.write(json.dumps(record) + "\n")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.run_dir / "metrics.jsonl", "a") as f:  # artifacts.METRICS
+                f.write(json.dumps(record) + "\n")
+        except OSError as exc:  # a full disk: the last checkpoint stays as it was
+            raise MusicaeError(f"{self.run_dir}: cannot write metrics.jsonl "
+                               f"({(exc.strerror or str(exc)).lower()}); "
+                               f"{self.checkpoint_advice()}") from None
         self.log_to_tensorboard(record)
         self.save(self.model, self.run_dir, self.state())
         self.saved_step = self.step
 
-    def after_lost_peer(self) -> str:
-        """What the user can do when another process is gone: a checkpoint is written whole
-        or not at all, so the last one stands (rank 0 knows whether there is one)."""
+    def checkpoint_advice(self) -> str:
+        """What the user can do when training stops on an error (a lost process, a full
+        disk): a checkpoint is written whole or not at all, so the last one stands (rank 0
+        knows whether there is one)."""
         if self.ranks.main and self.saved_step is None:
             return "no checkpoint was written yet"
         return f"the last checkpoint in {self.run_dir} is intact, continue with --resume"
@@ -197,7 +203,10 @@ class Trainer:
         """The same record as TensorBoard scalars (``train/loss``, ``valid/kl``, ``lr``) in
         ``<run>/tensorboard``, when the tensorboard package is installed (the ``board``
         extra). A broken tensorboard install turns this off with a warning; it never
-        stops training."""
+        stops training. The writer is made with the first record, after metrics.jsonl took
+        it (a full disk is then the one error that run reports)."""
+        if self._board is None and self.ranks.main:
+            self._board = _tensorboard_writer(self.run_dir / TENSORBOARD_DIR, self._board_from)
         if not self._board:
             return
         try:

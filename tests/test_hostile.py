@@ -205,3 +205,82 @@ def test_two_prepares_at_once_on_one_cache_agree(tmp_path):
     assert {k: again[k] for k in keep} == {k: reports[0][k] for k in keep}
     assert again["files_parsed"] == 0 and again["files_cached"] == again["files_seen"]
 
+
+
+# --- round two (issue #28): special files, settings, one writer per output -----------------
+
+
+def _special_files(tmp_path) -> dict[str, str]:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    (tmp_path / "folder.toml").mkdir()
+    return {"a FIFO": str(fifo), "/dev/zero": "/dev/zero", "/dev/urandom": "/dev/urandom",
+            "a folder": str(tmp_path / "folder.toml")}
+
+
+def test_special_files_as_config_or_soundfont_are_one_line_not_a_hang(tmp_path):
+    """A FIFO would block forever, /dev/zero would fill memory: both are refused at once."""
+    for what, path in _special_files(tmp_path).items():
+        done = musicae("train", "mnist", "--preset", "mnist_ae", "--out", tmp_path / "run",
+                       "--steps", 1, "--config", path, timeout=60)
+        assert done.returncode == 2 and done.stderr.startswith("error: "), (what, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and "not a regular file" in done.stderr
+        done = musicae("sample", "-n", 1, "-o", tmp_path / "out", "--wav", timeout=60,
+                       MUSICAE_SOUNDFONT=path)
+        assert done.returncode == 2 and "cannot read the SoundFont" in done.stderr, done.stderr
+        assert len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("setting", ["lr = 1e300", "lr_decay = 1e300", "max_beta = -1",
+                                     "grad_clip = 0", "grad_clip = -1", "beta_rate = 1e10",
+                                     "seed = 18446744073709551616", "steps = 0",
+                                     f"arch = \"{'x' * 100_000}\""])
+def test_settings_from_a_file_pass_the_flags_checks(cli, tmp_path, setting):
+    (tmp_path / "c.toml").write_text(setting + "\n")
+    result = cli("train", "mnist", "--preset", "mnist_ae", "--out", tmp_path / "run",
+                 "--config", tmp_path / "c.toml")
+    assert result.exit_code == 2 and result.stderr.startswith("error: "), result.output
+    line = result.stderr.strip()
+    assert "\n" not in line and len(line) <= 500  # a long value is cut, not echoed
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_second_writer_is_refused_naming_the_first(cli, tmp_path):
+    """While one command holds an output folder, another gets a one-line error naming it,
+    and the folder keeps the first command's files only."""
+    from musicae.files import one_writer
+
+    out = tmp_path / "out"
+    assert cli("sample", "mnist_conv_vae", "-n", 2, "-o", out, "--seed", 1).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with one_writer(out):
+        result = cli("sample", "mnist_conv_vae", "-n", 3, "-o", out, "--seed", 2)
+    assert result.exit_code == 2 and "another musicae command is writing there" in result.stderr
+    assert f"pid {os.getpid()}" in result.stderr  # who holds it
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_failed_command_leaves_its_output_folder_as_it_was(cli, tmp_path, monkeypatch):
+    """Files go to a staging folder and move in only when all are written: a failure
+    part way (a full disk, here a write that fails) changes nothing, and the next run
+    sweeps what a killed one left."""
+    from musicae.datasets import images
+
+    out = tmp_path / "out"
+    assert cli("sample", "mnist_conv_vae", "-n", 2, "-o", out, "--seed", 1).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / ".musicae-staging-killed").mkdir()  # what a killed run leaves
+    (out / ".sample_000.png.tmp-99999").write_bytes(b"half")
+    written = []
+
+    def full_disk(array, path):
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+
+    monkeypatch.setattr(images, "write_png", full_disk)
+    monkeypatch.setattr("musicae.domains.image.write_png", full_disk)
+    result = cli("sample", "mnist_conv_vae", "-n", 3, "-o", out, "--seed", 2)
+    assert result.exit_code == 2 and "no space left on device" in result.stderr, result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # swept, and as it was

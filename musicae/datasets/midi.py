@@ -480,8 +480,8 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
         representation's kind, fewer bars than a window, and so on.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MusicaeError(f"{path}: no such file")
+    if not path.exists():
+        raise MusicaeError(f"{path}: no such file")  # else the reader says what it is
     started = time.perf_counter()
     found = piece_windows(read_midi(path, rep.steps_per_quarter), rep, path)
     result = FileResult.of_windows("", found, processed=True)
