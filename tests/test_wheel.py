@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 import venv
 import zipfile
 from pathlib import Path
@@ -32,7 +34,7 @@ def test_a_wheel_installed_elsewhere_finds_its_models_and_corpora(tmp_path):
     shipped = sorted(p.name for p in (ROOT / "data" / "models").iterdir() if p.is_dir())
     for model in shipped:
         assert f"musicae/bundled/models/{model}/model.safetensors" in names
-    for corpus in ("folk", "chorales"):
+    for corpus in ("folk", "chorales", "groove", "pop909"):
         wanted = sum(1 for _ in (ROOT / "data" / corpus).rglob("*.mid"))
         inside = [n for n in names if n.startswith(f"musicae/bundled/{corpus}/")]
         assert sum(n.endswith(".mid") for n in inside) == wanted
@@ -76,3 +78,35 @@ def test_a_wheel_installed_elsewhere_finds_its_models_and_corpora(tmp_path):
     assert sampled.returncode == 0, sampled.stderr
     assert Path(json.loads(sampled.stdout)["model"]).is_relative_to(env_dir)
     assert len(list((elsewhere / "out").glob("*.mid"))) == 2
+    assert "musicae/studio/static/index.html" in names  # the studio's page travels along
+    _serves_its_page(python, elsewhere, env)
+
+
+def _serves_its_page(python: Path, where: Path, env: dict) -> None:
+    """`musicae serve` from the installed wheel: the page and the model list answer."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(python), "-m", "musicae", "--threads", "1", "serve",
+                               "--port", str(port)], cwd=where, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert b"musicae" in page.read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    server.stderr.read().decode() if server.poll() is not None else "no page"
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=120) as r:
+            names = {m["name"] for m in json.loads(r.read())["models"]}
+        assert "folk_mel_2bar" in names
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
