@@ -161,12 +161,19 @@ def print_summary(rows: list[dict], out_dir: Path) -> None:
     print(f"size of {out_dir.name}/: {size / 1e6:.2f} MB")
 
 
+def mirror_parser(description: str, repository: str, mirror: Path, commit: str,
+                  out: Path) -> argparse.ArgumentParser:
+    """The options of a build script that reads a pinned commit of a git mirror."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--mirror", type=Path, default=mirror,
+                        help=f"a git copy of {repository} (bare or not; default {mirror})")
+    parser.add_argument("--commit", default=commit, help="the commit to read (default: pinned)")
+    parser.add_argument("--out", type=Path, default=out)
+    return parser
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", type=Path, default=MIRROR,
-                        help=f"a git copy of {REPOSITORY} (bare or not; default {MIRROR})")
-    parser.add_argument("--commit", default=COMMIT, help="the commit to read (default: pinned)")
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser = mirror_parser(__doc__.splitlines()[0], REPOSITORY, MIRROR, COMMIT, OUT_DIR)
     args = parser.parse_args()
     rows = build(args.mirror, args.commit, args.out)
     print_summary(rows, args.out)

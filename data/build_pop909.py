@@ -43,7 +43,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
@@ -59,7 +58,7 @@ from xml.etree import ElementTree
 import mido
 import numpy as np
 import pretty_midi
-from build_groove import full_hash, read_tree
+from build_groove import full_hash, mirror_parser, read_tree
 
 from musicae.errors import MusicaeError
 from musicae.representations.chords import NO_CHORD, QUALITIES, chord_name, parse_chord
@@ -480,11 +479,7 @@ def print_summary(rows: list[dict], songs: list[Song], skipped: Counter, out_dir
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", type=Path, default=MIRROR,
-                        help=f"a git copy of {REPOSITORY} (bare or not; default {MIRROR})")
-    parser.add_argument("--commit", default=COMMIT, help="the commit to read (default: pinned)")
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser = mirror_parser(__doc__.splitlines()[0], REPOSITORY, MIRROR, COMMIT, OUT_DIR)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     started = time.perf_counter()
