@@ -322,9 +322,11 @@ def live_server():
 
 @pytest.fixture(scope="module")
 def browser():
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.exists()) and os.geteuid() == 0:
+        subprocess.run(["bash", str(ROOT / ".ci" / "install_browser")], timeout=1200)
     if not (CHROMIUM.is_file() and CHROMEDRIVER.exists()):
         pytest.fail("the studio's browser tests need Debian's Chromium: apt-get install -y "
-                    "chromium chromium-driver (.ci/run does this)")
+                    "chromium chromium-driver (as root, the test run does this itself)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
