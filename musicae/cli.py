@@ -574,7 +574,7 @@ def demo(out, seed, wav, device, as_json):
         return
     synth = written.pop("synth", None)
     for name, paths in written.items():
-        click.echo(f"{name:<14} {Path(paths[0]).parent}/  ({len(paths)} files, "
+        click.echo(f"{name:<16} {Path(paths[0]).parent}/  ({len(paths)} files, "
                    f"start with {Path(paths[0]).name})")
     if synth:
         click.echo(f"WAVs rendered with: {synth}")
