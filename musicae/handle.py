@@ -86,26 +86,34 @@ class Model:
     @torch.no_grad()
     def sample(self, n: int = SAMPLES, temperature: float = SAMPLE_TEMPERATURE,
                seed: int | None = None, meter: str | None = None,
-               chords: str | None = None, label: int | None = None) -> list:
+               chords: str | None = None, label: int | None = None,
+               shift: dict[str, float] | None = None) -> list:
         """n new outputs decoded from the prior (music: in ``meter``, over ``chords``;
-        label-conditioned models: all of ``label``, or all labels spread evenly in order)."""
-        from musicae.api import check_temperature
+        label-conditioned models: all of ``label``, or all labels spread evenly in order),
+        each code moved along stored attribute vectors by ``shift`` ({"density": 1.5})."""
+        from musicae.api import check_temperature, shift_vector
 
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise MusicaeError(f"n must be a whole number 1..{MAX_SAMPLES:,} (got {n!r})")
         check_temperature(temperature)
         generator = torch.Generator().manual_seed(_seed(seed))
         layout = self.domain.layout(self.bundle, n, meter, chords, label)
-        return self._outputs(self.model.sample(n, temperature, generator, **layout), meter)
+        made = self.model.sample(n, temperature, generator, shift_vector(self.bundle, shift),
+                                 **layout)
+        return self._outputs(made, meter)
 
     @torch.no_grad()
     def reconstruct(self, x: Input, bar: int | None = None, chords: str | None = None,
-                    label: int | None = None):
+                    label: int | None = None, shift: dict[str, float] | None = None):
         """The input encoded and decoded (music: over ``chords`` instead of its own;
-        label-conditioned models: under ``label`` instead of its own)."""
+        label-conditioned models: under ``label`` instead of its own), its code moved by
+        ``shift`` along stored attribute vectors."""
+        from musicae.api import shift_vector
+
         batch = self._read(x, bar)
         like = self.domain.condition(self.bundle, batch, chords, label)
-        return self._outputs(self.model.reconstruct(batch, like=like))[0]
+        vector = shift_vector(self.bundle, shift)
+        return self._outputs(self.model.reconstruct(batch, shift=vector, like=like))[0]
 
     @torch.no_grad()
     def interpolate(self, a: Input, b: Input, steps: int = INTERPOLATION_STEPS,

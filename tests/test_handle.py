@@ -86,3 +86,18 @@ def test_image_arrays_out_of_range_are_refused():
     for bad in (np.full((28, 28), 7.0), np.array([["a"]]), np.zeros((3, 28, 28))):
         with pytest.raises(MusicaeError, match="28x28 arrays of numbers in"):
             digits.encode(bad)
+
+
+def test_shift_moves_samples_and_reconstructions_along_an_attribute(melody, tmp_path):
+    """The handle takes --shift as the command line does: the shipped density vector makes
+    the same codes denser, and an unknown attribute is a MusicaeError."""
+    def notes(pieces):
+        return sum(len(p.instruments[0].notes) for p in pieces)
+
+    plain = melody.sample(8, temperature=0, seed=3)
+    assert notes(melody.sample(8, temperature=0, seed=3, shift={"density": 3})) > notes(plain)
+    path = write_tune(tmp_path / "tune.mid", bars=2, seed=4)
+    assert notes([melody.reconstruct(path, shift={"density": 3})]) > notes(
+        [melody.reconstruct(path)])
+    with pytest.raises(MusicaeError, match="no attribute vector 'loudness'"):
+        melody.sample(2, shift={"loudness": 1})

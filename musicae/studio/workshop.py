@@ -22,8 +22,6 @@ from musicae.errors import MusicaeError
 from musicae.studio.settings import KEPT_CODES, QUEUE
 from musicae.studio.store import Gate, Piece, Store
 
-SAMPLED = re.compile(r"sample_\d+\.(mid|png)$")  # api.sample's files of one sample each
-
 
 class Workshop:
     """Served models (name -> directory), their handles, gates, and the operations."""
@@ -88,22 +86,13 @@ class Workshop:
     def sample(self, name: str, n: int, temperature: float, seed: int | None,
                chords: str | None, meter: str | None, shift: dict[str, float],
                label: int | None) -> dict:
-        """n new pieces from the prior. A ``shift`` along attribute vectors goes through
-        ``api.sample`` (the attribute vectors' one home); without one, the loaded handle."""
+        """n new pieces from the prior, moved by ``shift`` along attribute vectors."""
         seed = secrets.randbelow(2**31) if seed is None else seed  # said, so reproducible
         h = self.handle(name)
         with self._result() as (rid, folder):
-            if shift:
-                from musicae import api
-
-                summary = api.sample(str(self.models[name]), n, folder, temperature, seed,
-                                     shift=shift, meter=meter, chords=chords, label=label,
-                                     wav=True)
-                pieces = [self._kept(name, rid, Path(p), f"sample {i}") for i, p in
-                          enumerate(p for p in summary["written"] if SAMPLED.search(p))]
-            else:
-                made = h.sample(n, temperature, seed, meter=meter, chords=chords, label=label)
-                pieces = self._save(name, rid, folder, made, "sample")
+            made = h.sample(n, temperature, seed, meter=meter, chords=chords, label=label,
+                            shift=shift)
+            pieces = self._save(name, rid, folder, made, "sample")
         return {"result": rid, "model": name, "seed": seed, "temperature": temperature,
                 "pieces": self.described(pieces),
                 "command": _command(name, n, temperature, seed, chords, meter, shift, label,
