@@ -22,7 +22,7 @@ import pretty_midi
 import torch
 
 from musicae import api
-from musicae.domains import render, soundfont
+from musicae.output import render, soundfont
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ TEMPOS = (72.0, 84.0, 96.0, 108.0, 132.0, 144.0)
 
 def variant(job: tuple[str, str, int]) -> bool:
     """Write one transposed, re-timed copy of a folk tune; False if it has no notes."""
-    from musicae.representations.notes import Piece, read_midi, write_midi
+    from musicae.midi.notes import Piece, read_midi, write_midi
 
     source, target, index = job
     piece = read_midi(source)

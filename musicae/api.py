@@ -31,7 +31,6 @@ from musicae.defaults import (
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
-from musicae.domains import render
 from musicae.domains.base import Domain
 from musicae.domains.image import ImageDomain
 from musicae.domains.music import MusicDomain
@@ -44,6 +43,7 @@ from musicae.files import (
     staged_output,
     writable,
 )
+from musicae.output import render
 from musicae.presets import (
     PRESETS,
     build_model,

@@ -274,7 +274,7 @@ def _synth_ready(ctx, param, wav: bool) -> bool:
     """--wav: load the SoundFont now (a bad $MUSICAE_SOUNDFONT stops the command before
     it writes anything)."""
     if wav:
-        from musicae.domains.render import synthesiser
+        from musicae.output.render import synthesiser
 
         synthesiser()
     return wav

@@ -166,7 +166,7 @@ class Model:
         import pretty_midi
 
         from musicae.domains.music import decoded_pieces, parse_meter
-        from musicae.representations.notes import write_midi
+        from musicae.midi.notes import write_midi
 
         style = {"meter": parse_meter(meter)} if meter else {}
         out = []

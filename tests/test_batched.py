@@ -16,17 +16,17 @@ import pytest
 
 from musicae.datasets.midi import bundled, list_midi, load_windows
 from musicae.datasets.midi_worker import Task, process_chunk, process_file
+from musicae.midi import compiled
+from musicae.midi.notes import UnusableMidi, parse_midi, read_midi_bytes
 from musicae.representations import (
     Drums,
     Melody,
     MelodyChords,
     Pianoroll,
     batched,
-    compiled,
 )
 from musicae.representations.batched import batch_windows
 from musicae.representations.codec import piece_windows
-from musicae.representations.notes import UnusableMidi, parse_midi, read_midi_bytes
 from tests.fixtures.mutate import MUTATIONS, mutate
 
 pytestmark = pytest.mark.skipif(not compiled.available(), reason="symusic not installed")

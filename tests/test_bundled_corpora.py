@@ -14,9 +14,9 @@ import pretty_midi
 import pytest
 
 from musicae.datasets.midi import BUNDLED, SPLITS, bundled, prepare, resolve_data
+from musicae.midi.notes import read_midi
 from musicae.presets import representation
 from musicae.representations.chords import CHORD_CLASSES, parse_chord
-from musicae.representations.notes import read_midi
 
 GROOVE = bundled("groove")
 POP909 = bundled("pop909")

@@ -35,9 +35,9 @@ from musicae.datasets.midi import (
 )
 from musicae.datasets.midi_worker import Task, process_file
 from musicae.errors import MusicaeError
+from musicae.midi.notes import read_midi
 from musicae.representations import Melody, MelodyChords, Pianoroll
 from musicae.representations.codec import Rows, piece_windows
-from musicae.representations.notes import read_midi
 
 MELODY = Melody(bars=2)
 MEGA_DELAYS = 10  # ten delta times of 200M ticks: a note about a million bars away

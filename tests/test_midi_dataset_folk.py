@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from musicae.datasets.midi import bundled_folk, list_midi, prepare
+from musicae.midi.notes import Piece, read_midi, write_midi
 from musicae.representations import Melody
 from musicae.representations.codec import encode_runs
 from musicae.representations.melody import decode_melody
-from musicae.representations.notes import Piece, read_midi, write_midi
 
 FOLK = bundled_folk()
 MELODY = Melody(bars=2)
@@ -86,7 +86,7 @@ def test_nearly_every_tune_yields_a_window_in_its_own_meter():
 
 
 def test_the_compiled_and_the_python_reader_agree_on_every_bundled_file():
-    from musicae.representations.notes import parse_midi, read_midi_bytes
+    from musicae.midi.notes import parse_midi, read_midi_bytes
 
     differ = []
     for path in list_midi(FOLK):

@@ -14,6 +14,7 @@ from fixtures.midi_factory import write_parts, write_tune
 
 from musicae.datasets.midi import bundled, list_midi
 from musicae.errors import MusicaeError
+from musicae.midi.notes import make_notes, read_midi, write_midi
 from musicae.representations import MelodyChords, Pianoroll, Trio, Voices
 from musicae.representations.chords import (
     CHORD_CLASSES,
@@ -27,7 +28,6 @@ from musicae.representations.chords import (
     spread,
 )
 from musicae.representations.codec import piece_windows
-from musicae.representations.notes import make_notes, read_midi, write_midi
 
 TINY = ["--set", "enc_size=32", "--set", "dec_size=32", "--set", "latent_dim=8"]
 CHORALES = bundled("chorales")

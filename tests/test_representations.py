@@ -15,6 +15,16 @@ from fixtures.midi_factory import (
 )
 
 from musicae.errors import MusicaeError
+from musicae.midi.notes import (
+    Meter,
+    Piece,
+    UnusableMidi,
+    make_notes,
+    parse_midi,
+    read_midi,
+    steps_per_bar,
+    write_midi,
+)
 from musicae.representations import Drums, Melody, Pianoroll, from_dict, pianoroll
 from musicae.representations.codec import encode_piece, encode_runs, piece_windows
 from musicae.representations.constants import (
@@ -35,16 +45,6 @@ from musicae.representations.drums import (
     multihot_to_index,
 )
 from musicae.representations.melody import decode_melody, encode_melody, fit_range, skyline
-from musicae.representations.notes import (
-    Meter,
-    Piece,
-    UnusableMidi,
-    make_notes,
-    parse_midi,
-    read_midi,
-    steps_per_bar,
-    write_midi,
-)
 from musicae.representations.pianoroll import decode_pianoroll, encode_pianoroll
 from musicae.representations.slots import from_slots, to_slots, to_slots_batch
 from musicae.representations.windows import bar_unit

@@ -9,8 +9,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from musicae.domains import render, soundfont
-from musicae.domains.soundfont import (
+from musicae.output import render, soundfont
+from musicae.output.soundfont import (
     DEFAULT_SOUNDFONT,
     MAX_LAYERS,
     SoundFont,
@@ -192,7 +192,7 @@ def test_damaged_soundfonts_are_one_line_errors(tmp_path):
 def test_a_font_with_too_many_zones_is_refused_before_it_is_built(monkeypatch):
     """Zones multiply (each preset zone by its instrument's zones): a small hostile file
     could ask for billions. Above the cap the font is a one-line error, not a hang."""
-    from musicae.domains import soundfont
+    from musicae.output import soundfont
 
     data = DEFAULT_SOUNDFONT.read_bytes()  # 2,063 zones
     monkeypatch.setattr(soundfont, "MAX_REGIONS", 1000)

@@ -31,10 +31,10 @@ from musicae.datasets.midi_worker import (
     run_tasks,
 )
 from musicae.errors import MusicaeError
+from musicae.midi.notes import read_midi
 from musicae.paths import DATA_DIR
 from musicae.representations.base import Representation
 from musicae.representations.codec import Rows, WindowArrays, piece_windows
-from musicae.representations.notes import read_midi
 
 FOLK = "folk"  # the bundled melody corpus
 BUNDLED = (FOLK, "chorales", "groove", "pop909")  # bundled corpora (folders under data/)

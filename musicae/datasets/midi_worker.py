@@ -27,16 +27,16 @@ from tqdm import tqdm
 
 from musicae.datasets.midi_cache import FileResult, content_digest
 from musicae.errors import MusicaeError
-from musicae.representations import compiled
-from musicae.representations.base import Representation
-from musicae.representations.batched import batch_windows
-from musicae.representations.codec import piece_windows
-from musicae.representations.notes import (
+from musicae.midi import compiled
+from musicae.midi.notes import (
     UnusableMidi,
     default_reader,
     parse_midi,
     read_midi_file,
 )
+from musicae.representations.base import Representation
+from musicae.representations.batched import batch_windows
+from musicae.representations.codec import piece_windows
 
 FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
 TIME_LIMIT_REASON = "time limit"

@@ -22,16 +22,16 @@ from musicae.datasets.midi import (
     windows_from_file,
 )
 from musicae.domains.base import Domain
-from musicae.domains.render import pianoroll_sheet, write_wav
 from musicae.errors import MusicaeError
+from musicae.midi.notes import Piece, steps_per_bar, write_midi
 from musicae.models.sequence import (
     SequenceVAE,
     code_gain,
     control_gain,
     free_running_accuracy,
 )
+from musicae.output.render import pianoroll_sheet, write_wav
 from musicae.representations.base import Representation, default_meter
-from musicae.representations.notes import Piece, steps_per_bar, write_midi
 from musicae.train import mean_loss_terms
 
 FREE_RUNNING_LIMIT = 2048  # windows decoded step by step in `evaluate` (the slow metric)

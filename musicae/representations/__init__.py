@@ -1,6 +1,7 @@
-"""Music as numpy arrays: MIDI ⇄ quantised notes ⇄ windows of a representation.
+"""Music as numpy arrays: quantised notes (``musicae.midi`` reads and writes the files) ⇄
+windows of a representation.
 
-No torch here. ``notes`` reads and writes MIDI; ``kinds`` holds one
+No torch here. ``kinds`` holds one
 :class:`~musicae.representations.base.Representation` per kind (melody,
 drums, piano-roll, melody over chords, voices, trio), each owning its encoding
 and its output geometry; ``codec`` cuts pieces into windows laid out in bar

@@ -24,6 +24,13 @@ import numpy as np
 
 from musicae.configs import MAX_BARS, MAX_SLOT
 from musicae.errors import MusicaeError
+from musicae.midi.notes import (
+    NOTE_DTYPE,
+    Piece,
+    meter_piece,
+    steps_per_bar,
+    write_midi,
+)
 from musicae.representations.attributes import Attribute
 from musicae.representations.constants import (
     DEFAULT_QPM,
@@ -31,13 +38,6 @@ from musicae.representations.constants import (
     MAX_PITCH,
     MIN_PITCH,
     STEPS_PER_QUARTER,
-)
-from musicae.representations.notes import (
-    NOTE_DTYPE,
-    Piece,
-    meter_piece,
-    steps_per_bar,
-    write_midi,
 )
 from musicae.representations.slots import from_slots, steps_per_bar_of
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musicae.midi.compiled import NOTE_RECORD, Parsed, note_records
+from musicae.midi.notes import NOTE_DTYPE, Meter, UnusableMidi, _to_steps, frame
 from musicae.representations.base import Representation
 from musicae.representations.codec import FileWindows, Rows
-from musicae.representations.compiled import NOTE_RECORD, Parsed, note_records
-from musicae.representations.notes import NOTE_DTYPE, Meter, UnusableMidi, _to_steps, frame
 from musicae.representations.slots import to_slots_batch
 from musicae.representations.windows import (
     QUARTERS_PER_DEFAULT_BAR,

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from musicae.errors import MusicaeError
-from musicae.representations.notes import NOTE_DTYPE, make_notes
+from musicae.midi.notes import NOTE_DTYPE, make_notes
 
 NO_CHORD = 0
 QUALITIES = (("", (0, 4, 7)), ("m", (0, 3, 7)), ("dim", (0, 3, 6)), ("aug", (0, 4, 8)))

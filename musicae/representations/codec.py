@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musicae.midi.notes import Meter, Piece, UnusableMidi
 from musicae.representations.base import Representation
-from musicae.representations.notes import Meter, Piece, UnusableMidi
 from musicae.representations.slots import to_slots_batch
 from musicae.representations.windows import (
     Diagnostics,

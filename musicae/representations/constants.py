@@ -6,10 +6,16 @@ MIDI percussion map. Other modules import these names and never repeat the
 numbers.
 """
 
+from musicae.midi.constants import (  # noqa: F401 (re-exported: the files' defaults)
+    DEFAULT_METER,
+    DEFAULT_PROGRAM,
+    DEFAULT_QPM,
+    DEFAULT_VELOCITY,
+    DRUM_CHANNEL,
+    STEPS_PER_QUARTER,
+)
+
 # --- the step grid -----------------------------------------------------------
-STEPS_PER_QUARTER = 4  # sixteenth notes, as MusicVAE
-DEFAULT_QPM = 120.0  # tempo written into decoded MIDI when none is given
-DEFAULT_METER = (4, 4)  # MIDI's implied time signature when a file gives none
 DEFAULT_SLOT = 16  # steps reserved per bar in a window: one 4/4 bar
 
 # --- melody: one-hot over MELODY_DEPTH classes -------------------------------
@@ -46,7 +52,3 @@ PIANOROLL_ONSET = 1  # a note of this pitch starts at this step
 PIANOROLL_HOLD = 2  # a note of this pitch, started earlier, still sounds
 PIANOROLL_STATES = 3
 
-# --- decoding defaults -------------------------------------------------------
-DEFAULT_VELOCITY = 80  # velocity of decoded notes (the representations carry none)
-DEFAULT_PROGRAM = 0  # General MIDI acoustic grand piano
-DRUM_CHANNEL = 9  # channel 10 in 1-based MIDI numbering

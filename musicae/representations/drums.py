@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicae.midi.notes import make_notes
 from musicae.representations.constants import (
     DRUM_CLASS_PITCHES,
     DRUM_CLASSES,
     DRUM_PITCH_TO_CLASS,
 )
-from musicae.representations.notes import make_notes
 
 MIDI_PITCHES = 128
 NO_CLASS = -1

@@ -16,6 +16,7 @@ from functools import partial
 import numpy as np
 
 from musicae.errors import MusicaeError
+from musicae.midi.notes import Piece
 from musicae.representations import attributes, chords, drums, melody, pianoroll
 from musicae.representations.attributes import Attribute
 from musicae.representations.base import Representation
@@ -25,7 +26,6 @@ from musicae.representations.constants import (
     FIRST_PITCH_TOKEN,
     PIANOROLL_STATES,
 )
-from musicae.representations.notes import Piece
 
 
 def pitched_notes(piece: Piece, programs: tuple[int, ...] | None) -> np.ndarray:

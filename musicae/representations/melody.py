@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicae.midi.notes import make_notes
 from musicae.representations.constants import (
     FIRST_PITCH_TOKEN,
     MIN_PITCH,
     NO_EVENT,
     NOTE_OFF,
 )
-from musicae.representations.notes import make_notes
 
 LEGATO_STEPS = 1  # a lower note may cut a higher one that would end this close after it
 OCTAVE = 12

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicae.midi.notes import make_notes
 from musicae.representations.constants import (
     MAX_PITCH,
     MIN_PITCH,
@@ -17,7 +18,6 @@ from musicae.representations.constants import (
     PIANOROLL_OFF,
     PIANOROLL_ONSET,
 )
-from musicae.representations.notes import make_notes
 
 SPARSE_BYTES = 24  # temporary bytes a sounding cell costs when only those are written
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicae.representations.notes import Meter, Piece
+from musicae.midi.notes import Meter, Piece
 
 QUARTERS_PER_DEFAULT_BAR = 4  # gap length used inside a meter that has no whole-step bar
 

@@ -260,7 +260,7 @@ def _default_music() -> str:
 
 
 def _synthesiser() -> str:
-    from musicae.domains.render import synthesiser
+    from musicae.output.render import synthesiser
 
     return synthesiser()
 

@@ -14,7 +14,7 @@ import mido
 import numpy as np
 import pretty_midi
 
-from musicae.domains.render import write_wav
+from musicae.output.render import write_wav
 from musicae.studio.store import Piece, Store
 
 Marks = Callable[[list], list] | None  # ``Representation.marks``: chord names over the roll

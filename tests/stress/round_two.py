@@ -467,7 +467,7 @@ def font_cases(folder: Path, rng: random.Random, flips: int) -> list[tuple[str, 
     """(name, font, expected: "good", "bad" or "any") for $MUSICAE_SOUNDFONT."""
     import test_soundfont as sf2
 
-    from musicae.domains.soundfont import DEFAULT_SOUNDFONT
+    from musicae.output.soundfont import DEFAULT_SOUNDFONT
 
     data = DEFAULT_SOUNDFONT.read_bytes()
     cases = [("pretty_midi's TimGM6mb.sf2", DEFAULT_SOUNDFONT, "good")]

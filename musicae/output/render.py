@@ -120,7 +120,7 @@ def synthesiser() -> str:
 
 
 def _soundfont():
-    from musicae.domains import soundfont
+    from musicae.output import soundfont
 
     chosen = os.environ.get(SOUNDFONT_ENV)
     if chosen:

@@ -24,8 +24,8 @@ import numpy as np
 
 from musicae.errors import MusicaeError
 from musicae.files import FileProblem, read_regular
-from musicae.representations import compiled
-from musicae.representations.constants import (
+from musicae.midi import compiled
+from musicae.midi.constants import (
     DEFAULT_METER,
     DEFAULT_PROGRAM,
     DEFAULT_QPM,
