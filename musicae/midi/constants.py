@@ -1,6 +1,6 @@
 """What a MIDI file is read and written with when it says nothing itself: the step grid,
-tempo, meter, velocity, program and the drum channel (the representations re-export
-them from ``musicae.representations.constants``)."""
+tempo, meter, velocity, program and the drum channel (the representations import them
+from here)."""
 
 STEPS_PER_QUARTER = 4  # sixteenth notes, as MusicVAE
 DEFAULT_QPM = 120.0  # tempo written into decoded MIDI when none is given

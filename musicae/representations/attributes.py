@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH, STEPS_PER_QUARTER
+from musicae.midi.constants import STEPS_PER_QUARTER
+from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH
 
 
 def _onsets(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:

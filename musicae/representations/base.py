@@ -24,6 +24,7 @@ import numpy as np
 
 from musicae.configs import MAX_BARS, MAX_SLOT
 from musicae.errors import MusicaeError
+from musicae.midi.constants import DEFAULT_QPM, STEPS_PER_QUARTER
 from musicae.midi.notes import (
     NOTE_DTYPE,
     Piece,
@@ -32,13 +33,7 @@ from musicae.midi.notes import (
     write_midi,
 )
 from musicae.representations.attributes import Attribute
-from musicae.representations.constants import (
-    DEFAULT_QPM,
-    DEFAULT_SLOT,
-    MAX_PITCH,
-    MIN_PITCH,
-    STEPS_PER_QUARTER,
-)
+from musicae.representations.constants import DEFAULT_SLOT, MAX_PITCH, MIN_PITCH
 from musicae.representations.slots import from_slots, steps_per_bar_of
 
 CODEC_VERSION = 3  # bump when encoding changes, so cached windows are rebuilt (3: chords by beats)

@@ -3,17 +3,9 @@
 The melody tokens are MusicVAE's (``OneHotMelodyConverter`` with pitches
 21..108); the drum classes are MusicVAE's nine-way reduction of the General
 MIDI percussion map. Other modules import these names and never repeat the
-numbers.
+numbers. What a MIDI file is read and written with (the step grid, default tempo,
+meter, velocity, program, drum channel) is ``musicae.midi.constants``.
 """
-
-from musicae.midi.constants import (  # noqa: F401 (re-exported: the files' defaults)
-    DEFAULT_METER,
-    DEFAULT_PROGRAM,
-    DEFAULT_QPM,
-    DEFAULT_VELOCITY,
-    DRUM_CHANNEL,
-    STEPS_PER_QUARTER,
-)
 
 # --- the step grid -----------------------------------------------------------
 DEFAULT_SLOT = 16  # steps reserved per bar in a window: one 4/4 bar
