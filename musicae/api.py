@@ -37,7 +37,6 @@ from musicae.domains.music import MusicDomain
 from musicae.errors import MusicaeError
 from musicae.files import (
     RUN_RECORD,
-    clear_earlier,
     one_writer,
     read_regular,
     staged_output,
@@ -98,69 +97,62 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
     steps and no time budget, it drops the time budget it had.
     """
     spec = get_preset(preset)
-    split_settings(preset, dict(overrides or {}))  # bad names: an error before any lock
-    out = writable(out)  # now, not at the first checkpoint after minutes of training
-    # rank 0 writes the run; under torchrun the other ranks only read what it wrote
-    with one_writer(out) if distributed.is_main_process() else contextlib.nullcontext():
-        return _train(data, spec, out, steps, batch_size, device, resume, seed, overrides,
-                      progress, transpose, train_overrides)
-
-
-def _train(data: str, spec, out: Path, steps, batch_size, device, resume, seed, overrides,
-           progress, transpose, train_overrides) -> dict:
-    preset = spec.name
     rep_settings, sizes, settings = split_settings(preset, dict(overrides or {}))
-    first_seed = next(s for s in (seed, settings.get("seed"), spec.train.seed) if s is not None)
-    dataclasses.replace(spec.train, seed=first_seed)  # a bad seed: a one-line error now
-    torch.manual_seed(first_seed)  # the same seed gives the same initial weights
-    bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
-    state = bundle.meta.get("training", {}) if resume else {}
-    flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
-    cfg = _train_config(spec, state, settings, flags, out)
-    done = state.get("step", 0)
-    optimizer_state = artifacts.load_optimizer_state(out, bundle.model) if resume else None
-    if transpose is None:
-        transpose = bundle.meta.get("transpose", 0) if resume else 0
-    ranks, dev = distributed.setup(pick_device(device))
-    if dev.type == "cuda" and flags.get("bf16") is None and "bf16" not in settings:
-        cfg = dataclasses.replace(cfg, bf16=torch.cuda.is_bf16_supported())  # GPUs: bf16
-    if cfg.bf16 and not bf16_works(dev):
-        if ranks.main:
-            print(f"note: --bf16 is off: this {dev.type.upper()} cannot run the model's "
-                  f"layers in bfloat16 (on CPUs that takes AVX512-BF16); training in float32",
-                  file=sys.stderr)
-        cfg = dataclasses.replace(cfg, bf16=False)
-    seed_everything(cfg.seed + ranks.rank)  # ranks draw different noise; DDP syncs weights
-    dom = domain(spec)
-    rep = bundle.representation
-    with distributed.main_first(ranks):  # rank 0 prepares (and caches) the data alone
-        train_data = dom.examples(data, "train", rep, transpose=transpose,
-                                  progress=progress and ranks.main)
-        valid_data = dom.examples(data, "valid", rep, progress=progress and ranks.main)
-    trainer = Trainer(bundle.model, cfg, out,
-                      lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
-                                                                              state),
-                      dev, ranks)
-    if resume:
-        trainer.restore(done, state.get("wall_seconds", 0.0), optimizer_state)
-        if ranks.main:
-            artifacts.truncate_metrics(out, done)
-    bundle.meta |= {"data": str(data), "data_path": dom.data_path(data),
-                    "train_examples": len(train_data), "transpose": transpose}
-    try:
-        trainer.fit(train_data, valid_data, progress=progress)
-    finally:
-        distributed.teardown()
-    if ranks.main and not bundle.model.standard_prior:
-        _fit_prior(bundle, train_data)
-        artifacts.save_checkpoint(bundle, out, trainer.state())
-    summary = {"model": str(out), "preset": preset, "steps": trainer.step,
-               "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
-               "processes": ranks.world, "global_batch": cfg.batch_size * ranks.world,
-               "train_examples": len(train_data), "valid": trainer.last_eval}
-    if trainer.stop:  # Ctrl-C or SIGTERM: checkpointed at the step it came
-        summary["stopped_by_signal"] = trainer.stop[0]
-    return summary
+    out = writable(out)  # now, not at the first checkpoint after minutes of training
+    with contextlib.ExitStack() as held:
+        if distributed.is_main_process():  # rank 0 writes the run; the others only read it
+            held.enter_context(one_writer(out))
+        first_seed = next(s for s in (seed, settings.get("seed"), spec.train.seed) if s is not None)
+        dataclasses.replace(spec.train, seed=first_seed)  # a bad seed: a one-line error now
+        torch.manual_seed(first_seed)  # the same seed gives the same initial weights
+        bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
+        state = bundle.meta.get("training", {}) if resume else {}
+        flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
+        cfg = _train_config(spec, state, settings, flags, out)
+        done = state.get("step", 0)
+        optimizer_state = artifacts.load_optimizer_state(out, bundle.model) if resume else None
+        if transpose is None:
+            transpose = bundle.meta.get("transpose", 0) if resume else 0
+        ranks, dev = distributed.setup(pick_device(device))
+        if dev.type == "cuda" and flags.get("bf16") is None and "bf16" not in settings:
+            cfg = dataclasses.replace(cfg, bf16=torch.cuda.is_bf16_supported())  # GPUs: bf16
+        if cfg.bf16 and not bf16_works(dev):
+            if ranks.main:
+                print(f"note: --bf16 is off: this {dev.type.upper()} cannot run the model's "
+                      f"layers in bfloat16 (on CPUs that takes AVX512-BF16); training in float32",
+                      file=sys.stderr)
+            cfg = dataclasses.replace(cfg, bf16=False)
+        seed_everything(cfg.seed + ranks.rank)  # ranks draw different noise; DDP syncs weights
+        dom = domain(spec)
+        rep = bundle.representation
+        with distributed.main_first(ranks):  # rank 0 prepares (and caches) the data alone
+            train_data = dom.examples(data, "train", rep, transpose=transpose,
+                                      progress=progress and ranks.main)
+            valid_data = dom.examples(data, "valid", rep, progress=progress and ranks.main)
+        trainer = Trainer(bundle.model, cfg, out,
+                          lambda model, run_dir, state: artifacts.save_checkpoint(bundle, run_dir,
+                                                                                  state),
+                          dev, ranks)
+        if resume:
+            trainer.restore(done, state.get("wall_seconds", 0.0), optimizer_state)
+            if ranks.main:
+                artifacts.truncate_metrics(out, done)
+        bundle.meta |= {"data": str(data), "data_path": dom.data_path(data),
+                        "train_examples": len(train_data), "transpose": transpose}
+        try:
+            trainer.fit(train_data, valid_data, progress=progress)
+        finally:
+            distributed.teardown()
+        if ranks.main and not bundle.model.standard_prior:
+            _fit_prior(bundle, train_data)
+            artifacts.save_checkpoint(bundle, out, trainer.state())
+        summary = {"model": str(out), "preset": preset, "steps": trainer.step,
+                   "wall_seconds": round(trainer.wall_seconds, 1), "device": str(dev),
+                   "processes": ranks.world, "global_batch": cfg.batch_size * ranks.world,
+                   "train_examples": len(train_data), "valid": trainer.last_eval}
+        if trainer.stop:  # Ctrl-C or SIGTERM: checkpointed at the step it came
+            summary["stopped_by_signal"] = trainer.stop[0]
+        return summary
 
 
 def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> TrainConfig:
@@ -266,7 +258,7 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     layout = dom.layout(bundle, n, meter, chords, label)
     batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
                                 **layout)
-    with staged_output(Path(out), clear_earlier) as staging:
+    with staged_output(Path(out)) as staging:
         paths = dom.write_batch(bundle, batch, staging, "sample", meter=meter, **options)
         summary = {"model": str(bundle.path), "written": paths}
         return _record(Path(out), staging, "sample", summary, model=str(bundle.path), n=n,
@@ -343,7 +335,7 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
     like = dom.condition(bundle, xa, chords, label)
     like = None if like is xa else like  # a's own layout: its labels blend into b's
     path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
-    with staged_output(Path(out), clear_earlier) as staging:
+    with staged_output(Path(out)) as staging:
         written = dom.write_path(bundle, path, staging, meter=info_a.get("meter"), **options)
         summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
                    "method": method, "written": written}
@@ -365,7 +357,7 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
     vector = shift_vector(bundle, shift)
     seed = _chosen(seed)  # the corruption of denoising models draws noise
     written, infos = [], []
-    with staged_output(Path(out), clear_earlier) as staging:
+    with staged_output(Path(out)) as staging:
         for path in inputs:
             x, info = dom.read_input(bundle, Path(path), bar)
             x = x.to(bundle.model.device)
@@ -419,7 +411,7 @@ def decode(model: str, codes: str | Path, out: str | Path,
     layout = dom.layout(bundle, len(z), meter, chords, label)
     batch = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature,
                                 **layout)
-    with staged_output(Path(out), clear_earlier) as staging:
+    with staged_output(Path(out)) as staging:
         paths = dom.write_batch(bundle, batch, staging, "decoded", meter=meter, **options)
         summary = {"model": str(bundle.path), "written": paths}
         return _record(Path(out), staging, "decode", summary, model=str(bundle.path),

@@ -17,7 +17,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -141,14 +141,14 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def staged_output(out: Path, clear: Callable[[Path], None]) -> Iterator[Path]:
+def staged_output(out: Path) -> Iterator[Path]:
     """A folder to write a command's files into, moved into ``out`` only when all are
     written: one writer at a time, all or nothing.
 
     Under ``out``'s writer lock, what a killed run left (staging folders, temporary
-    files) is swept first. On success ``clear(out)`` removes the previous command's
-    files, then the new ones are moved in, ``run.json`` last; on any failure (a full
-    disk, an error) ``out`` is left as it was.
+    files) is swept first. On success the previous command's files are removed
+    (:func:`clear_earlier`), then the new ones are moved in, ``run.json`` last; on any
+    failure (a full disk, an error) ``out`` is left as it was.
     """
     with one_writer(out):
         out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def staged_output(out: Path, clear: Callable[[Path], None]) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
             yield staging
-            clear(out)
+            clear_earlier(out)
             for path in sorted(staging.iterdir(), key=lambda p: p.name == RUN_RECORD):
                 os.replace(path, out / path.name)
         except OSError as exc:

@@ -25,6 +25,25 @@ EVAL_BATCH = 256
 _SPLIT = {"train": "train", "valid": "test", "test": "test", "all": "all"}
 
 
+def _label_controls(bundle: ModelBundle, n: int, label: int | None) -> dict:
+    """The label control of n examples: all ``label`` (checked against the model), or
+    without one the labels spread evenly in order; none for a model without labels."""
+    classes = bundle.model.cfg.labels
+    if label is None:
+        if not classes:
+            return {}
+        labels = torch.arange(n) * classes // n
+    elif not classes:
+        Domain.refuse(bundle, label=label)  # raises: the model takes no label
+    elif isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
+            or not 0 <= label < classes:
+        raise MusicaeError(f"--label {label}: a label of this model is a whole number "
+                           f"0..{classes - 1}")
+    else:
+        labels = torch.full((n,), int(label), dtype=torch.int64)
+    return {LABEL: one_hot(labels, classes).to(bundle.model.device)}
+
+
 def psnr(mse: float) -> float:
     """Peak signal-to-noise ratio in dB for images in [0, 1]."""
     return 10.0 * math.log10(1.0 / max(mse, 1e-12))
@@ -60,11 +79,7 @@ class ImageDomain(Domain):
         """Conditional models: every code under ``label``, or the labels spread evenly in
         order (n = 100: ten 0s, then ten 1s, ...: a row per label in a 10x10 grid)."""
         self.refuse(bundle, chords=chords)
-        classes = bundle.model.cfg.labels
-        if label is None and classes:
-            labels = torch.arange(n) * classes // n
-            return {"controls": {LABEL: one_hot(labels, classes).to(bundle.model.device)}}
-        return {"controls": self.condition(bundle, Batch(torch.zeros(n)), label=label).controls}
+        return {"controls": _label_controls(bundle, n, label)}
 
     def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None = None,
                   label: int | None = None) -> Batch:
@@ -72,16 +87,7 @@ class ImageDomain(Domain):
         self.refuse(bundle, chords=chords)
         if label is None:
             return batch
-        classes = bundle.model.cfg.labels
-        if not classes:
-            self.refuse(bundle, label=label)
-        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
-                or not 0 <= label < classes:
-            raise MusicaeError(f"--label {label}: a label of this model is a whole number "
-                               f"0..{classes - 1}")
-        labels = torch.full((len(batch),), int(label), dtype=torch.int64)
-        controls = {LABEL: one_hot(labels, classes).to(bundle.model.device)}
-        return Batch(batch.tokens, batch.mask, controls)
+        return Batch(batch.tokens, batch.mask, _label_controls(bundle, len(batch), label))
 
     def write_batch(self, bundle, batch, out, stem, **options) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
