@@ -29,7 +29,7 @@ from safetensors.torch import save_file
 from musicae.errors import MusicaeError, first_line
 from musicae.files import read_regular
 from musicae.models.base import Autoencoder
-from musicae.paths import DATA_DIR
+from musicae.paths import CONFIG, SHIPPED_DIR
 from musicae.presets import Preset, build_model, get_preset
 from musicae.representations import Representation, from_dict
 
@@ -48,9 +48,8 @@ FORMAT_1_SEQUENCE_NAMES = (
     ("decoder.", "decoder.lstm."),
     ("out.", "decoder.head.out."),
 )
-WEIGHTS, CONFIG, OPTIMIZER = "model.safetensors", "config.json", "optimizer.safetensors"
+WEIGHTS, OPTIMIZER = "model.safetensors", "optimizer.safetensors"
 METRICS = "metrics.jsonl"
-SHIPPED_DIR = DATA_DIR / "models"
 
 
 @dataclass

@@ -126,7 +126,7 @@ def _human(value) -> str:
 
 def is_model(arg: str) -> bool:
     """A trained-model directory or a shipped model's name."""
-    from musicae.artifacts import CONFIG, SHIPPED_DIR
+    from musicae.paths import CONFIG, SHIPPED_DIR
 
     return (Path(arg) / CONFIG).is_file() or (SHIPPED_DIR / arg / CONFIG).is_file()
 

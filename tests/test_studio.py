@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from musicae import api
+from musicae.paths import SHIPPED_DIR
 from musicae.studio import guard, server
 from musicae.studio.app import create_app
 from musicae.studio.store import Store
@@ -63,7 +64,7 @@ def notes(piece: dict) -> list[tuple]:
 def test_the_served_list_is_the_shipped_models_and_says_what_each_takes(client):
     listing = client.get("/api/models").json()
     by_name = {m["name"]: m for m in listing["models"]}
-    assert set(by_name) == {m["name"] for m in api.models()["shipped"]}  # server.SHIPPED's oracle
+    assert set(by_name) == {m["name"] for m in api.models()["shipped"]}  # torch-free listing
     assert listing["default"] == api.DEFAULT_MODELS["music"]
     assert by_name["chorales_mel_chords_2bar"]["chords"]
     assert not by_name["folk_mel_2bar"]["chords"]
@@ -198,7 +199,7 @@ def _snapshot(temporary: Path) -> dict:
 
 def test_a_full_queue_answers_503_and_the_rest_are_served():
     store = Store()
-    app = create_app({"folk_mel_2bar": server.SHIPPED / "folk_mel_2bar"}, queue=0, warm=False,
+    app = create_app({"folk_mel_2bar": SHIPPED_DIR / "folk_mel_2bar"}, queue=0, warm=False,
                      store=store)
 
     async def burst() -> list[int]:

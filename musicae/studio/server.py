@@ -10,14 +10,9 @@ import socket
 from pathlib import Path
 
 from musicae.errors import MusicaeError
-from musicae.paths import DATA_DIR
+from musicae.paths import CONFIG, SHIPPED_DIR
 from musicae.studio.guard import WILDCARD, is_loopback
 from musicae.studio.settings import CONNECTIONS
-
-# ``musicae.artifacts``' SHIPPED_DIR and CONFIG, spelt here so that listing them needs no
-# torch; tests/test_studio.py checks this list against ``api.models()``.
-SHIPPED = DATA_DIR / "models"
-CONFIG = "config.json"
 
 __all__ = ["is_loopback", "listen", "run", "served_models", "url"]
 
@@ -25,8 +20,8 @@ __all__ = ["is_loopback", "listen", "run", "served_models", "url"]
 def served_models(extra: list[Path] | tuple[Path, ...] = ()) -> dict[str, Path]:
     """The models a studio serves, by name: the shipped ones, then each directory of
     ``extra`` (``--models DIR``) under its folder's name."""
-    found = {d.name: d for d in sorted(SHIPPED.iterdir()) if (d / CONFIG).is_file()} \
-        if SHIPPED.is_dir() else {}
+    found = {d.name: d for d in sorted(SHIPPED_DIR.iterdir()) if (d / CONFIG).is_file()} \
+        if SHIPPED_DIR.is_dir() else {}
     for directory in map(Path, extra):
         if not (directory / CONFIG).is_file():
             raise MusicaeError(f"--models {directory}: not a trained-model directory (no "
