@@ -1,7 +1,8 @@
 """Quality of the polyphonic models: piano-roll, voices, melody over chords.
 
-pianoroll MODEL [DATA]: frame accuracy (a step is right when all 88 pitches'
-    states are), teacher-forced and free-running, and nats per step on the test
+pianoroll MODEL [DATA]: step accuracy (a step is right when all 88 pitches'
+    states are) and Bay et al.'s frame accuracy (TP / (TP + FP + FN) over
+    sounding cells), teacher-forced and free-running, and nats per step on the test
     split of DATA (default chorales), beside a trivial baseline: the previous
     step repeated (notes sounding at t-1 held at t). Teacher-forced the baseline
     sees the true previous step; free-running it holds the window's true first
@@ -14,10 +15,17 @@ voices MODEL [DATA]: accuracy of each voice (teacher-forced and free-running)
     each voice in --samples samples beside the test windows'.
 chords MODEL [DATA]: chord_gain on the test split, and the share of the notes
     starting on a beat that are tones of the chord sounding there, in samples
-    over each of the test windows' own progressions, beside samples from the same
-    codes told "no chord" throughout (the model without its condition), beside
+    over each of the test windows' own progressions and over --progression
+    (default "C G Am F", a chord a half bar), beside samples from the same codes
+    told "no chord" throughout (the model without its condition), beside
     samples of an unconditioned melody model (--unconditioned, default
     folk_mel_2bar) in the same bars, beside the test melodies themselves.
+annotations pop909: how well chords fit the melodies they sound under: the share of
+    MELODY's on-beat notes that are chord tones under the annotated chords (the
+    CHORDS track) beside the chords musicae infers from the other tracks, per
+    half bar, on every split. (MODEL is ignored; pass any name.)
+drums MODEL [DATA]: accuracies on the test split, and hits per bar of each drum
+    class in --samples prior samples (4/4) beside the test windows' in 4/4.
 
     python benchmarks/quality_polyphony.py pianoroll chorales_pianoroll_2bar [chorales]
 """
@@ -25,17 +33,26 @@ chords MODEL [DATA]: chord_gain on the test split, and the share of the notes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
 import torch
 
 from musicae import api
+from musicae.datasets.midi import list_midi, resolve_data, window_mask
+from musicae.domains.music import evaluate_windows
+from musicae.midi.notes import UnusableMidi, read_midi
 from musicae.models.sequence import free_running_accuracy
+from musicae.representations import MelodyChords
+from musicae.representations.base import named_parts
 from musicae.representations.chords import NO_CHORD, chord_tones
-from musicae.representations.constants import FIRST_PITCH_TOKEN
+from musicae.representations.codec import piece_windows
+from musicae.representations.constants import DRUM_CLASS_NAMES, FIRST_PITCH_TOKEN
 from musicae.representations.constants import PIANOROLL_HOLD as HOLD
 from musicae.representations.constants import PIANOROLL_OFF as OFF
+from musicae.representations.drums import index_to_multihot
+from musicae.representations.pianoroll import frame_counts
 
 CHUNK = 256
 
@@ -68,13 +85,17 @@ def markov_counts(chunks) -> torch.Tensor:
     return (counts + 1).view(-1, 3, 3).float()
 
 
-def pianoroll(bundle, data: str, split: str) -> dict:
-    test = examples(bundle, data, split)
+def pianoroll(bundle, data: str, split: str, all_tracks: bool = False) -> dict:
+    rep = bundle.representation
+    if all_tracks:  # every pitched track of DATA, whatever the model's tracks setting names
+        rep = dataclasses.replace(rep, tracks=None)
+    test = api.domain(bundle).examples(data, split, rep, progress=False)
     train = examples(bundle, bundle.meta.get("data", data), "train")  # the model's own data
     log_p = markov_counts(train.chunks(CHUNK))
     log_p = (log_p / log_p.sum(-1, keepdim=True)).log()  # (P, from, to)
-    metrics = api.evaluate(str(bundle.path), data, split)
+    metrics = evaluate_windows(bundle.model, test, rolls=True)
     right = free_right = steps = nll = 0.0
+    frames = {"teacher_forced": np.zeros(3), "free_running": np.zeros(3)}
     for batch in test.chunks(CHUNK):
         real = batch.mask
         guess = repeated(batch.tokens)
@@ -83,6 +104,8 @@ def pianoroll(bundle, data: str, split: str) -> dict:
                                          torch.full_like(batch.tokens[:, :1], HOLD))
         free = torch.cat([batch.tokens[:, :1], held.expand(-1, batch.tokens.shape[1] - 1, -1)], 1)
         free_right += float(((free == batch.tokens).all(-1) & real).sum())
+        for name, said in (("teacher_forced", guess), ("free_running", free)):
+            frames[name] += frame_counts(said.numpy(), batch.tokens.numpy(), real.numpy())
         prev = torch.cat([torch.zeros_like(batch.tokens[:, :1]), batch.tokens[:, :-1]], 1)
         pitch = torch.arange(batch.tokens.shape[-1])
         step_nll = -log_p[pitch, prev, batch.tokens].sum(-1)  # (B, T)
@@ -90,7 +113,10 @@ def pianoroll(bundle, data: str, split: str) -> dict:
         steps += float(real.sum())
     baseline = {"teacher_forced_accuracy": right / steps, "free_running_accuracy":
                 free_right / steps, "nll_per_step": nll / steps}
-    keys = ("teacher_forced_accuracy", "free_running_accuracy", "nll_per_step", "code_gain")
+    baseline |= {f"frame_accuracy_{name}": float(c[0] / max(c.sum(), 1))
+                 for name, c in frames.items()}
+    keys = ("teacher_forced_accuracy", "free_running_accuracy", "nll_per_step", "code_gain",
+            "frame_accuracy_teacher_forced", "frame_accuracy_free_running")
     return {"model": {k: metrics[k] for k in keys}, "repeat_baseline": baseline,
             "windows": metrics["windows"]}
 
@@ -154,12 +180,14 @@ def chord_tone_share(tokens: np.ndarray, mask: np.ndarray, chords: np.ndarray,
 
 
 @torch.no_grad()
-def chords(bundle, data: str, temperature: float, unconditioned: str | None = None) -> dict:
+def chords(bundle, data: str, temperature: float, unconditioned: str | None = None,
+           progression: str = "C G Am F") -> dict:
     model, rep = bundle.model.eval(), bundle.representation
     test = examples(bundle, data, "test")
     metrics = api.evaluate(str(bundle.path), data, "test")
     generator = torch.Generator().manual_seed(0)
-    counts = {"conditioned": [0, 0], "no_chord": [0, 0], "test_melodies": [0, 0]}
+    counts = {"conditioned": [0, 0], "no_chord": [0, 0], "test_melodies": [0, 0],
+              progression: [0, 0], f"{progression}, told no chord": [0, 0]}
     other = api.load(unconditioned, "cpu").model.eval() if unconditioned else None
     if other is not None:
         counts[f"unconditioned ({unconditioned})"] = [0, 0]
@@ -172,6 +200,15 @@ def chords(bundle, data: str, temperature: float, unconditioned: str | None = No
             drawn = model.decode(z, temperature, batch.mask, controls)
             hits, total = chord_tone_share(drawn.tokens[..., 0].numpy(), batch.mask.numpy(),
                                            batch.controls["chord"].numpy(), rep.min_pitch, beat)
+            counts[name][0] += hits
+            counts[name][1] += total
+        fixed = {name: torch.from_numpy(labels).long() for name, labels in
+                 rep.progression_controls(progression, batch.mask.numpy()).items()}
+        for name, controls in ((progression, fixed), (f"{progression}, told no chord", silent)):
+            torch.manual_seed(0)
+            drawn = model.decode(z, temperature, batch.mask, controls)
+            hits, total = chord_tone_share(drawn.tokens[..., 0].numpy(), batch.mask.numpy(),
+                                           fixed["chord"].numpy(), rep.min_pitch, beat)
             counts[name][0] += hits
             counts[name][1] += total
         hits, total = chord_tone_share(batch.tokens[..., 0].numpy(), batch.mask.numpy(),
@@ -192,25 +229,94 @@ def chords(bundle, data: str, temperature: float, unconditioned: str | None = No
             "temperature": temperature, "samples": shares}
 
 
+def annotation_agreement(data: str) -> dict:
+    """:func:`chord_tone_share` of each file's melody under its annotated chords and under
+    chords inferred from its other tracks."""
+    rep = MelodyChords(bars=2, tracks=("melody",))
+    counts = {"annotated": [0, 0], "inferred": [0, 0]}
+    for path in list_midi(resolve_data(data)):
+        piece = read_midi(path, rep.steps_per_quarter)
+        parts = piece.notes[named_parts([piece.name_of(i) for i in
+                                         range(len(piece.names))], None)[piece.notes["instrument"]]]
+        bare = dataclasses.replace(piece, notes=parts)  # no CHORDS track: chords inferred
+        for name, source in (("annotated", piece), ("inferred", bare)):
+            try:
+                found = piece_windows(source, rep, path)
+            except UnusableMidi:
+                continue
+            mask = window_mask(found.arrays["steps_per_bar"], rep)
+            tokens = found.arrays["tokens"].reshape(mask.shape)  # one melody line
+            hits, total = chord_tone_share(tokens, mask,
+                                           found.arrays["chord"], rep.min_pitch,
+                                           rep.steps_per_quarter)
+            counts[name][0] += hits
+            counts[name][1] += total
+    return {name: {"chord_tones_on_beats": h / max(t, 1), "beat_onsets": t}
+            for name, (h, t) in counts.items()}
+
+
+# --- drums -------------------------------------------------------------------------------
+
+
+def hits_per_bar(tokens: np.ndarray, mask: np.ndarray, steps_per_bar: int) -> np.ndarray:
+    """Mean hits per bar of each drum class in windows of 512-way step classes: (9,)."""
+    hot = index_to_multihot(tokens[..., 0][mask])  # (real steps, 9)
+    return hot.sum(0) / (len(hot) / steps_per_bar)
+
+
+@torch.no_grad()
+def drums(bundle, data: str, n_samples: int, temperature: float) -> dict:
+    model, rep = bundle.model.eval(), bundle.representation
+    test = examples(bundle, data, "test")
+    metrics = api.evaluate(str(bundle.path), data, "test")
+    bar = 4 * rep.steps_per_quarter
+    tokens = np.concatenate([b.tokens.numpy() for b in test.chunks(CHUNK)])
+    mask = np.concatenate([b.mask.numpy() for b in test.chunks(CHUNK)])
+    four = mask.sum(1) == rep.bars * bar  # windows in 4/4 (every step real)
+    layout = api.domain(bundle).layout(bundle, n_samples)
+    drawn = model.sample(n_samples, temperature, torch.Generator().manual_seed(0), **layout)
+    found = {"samples": hits_per_bar(drawn.tokens.numpy(), drawn.mask.numpy(), bar),
+             "test_windows": hits_per_bar(tokens[four], mask[four], bar)}
+    keys = ("teacher_forced_accuracy", "free_running_accuracy", "nll_per_step", "code_gain")
+    return {"model": {k: metrics[k] for k in keys}, "windows": metrics["windows"],
+            "temperature": temperature,
+            "hits_per_bar": {name: {"all": round(float(v.sum()), 3),
+                                    **dict(zip(DRUM_CLASS_NAMES, v.round(3).tolist(),
+                                               strict=True))}
+                             for name, v in found.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["pianoroll", "voices", "chords"])
+    parser.add_argument("kind", choices=["pianoroll", "voices", "chords", "drums",
+                                         "annotations"])
     parser.add_argument("model")
     parser.add_argument("data", nargs="?", default="chorales")
     parser.add_argument("--split", default="test",
                         help="pianoroll: which split of DATA (all: every file of a folder)")
+    parser.add_argument("--all-tracks", action="store_true",
+                        help="pianoroll: every pitched track of DATA, not only those the "
+                             "model's tracks setting names")
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.5)
     parser.add_argument("--unconditioned", default="folk_mel_2bar")
+    parser.add_argument("--progression", default="C G Am F")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.kind == "annotations":
+        print(json.dumps({"kind": args.kind, "data": args.data}
+                         | annotation_agreement(args.data), indent=2))
+        return
     bundle = api.load(args.model, "cpu")
     if args.kind == "pianoroll":
-        result = pianoroll(bundle, args.data, args.split)
+        result = pianoroll(bundle, args.data, args.split, args.all_tracks)
     elif args.kind == "voices":
         result = voices(bundle, args.data, args.samples)
+    elif args.kind == "drums":
+        result = drums(bundle, args.data, args.samples, args.temperature)
     else:
-        result = chords(bundle, args.data, args.temperature, args.unconditioned)
+        result = chords(bundle, args.data, args.temperature, args.unconditioned,
+                        args.progression)
     print(json.dumps({"kind": args.kind, "model_name": args.model, "data": args.data} | result,
                      indent=2))
 

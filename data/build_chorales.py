@@ -11,13 +11,17 @@ train/, valid/ and test/ by a hash of the file name (one chorale, one split),
 and manifest.csv lists them. See data/README.md.
 
 ``--outside DIR`` instead converts other polyphonic music21 material that is
-not in data/ (Monteverdi's madrigals, five voices: every part as a named track)
-into DIR, for the out-of-corpus check in benchmarks/quality_polyphony.py.
+not in data/ into DIR, every part as a named track, for the out-of-corpus
+checks in benchmarks/quality_polyphony.py: Monteverdi's madrigals (five voices;
+``--set madrigals``, the default) or every keyboard piece of music21's corpus
+(``--set piano``: Joplin, Chopin, Mozart, C. P. E. Bach, Clara Schumann,
+Schoenberg; the POP909 piano model's outside check).
 
 Usage (needs the build extra: ``pip install -e .[build]``)::
 
     python data/build_chorales.py [--workers 2]
     python data/build_chorales.py --outside /tmp/outside_polyphony
+    python data/build_chorales.py --outside /tmp/outside_piano --set piano
 """
 
 from __future__ import annotations
@@ -96,7 +100,17 @@ def convert(path: Path) -> tuple[str, pretty_midi.PrettyMIDI | None, str]:
     return name, midi, ""
 
 
-OUTSIDE = ("monteverdi",)  # music21 composers: the madrigals, five voices
+# music21 corpus paths of each outside set: the madrigals (five voices), and the scores
+# for a keyboard alone (the corpus's lieder and chamber music are left out)
+PIANO_SCORES = ("joplin/maple_leaf_rag.mxl", "chopin/mazurka06-2.krn",
+                "mozart/k545/movement1_exposition.mxl", "cpebach/h186.mxl",
+                "schoenberg/opus19/movement2.mxl", "schoenberg/opus19/movement6.mxl",
+                *(f"schumann_clara/polonaise_op1n{i}.mxl" for i in range(1, 5)))
+OUTSIDE = {
+    "madrigals": lambda: [p for p in corpus.getComposer("monteverdi")
+                          if p.suffix in (".mxl", ".xml")],
+    "piano": lambda: [Path(corpus.getWork(name)) for name in PIANO_SCORES],
+}
 
 
 def convert_outside(path: Path) -> tuple[str, pretty_midi.PrettyMIDI | None, str]:
@@ -109,9 +123,8 @@ def convert_outside(path: Path) -> tuple[str, pretty_midi.PrettyMIDI | None, str
     return name, midi, ""
 
 
-def write_outside(out: Path, workers: int) -> None:
-    paths = sorted(p for c in OUTSIDE for p in corpus.getComposer(c)
-                   if p.suffix in (".mxl", ".xml"))
+def write_outside(out: Path, which: str, workers: int) -> None:
+    paths = sorted(OUTSIDE[which]())
     with multiprocessing.Pool(workers) as pool:
         results = pool.map(convert_outside, paths, chunksize=4)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,10 +150,12 @@ def split_of(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--outside", type=Path, help="convert the out-of-corpus set here")
+    parser.add_argument("--outside", type=Path, help="convert an out-of-corpus set here")
+    parser.add_argument("--set", choices=list(OUTSIDE), default="madrigals",
+                        help="which out-of-corpus set --outside converts")
     args = parser.parse_args()
     if args.outside:
-        write_outside(args.outside, args.workers)
+        write_outside(args.outside, args.set, args.workers)
         return
     paths = sorted(p for p in corpus.getComposer("bach") if p.suffix in (".mxl", ".xml"))
     with multiprocessing.Pool(args.workers) as pool:

@@ -61,7 +61,13 @@ import pretty_midi
 from build_groove import full_hash, mirror_parser, read_tree
 
 from musicae.errors import MusicaeError
-from musicae.representations.chords import NO_CHORD, QUALITIES, chord_name, parse_chord
+from musicae.representations.chords import (
+    CHORD_OCTAVE,
+    NO_CHORD,
+    QUALITIES,
+    chord_name,
+    parse_chord,
+)
 
 REPOSITORY = "https://github.com/music-x-lab/POP909-Dataset"
 COMMIT = "d83e6edba6872a704f5d3b8b32f5cb540088dae6"
@@ -70,6 +76,7 @@ FOLDER = "POP909"
 ANNOTATIONS = ("beat_midi.txt", "chord_midi.txt", "key_audio.txt")  # kept beside the MIDI
 TRACKS = ("MELODY", "BRIDGE", "PIANO")
 TICKS_PER_QUARTER = 480
+CHORD_VELOCITY = 50  # the CHORDS track is an annotation: quiet where it is played
 SPLIT_SHARES = (("train", 0.8), ("valid", 0.1), ("test", 0.1))  # shares of the songs
 SPLIT_SEED = "pop909"  # salts the hash that orders the songs for the split
 OUT_DIR = Path(__file__).resolve().parent / "pop909"
@@ -264,6 +271,30 @@ def tracks_by_name(midi: pretty_midi.PrettyMIDI) -> list[pretty_midi.Instrument]
     return [found.get(name, pretty_midi.Instrument(0, name=name)) for name in TRACKS]
 
 
+def chord_track(rows: list[dict], channel: int) -> mido.MidiTrack:
+    """The annotated chords as a track named CHORDS: one block chord per run of equal
+    labels, voiced as musicae writes chords (root position from the C below middle C).
+    musicae's melody-over-chords kind reads a song's chords from such a track."""
+    runs: list[list] = []  # [start, end, label] in quarters
+    for row in rows:
+        label = parse_chord(row["label"])
+        if runs and runs[-1][2] == label and abs(runs[-1][1] - row["start"]) < 1e-6:
+            runs[-1][1] = row["end"]
+        else:
+            runs.append([row["start"], row["end"], label])
+    events = [(0, 1, mido.Message("program_change", channel=channel, program=0))]
+    for start, end, label in runs:
+        first, last = round(start * TICKS_PER_QUARTER), round(end * TICKS_PER_QUARTER)
+        if label == NO_CHORD or last <= first:
+            continue
+        quality, root = divmod(label - 1, 12)
+        for pitch in (CHORD_OCTAVE + root + interval for interval in QUALITIES[quality][1]):
+            events.append((first, 2, mido.Message("note_on", channel=channel, note=pitch,
+                                                  velocity=CHORD_VELOCITY)))
+            events.append((last, 0, mido.Message("note_off", channel=channel, note=pitch)))
+    return to_track(events, "CHORDS")
+
+
 # --- chords ------------------------------------------------------------------------------
 
 
@@ -353,11 +384,12 @@ def convert_song(job: tuple[str, dict[str, bytes], dict[str, str]]) -> Song | tu
     grid = beat_grid(beats, downbeats, meter, min(times), max(times))
     tempo_track, bars = conductor(grid)
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
+    chords = chord_rows(segments, notes, grid)
     midi.tracks = [tempo_track] + [part(inst, channel, grid)
                                    for channel, inst in enumerate(instruments)]
+    midi.tracks.append(chord_track(chords, len(instruments)))
     out = io.BytesIO()
     midi.save(file=out)
-    chords = chord_rows(segments, notes, grid)
     row = song_row(meta, grid, bars, instruments, chords)
     row.update(pickup_beats=int(downbeats[0]), beats=len(beats),
                keys="+".join(line.split()[2] for line in

@@ -25,6 +25,7 @@ from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
 from musicae.defaults import (
     DECODE_TEMPERATURE,
+    GROOVE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
     MAX_SAMPLES,
@@ -417,6 +418,25 @@ def decode(model: str, codes: str | Path, out: str | Path,
         return _record(Path(out), staging, "decode", summary, model=str(bundle.path),
                        codes=str(codes), temperature=temperature, meter=meter, seed=seed,
                        **_controls(chords, label))
+
+
+@torch.no_grad()
+def groove(model: str, beat: str | Path, out: str | Path,
+           temperature: float = GROOVE_TEMPERATURE, seed: int | None = None,
+           device: str = "auto", wav: bool = False) -> dict:
+    """Play the drum hits of a MIDI file with the velocities and micro-timing a groove
+    model learned, hits unchanged (the whole file, window by window; see
+    ``MusicDomain.groove``); writes the result beside the beat as read."""
+    check_temperature(temperature)
+    writable(out)
+    bundle = load(model, device)
+    seed = _chosen(seed)  # draws at temperature > 0
+    with staged_output(Path(out)) as staging:
+        written, info = domain(bundle).write_groove(bundle, Path(beat), staging, temperature,
+                                                    wav=wav)
+        summary = {"model": str(bundle.path), "input": str(beat)} | info | {"written": written}
+        return _record(Path(out), staging, "groove", summary, model=str(bundle.path),
+                       input=str(beat), temperature=temperature, seed=seed)
 
 
 def _read_codes(path: Path, latent_dim: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import click
 
 from musicae.defaults import (
     DECODE_TEMPERATURE,
+    GROOVE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
     MAX_BATCH,
@@ -487,6 +488,26 @@ def decode(args, out, temperature, meter, wav, seed, qpm, program, chords, label
         raise MusicaeError("expected [MODEL] Z.npy")
     report(api.decode(model, codes, out, temperature, device, meter=meter, wav=wav, seed=seed,
                       qpm=qpm, program=program, chords=chords, label=label), as_json)
+
+
+@main.command()
+@click.argument("model")
+@click.argument("beat")
+@out_option
+@click.option("--temperature", type=Finite(min=0), default=GROOVE_TEMPERATURE,
+              show_default=True, help="1 draws each hit's velocity and timing as the model "
+              "learned them; lower pulls them towards the likeliest (0: mostly on the grid).")
+@seed_option
+@wav_option
+@device_option
+@json_option
+def groove(model, beat, out, temperature, seed, wav, device, as_json):
+    """Play the drum hits of BEAT (a MIDI file) with the velocities and micro-timing MODEL
+    (a groove model) learned. The hits stay exactly as they are; the whole file is grooved,
+    a window of bars at a time (the last one filled out with silence)."""
+    from musicae import api
+
+    report(api.groove(model, beat, out, temperature, seed, device, wav=wav), as_json)
 
 
 @main.command()

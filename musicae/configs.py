@@ -91,7 +91,7 @@ def _describe(low: tuple, high: tuple, kind: type) -> str:
     return (f"{what} in {'[' if low[1] else '('}{low[0]:,}, {high[0]:,}{']' if high[1] else ')'}")
 
 
-GEOMETRY = ("heads", "controls", "bars", "slot")  # fields the representation sets
+GEOMETRY = ("heads", "controls", "bars", "slot", "encode_tokens")  # the representation sets
 # The largest sizes a config.json (or --set) may ask for: MusicVAE's biggest models use
 # widths of 2048 and 3 layers; far beyond these a model file is a memory bomb, not a model.
 MAX_WIDTH, MAX_LAYERS, MAX_BARS, MAX_SLOT = 8192, 8, 64, 96
@@ -119,6 +119,9 @@ class SequenceConfig:
     sampling_rate: float = 0.0  # scheduled sampling: inverse-sigmoid rate k (0 = off)
     z_to_bars: bool = False  # hierarchical: z beside each bar's embedding in its decoder
     head: str = "independent"  # output factorisation: "independent" or "autoregressive"
+    # False: the encoder reads only the mask and controls, what decoding will be given (a
+    # groove model is given the bare hits and learns how they are played)
+    encode_tokens: bool = True
 
     def __post_init__(self) -> None:
         sizes = ("bars", "slot", "enc_size", "enc_layers", "latent_dim", "dec_size",

@@ -5,6 +5,9 @@ No imports, so the command line reads them without loading torch.
 
 SAMPLE_TEMPERATURE = 0.5  # softmax temperature when sampling new music from the prior
 DECODE_TEMPERATURE = 0.0  # decoding a given code (reconstruct, interpolate, decode): argmax
+# `groove`: draw each hit's velocity and offset from the model's own distribution; lower
+# temperatures pull the timing towards the grid (at 0, the likeliest bin: mostly on it)
+GROOVE_TEMPERATURE = 1.0
 SAMPLES = 8  # `sample -n`
 MAX_SAMPLES = 10_000  # one run's samples are decoded as one batch, written one file each
 MAX_STEPS = 10**9  # training steps: beyond any run's reach (a step takes milliseconds at best)

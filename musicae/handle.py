@@ -23,6 +23,7 @@ import torch
 from musicae.batch import Batch
 from musicae.defaults import (
     DECODE_TEMPERATURE,
+    GROOVE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
     MAX_SAMPLES,
@@ -132,23 +133,33 @@ class Model:
         return self._outputs(self.model.interpolate(xa, xb, steps, method, temperature,
                                                     like=like))
 
+    @torch.no_grad()
+    def groove(self, beat: Input, temperature: float = GROOVE_TEMPERATURE,
+               seed: int | None = None):
+        """A drum beat (a MIDI path or PrettyMIDI) played with the velocities and
+        micro-timing this groove model learned, its hits unchanged: a PrettyMIDI (as
+        ``musicae groove`` writes it)."""
+        import pretty_midi
+
+        from musicae.api import check_temperature
+        from musicae.midi.notes import write_midi
+
+        check_temperature(temperature)
+        _seed(seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _midi_file(beat, Path(tmp))
+            played = self.domain.groove(self.bundle, path, temperature)[1]
+            write_midi(played, Path(tmp) / "groove.mid")
+            return pretty_midi.PrettyMIDI(io.BytesIO((Path(tmp) / "groove.mid").read_bytes()))
+
     # --- inputs and outputs -------------------------------------------------------------
 
     def _read(self, x: Input, bar: int | None) -> Batch:
         if isinstance(x, (str, os.PathLike)):
             return self.domain.read_input(self.bundle, Path(x), bar)[0].to(self.model.device)
         if self.is_music:
-            if not hasattr(x, "write"):
-                raise MusicaeError(f"a music model reads MIDI paths or PrettyMIDI objects, "
-                                   f"not {type(x).__name__}")
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "input.mid"
-                try:
-                    x.write(str(path))
-                except Exception as exc:  # noqa: BLE001 (pretty_midi and mido raise anything)
-                    raise MusicaeError(f"this PrettyMIDI object cannot be written as MIDI "
-                                       f"({type(exc).__name__}: {first_line(exc)}); check its "
-                                       f"notes' times and pitches") from None
+                path = _midi_file(x, Path(tmp))
                 return self.domain.read_input(self.bundle, path, bar)[0].to(self.model.device)
         try:
             image = np.asarray(x, dtype=np.float32).squeeze()
@@ -182,6 +193,23 @@ class Model:
 def load(name_or_dir: str | os.PathLike, device: str = "auto") -> Model:
     """A shipped model (by name) or a run directory, ready for notebooks (see :class:`Model`)."""
     return Model(name_or_dir, device)
+
+
+def _midi_file(x: Input, folder: Path) -> Path:
+    """A MIDI path as it is, or a PrettyMIDI written as ``folder``/input.mid."""
+    if isinstance(x, (str, os.PathLike)):
+        return Path(x)
+    if not hasattr(x, "write"):
+        raise MusicaeError(f"a music model reads MIDI paths or PrettyMIDI objects, "
+                           f"not {type(x).__name__}")
+    path = folder / "input.mid"
+    try:
+        x.write(str(path))
+    except Exception as exc:  # noqa: BLE001 (pretty_midi and mido raise anything)
+        raise MusicaeError(f"this PrettyMIDI object cannot be written as MIDI "
+                           f"({type(exc).__name__}: {first_line(exc)}); check its "
+                           f"notes' times and pitches") from None
+    return path
 
 
 def _listed(inputs) -> list:

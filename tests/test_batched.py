@@ -38,6 +38,7 @@ SETTINGS = {
     "cap, min_notes, gap 2, narrow range": dict(max_windows_per_file=3, min_notes=4,
                                                 gap_bars=2, min_pitch=55, max_pitch=84),
     "8 steps a quarter, 24-step slots": dict(steps_per_quarter=8, slot=24, bars=1),
+    "named tracks (chorales' outer voices)": dict(tracks=("Soprano", "BASS")),
 }
 
 

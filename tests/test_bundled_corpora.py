@@ -16,7 +16,7 @@ import pytest
 from musicae.datasets.midi import BUNDLED, SPLITS, bundled, prepare, resolve_data
 from musicae.midi.notes import read_midi
 from musicae.presets import representation
-from musicae.representations.chords import CHORD_CLASSES, parse_chord
+from musicae.representations.chords import CHORD_CLASSES, chord_tones, parse_chord
 
 GROOVE = bundled("groove")
 POP909 = bundled("pop909")
@@ -108,12 +108,22 @@ def test_pop909_bar_lines_fall_on_the_annotated_downbeats(case):
 def test_pop909_keeps_the_three_named_tracks_and_musicae_reads_its_meter(case):
     row = SONGS[case]
     midi = pretty_midi.PrettyMIDI(str(POP909 / row["file"]))
-    assert [inst.name for inst in midi.instruments] == list(TRACKS)
+    assert [inst.name for inst in midi.instruments] == [*TRACKS, "CHORDS"]
     assert all(inst.program == 0 and not inst.is_drum for inst in midi.instruments)
-    assert [len(inst.notes) for inst in midi.instruments] == [
+    assert [len(inst.notes) for inst in midi.instruments[:3]] == [
         int(row[f"{name.lower()}_notes"]) for name in TRACKS]
     piece = read_midi(POP909 / row["file"])
-    assert piece.names[:3] == TRACKS
+    assert piece.names == (*TRACKS, "CHORDS")
+    # the CHORDS track plays the chords of NNN.chords.csv, each from where it starts
+    with open(POP909 / row["split"] / f"{row['song']}.chords.csv", newline="") as handle:
+        annotated = [(float(c["start"]), parse_chord(c["label"])) for c in csv.DictReader(handle)]
+    played: dict[float, set[int]] = {}
+    for note in midi.instruments[3].notes:
+        played.setdefault(round(midi.time_to_tick(note.start) / midi.resolution, 3),
+                          set()).add(note.pitch % 12)
+    labels = dict(annotated)
+    for start, tones in played.items():
+        assert tones == set(chord_tones(labels[start])), (row["song"], start)
     found = Counter(meter.name for meter in piece.meters)
     assert found.most_common(1)[0][0] == row["meter"]
     assert set(found) <= set(row["meters"].split("+"))

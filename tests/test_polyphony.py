@@ -14,7 +14,7 @@ from fixtures.midi_factory import write_parts, write_tune
 
 from musicae.datasets.midi import bundled, list_midi
 from musicae.errors import MusicaeError
-from musicae.midi.notes import make_notes, read_midi, write_midi
+from musicae.midi.notes import UnusableMidi, make_notes, read_midi, write_midi
 from musicae.representations import MelodyChords, Pianoroll, Trio, Voices
 from musicae.representations.chords import (
     CHORD_CLASSES,
@@ -346,3 +346,47 @@ def test_the_shipped_pianoroll_model_plays_chords(cli, tmp_path):
         roll = pretty_midi.PrettyMIDI(str(path)).get_piano_roll(fs=8)  # (128, frames)
         voices = (roll > 0).sum(0)
         assert np.median(voices[voices > 0]) >= 3, path.name  # chords, not a line
+
+
+def _lead_sheet(path: Path, with_chords_track: bool) -> Path:
+    """MELODY (a tune around middle C), PIANO (C major all along) and, optionally, a
+    ``Chords`` track of A minor block chords: 2 bars of 4/4 at 120 qpm."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120)
+    sixteenth = 0.125
+    tracks = {"MELODY": [(60 + 2 * (i % 4), 2 * i, 2 * i + 2) for i in range(16)],
+              "PIANO": [(p, 0, 32) for p in (48, 52, 55)]}
+    if with_chords_track:
+        tracks["Chords"] = [(p, 0, 32) for p in (57, 60, 64)]
+    for name, notes in tracks.items():
+        instrument = pretty_midi.Instrument(0, name=name)
+        instrument.notes = [pretty_midi.Note(80, p, s * sixteenth, e * sixteenth)
+                            for p, s, e in notes]
+        midi.instruments.append(instrument)
+    midi.write(str(path))
+    return path
+
+
+def test_named_tracks_choose_the_parts_and_a_chords_track_gives_the_chords(tmp_path):
+    lead = MelodyChords(bars=2, tracks=("melody",))
+    found = piece_windows(read_midi(_lead_sheet(tmp_path / "sheet.mid", True)), lead)
+    assert {chord_name(c) for c in found.arrays["chord"].ravel()} == {"Am"}  # not C
+    melody = found.arrays["tokens"][0]
+    pitches = {int(t) for t in melody.ravel() if t >= 2}
+    assert min(pitches) >= 60 - 21 + 2  # MELODY's line, not the piano's or the chords'
+    plain = piece_windows(read_midi(_lead_sheet(tmp_path / "plain.mid", False)), lead)
+    assert {chord_name(c) for c in plain.arrays["chord"].ravel()} == {"C"}  # inferred
+    piano = piece_windows(read_midi(tmp_path / "sheet.mid"), Pianoroll(bars=2, tracks=("piano",)))
+    rows = np.flatnonzero(piano.arrays["tokens"][0].any(axis=0)) + 21
+    assert rows.tolist() == [48, 52, 55]  # neither the melody nor the chords track
+    with pytest.raises(UnusableMidi, match="no pitched notes in a track named bass"):
+        piece_windows(read_midi(tmp_path / "sheet.mid"), Pianoroll(bars=2, tracks=("bass",)),
+                      "sheet.mid")
+
+
+def test_frame_counts_score_sounding_cells_on_real_steps_only():
+    from musicae.representations.pianoroll import frame_counts
+    truth = np.array([[[1, 2, 0], [2, 0, 0], [0, 0, 1]]])  # (1 window, 3 steps, 3 pitches)
+    guess = np.array([[[1, 0, 0], [2, 1, 0], [1, 1, 1]]])
+    mask = np.array([[True, True, False]])  # the last step is not music
+    tp, fp, fn = frame_counts(guess, truth, mask).tolist()
+    assert (tp, fp, fn) == (2, 1, 1)  # Bay et al.'s frame accuracy: 2 / 4

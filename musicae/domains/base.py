@@ -94,3 +94,19 @@ class Domain(abc.ABC):
         """A picture of the model's latent space over DATA."""
         raise MusicaeError(f"{bundle.path}: plot-latent draws image models' codes by digit")
 
+    def groove(self, bundle: ModelBundle, path: Path, temperature: float) -> tuple:
+        """A drum beat (a MIDI file) played with the velocities and micro-timing the model
+        learned, its hits kept: (the beat as read, as played, facts to report)."""
+        raise no_groove(bundle)
+
+    def write_groove(self, bundle: ModelBundle, path: Path, out: Path, temperature: float,
+                     wav: bool = False) -> tuple[list[Path], dict]:
+        """:meth:`groove` written as files under ``out``: (paths, facts to report)."""
+        raise no_groove(bundle)
+
+
+def no_groove(bundle: ModelBundle) -> MusicaeError:
+    """The refusal of a model that does not groove beats."""
+    kind = bundle.representation.kind if bundle.representation is not None else "image"
+    return MusicaeError(f"{bundle.path}: a {kind} model does not groove beats; that takes a "
+                        f"model of preset groove_humanize_2bar")

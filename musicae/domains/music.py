@@ -21,9 +21,9 @@ from musicae.datasets.midi import (
     window_mask,
     windows_from_file,
 )
-from musicae.domains.base import Domain
+from musicae.domains.base import Domain, no_groove
 from musicae.errors import MusicaeError
-from musicae.midi.notes import Piece, steps_per_bar, write_midi
+from musicae.midi.notes import Piece, read_midi, steps_per_bar, write_midi
 from musicae.models.sequence import (
     SequenceVAE,
     code_gain,
@@ -31,7 +31,9 @@ from musicae.models.sequence import (
     free_running_accuracy,
 )
 from musicae.output.render import pianoroll_sheet, write_wav
+from musicae.representations import pianoroll
 from musicae.representations.base import Representation, default_meter
+from musicae.representations.groove import HITS, Groove
 from musicae.train import mean_loss_terms
 
 FREE_RUNNING_LIMIT = 2048  # windows decoded step by step in `evaluate` (the slow metric)
@@ -139,13 +141,46 @@ class MusicDomain(Domain):
         return [sheet] + midis + _wavs(midis, wav)
 
     def evaluate(self, bundle: ModelBundle, data: str, split: str) -> dict:
-        return evaluate_windows(bundle.model, self.examples(data, split, bundle.representation))
+        rep = bundle.representation
+        return evaluate_windows(bundle.model, self.examples(data, split, rep), rep.rolls)
 
     def data_path(self, data: str) -> str | None:
         try:
             return str(resolve_data(data).resolve())
         except MusicaeError:  # not a folder
             return None
+
+    def groove(self, bundle: ModelBundle, path: Path, temperature: float
+               ) -> tuple[Piece, Piece, dict]:
+        """The whole file, ``bars`` bars at a time (see ``Groove.beat_windows``), each
+        window's bare hits encoded and decoded; every other note as it was read."""
+        rep = bundle.representation
+        if not isinstance(rep, Groove):
+            raise no_groove(bundle)
+        if not path.exists():
+            raise MusicaeError(f"{path}: no such file")
+        piece = read_midi(path, rep.steps_per_quarter)
+        beat = rep.beat_windows(piece, str(path))
+        bare = torch.from_numpy(beat.hits.astype(np.int64))  # (n, steps): what the model is given
+        batch = Batch(torch.zeros(*bare.shape, rep.positions, dtype=torch.int64),
+                      torch.from_numpy(beat.mask), {HITS: bare}).to(bundle.model.device)
+        played = [bundle.model.reconstruct(part, temperature) for part in batch.split(EVAL_BATCH)]
+        tokens, _ = window_arrays(Batch.cat(played), rep)
+        info = {"windows": len(bare), "hits_grooved": beat.hit_notes - beat.left,
+                "hits_left_as_read": beat.left}
+        return piece, rep.humanise(piece, beat, tokens), info
+
+    def write_groove(self, bundle: ModelBundle, path: Path, out: Path, temperature: float,
+                     wav: bool = False) -> tuple[list[Path], dict]:
+        """:meth:`groove` written: the beat as played and as read (MIDI, to compare), a
+        piano-roll PNG of the first and, with ``wav``, its audio; returns the paths and
+        the facts."""
+        piece, played, info = self.groove(bundle, path, temperature)
+        midis = [out / f"{path.stem}_groove.mid", out / f"{path.stem}_input.mid"]
+        for written, midi in zip((played, piece), midis, strict=True):
+            write_midi(written, midi)
+        sheet = pianoroll_sheet(midis[:1], out / f"{path.stem}_groove.png")
+        return [midis[0], sheet, midis[1]] + _wavs(midis[:1], wav), info
 
     def attributes(self, bundle: ModelBundle) -> list[str]:
         return list(bundle.representation.attributes)
@@ -156,8 +191,10 @@ class MusicDomain(Domain):
 
 
 @torch.no_grad()
-def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
-    """MusicVAE's two accuracies, the ELBO terms and the code's gain, on windows."""
+def evaluate_windows(model: SequenceVAE, examples: Examples, rolls: bool = False) -> dict:
+    """MusicVAE's two accuracies, the ELBO terms and the code's gain, on windows; for
+    piano-rolls (``rolls``) also the polyphonic literature's frame accuracy, on the windows
+    decoded free-running."""
     if len(examples) == 0:
         raise MusicaeError("no windows to evaluate on")
     real_steps = []  # counted on the pass the loss makes, not on a second one
@@ -177,11 +214,30 @@ def evaluate_windows(model: SequenceVAE, examples: Examples) -> dict:
     controls = {f"{name}_gain": float(np.average([control_gain(model, c, name) for c in chunks],
                                                  weights=sizes))
                 for name, _ in model.cfg.controls}
+    if rolls:
+        controls |= frame_accuracies(model, chunks)
     steps = sum(real_steps) / len(examples)
     return {"windows": len(examples), "teacher_forced_accuracy": terms["accuracy"],
             "free_running_accuracy": float(free), "free_running_windows": len(subset),
             "elbo": terms["elbo"], "recon": terms["recon"], "kl": terms["kl"],
             "nll_per_step": terms["recon"] / steps, "code_gain": float(gain)} | controls
+
+
+@torch.no_grad()
+def frame_accuracies(model: SequenceVAE, chunks: list[Batch]) -> dict[str, float]:
+    """Bay et al. (2009)'s frame accuracy, TP / (TP + FP + FN) over the sounding (step,
+    pitch) cells summed over windows, teacher-forced (argmax of each cell) and
+    free-running (argmax decoding of the posterior mean)."""
+    counts = {"teacher_forced": np.zeros(3), "free_running": np.zeros(3)}
+    for chunk in chunks:
+        z = model.encode(chunk).mean
+        logits = model.teacher_forced_logits(chunk, z)
+        guesses = {"teacher_forced": torch.cat([part.argmax(-1) for part in logits], -1),
+                   "free_running": model.decode_like(z, chunk, temperature=0.0).tokens}
+        for name, guess in guesses.items():
+            counts[name] += pianoroll.frame_counts(guess.cpu().numpy(), chunk.tokens.cpu().numpy(),
+                                                   chunk.mask.cpu().numpy())
+    return {f"frame_accuracy_{name}": float(c[0] / max(c.sum(), 1)) for name, c in counts.items()}
 
 
 def _progression(bundle: ModelBundle, chords: str | None, mask: torch.Tensor

@@ -88,6 +88,9 @@ class Piece:
     length: steps the piece lasts (a decoded window: all its bars, silent ones
         too); None where it ends with its last note.
     names: the track name of each instrument id, written back as track names.
+    offsets: (n,) float32, read from a file: how far each note starts from its step, in
+        steps, in [-0.5, 0.5) (the micro-timing quantising takes away); None for a
+        piece made otherwise.
     """
 
     notes: np.ndarray
@@ -96,6 +99,7 @@ class Piece:
     steps_per_quarter: int = STEPS_PER_QUARTER
     length: int | None = None
     names: tuple[str, ...] = ()  # track name of each instrument id ("" for none)
+    offsets: np.ndarray | None = None  # (n,) float32: start minus step, in steps
 
     def name_of(self, instrument: int) -> str:
         return self.names[instrument] if 0 <= instrument < len(self.names) else ""
@@ -133,6 +137,12 @@ def make_notes(
     instrument: int | np.ndarray = 0,
 ) -> np.ndarray:
     """A ``NOTE_DTYPE`` array from per-note arrays (scalars broadcast), sorted by start, pitch."""
+    notes = _note_array(start, end, pitch, velocity, program, is_drum, instrument)
+    return np.sort(notes, order=["start", "pitch"], kind="stable")
+
+
+def _note_array(start, end, pitch, velocity, program, is_drum, instrument) -> np.ndarray:
+    """:func:`make_notes` in the given order."""
     start = np.asarray(start, dtype=np.int64)
     notes = np.zeros(start.shape[0], dtype=NOTE_DTYPE)
     for column, value in (
@@ -145,7 +155,7 @@ def make_notes(
         ("instrument", instrument),
     ):
         notes[column] = value
-    return np.sort(notes, order=["start", "pitch"], kind="stable")
+    return notes
 
 
 def meter_piece(notes: np.ndarray, meter: tuple[int, int], qpm: float, spq: int,
@@ -314,8 +324,11 @@ def quantise(path: str | os.PathLike | None, events: Events, tpb: int, spq: int)
                         events.meters)
     start = _to_steps(start_ticks, tpb, spq)
     end = np.maximum(_to_steps(end_ticks, tpb, spq), start + 1)
-    notes = make_notes(start, end, *columns[2:])
-    return Piece(notes, meters, qpm, spq, names=tuple(events.names))
+    notes = _note_array(start, end, *columns[2:])
+    order = np.argsort(notes, order=["start", "pitch"], kind="stable")  # as make_notes sorts
+    offsets = (start_ticks * spq / tpb - start).astype(np.float32)
+    return Piece(notes[order], meters, qpm, spq, names=tuple(events.names),
+                 offsets=offsets[order])
 
 
 def frame(path: str | os.PathLike | None, n_notes: int, last_tick: int, tpb: int, spq: int,

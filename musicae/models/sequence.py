@@ -39,8 +39,8 @@ def build_sequence_vae(cfg: SequenceConfig) -> SequenceVAE:
     """The encoder and decoder ``cfg`` describes, composed."""
     head = HEADS[cfg.head](cfg.dec_size, cfg.heads)
     context = 1 + sum(classes for _, classes in cfg.controls)  # real-step bit + controls
-    encoder = BiLSTMEncoder(head.input_width + context, cfg.enc_size, cfg.enc_layers,
-                            cfg.latent_dim)
+    tokens = head.input_width if cfg.encode_tokens else 0
+    encoder = BiLSTMEncoder(tokens + context, cfg.enc_size, cfg.enc_layers, cfg.latent_dim)
     if cfg.conductor_size:
         decoder: SequenceDecoder = HierarchicalDecoder(
             head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers, cfg.bars,
@@ -81,8 +81,13 @@ class SequenceVAE(Autoencoder):
     # ----- the interface ------------------------------------------------------------------
 
     def encode(self, batch: Batch) -> Posterior:
+        """The posterior of each window from its tokens, mask and controls; from its mask
+        and controls alone where ``cfg.encode_tokens`` is False."""
+        context = self.context(batch.mask, batch.controls)  # (B, T, X)
+        if not self.cfg.encode_tokens:
+            return self.encoder(context)
         hot = self.decoder.head.one_hot(batch.tokens) * batch.mask[..., None]  # (B, T, W)
-        return self.encoder(torch.cat([hot, self.context(batch.mask, batch.controls)], dim=-1))
+        return self.encoder(torch.cat([hot, context], dim=-1))
 
     def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
                mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None

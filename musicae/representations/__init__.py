@@ -3,12 +3,14 @@ windows of a representation.
 
 No torch here. ``kinds`` holds one
 :class:`~musicae.representations.base.Representation` per kind (melody,
-drums, piano-roll, melody over chords, voices, trio), each owning its encoding
-and its output geometry; ``codec`` cuts pieces into windows laid out in bar
-``slots`` and back; ``chords`` infers and names triads.
+drums, piano-roll, melody over chords, voices, trio; ``groove`` the drums as
+played), each owning its encoding and its output geometry; ``codec`` cuts
+pieces into windows laid out in bar ``slots`` and back; ``chords`` infers and
+names triads.
 """
 
 from musicae.representations.base import Representation
+from musicae.representations.groove import Groove
 from musicae.representations.kinds import (
     REPRESENTATIONS,
     Drums,
@@ -20,5 +22,5 @@ from musicae.representations.kinds import (
     from_dict,
 )
 
-__all__ = ["REPRESENTATIONS", "Drums", "Melody", "MelodyChords", "Pianoroll", "Representation",
-           "Trio", "Voices", "from_dict"]
+__all__ = ["REPRESENTATIONS", "Drums", "Groove", "Melody", "MelodyChords", "Pianoroll",
+           "Representation", "Trio", "Voices", "from_dict"]

@@ -17,6 +17,7 @@ import abc
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
@@ -69,6 +70,10 @@ class Representation(abc.ABC):
         melody (piano-roll: the note).
     programs : tuple of int or None
         General MIDI programs pitched parts are taken from; None for all.
+    tracks : tuple of str or None
+        Names of the tracks pitched parts are taken from (any case, e.g.
+        ``("melody",)`` for POP909's lead); None for all. A track named
+        ``chords`` is never a part: it holds a lead sheet's chords (controls).
     min_notes : int
         Fewest note onsets (drums: steps with hits) a kept window has.
     """
@@ -85,10 +90,15 @@ class Representation(abc.ABC):
     out_of_range: str = "shift"
     programs: tuple[int, ...] | None = None
     min_notes: int = 2
+    tracks: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.programs is not None:
             object.__setattr__(self, "programs", tuple(int(p) for p in self.programs))
+        if isinstance(self.tracks, str):
+            object.__setattr__(self, "tracks", (self.tracks,))
+        if self.tracks is not None:
+            object.__setattr__(self, "tracks", tuple(str(t).strip().lower() for t in self.tracks))
         problem = _problem(self)
         if problem:
             raise MusicaeError(f"{self.kind} settings: {problem}")
@@ -196,10 +206,11 @@ class Representation(abc.ABC):
     rolls: ClassVar[bool] = False
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
-                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,
                     is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
         """:meth:`sources` of many files' notes at once: each column (n,) int64, steps on
-        the grid, notes file by file and instrument by instrument (not sorted within).
+        the grid, notes file by file and instrument by instrument (not sorted within);
+        ``part`` (n,) bool: the note's track is among the chosen programs and tracks.
         Returns a ``batched.NoteBatch`` of the lines, numbered in file order and sorted
         by line then start, and ``{file: no_source_reason}`` for files without any."""
         raise NotImplementedError
@@ -348,12 +359,24 @@ class Representation(abc.ABC):
         """The kind and settings as plain JSON values (what config.json stores)."""
         values = {"kind": self.kind} | asdict(self)
         values["programs"] = list(self.programs) if self.programs is not None else None
+        values["tracks"] = list(self.tracks) if self.tracks is not None else None
         return values
 
     @classmethod
     def setting_names(cls) -> set[str]:
         """The settings ``--set`` may change."""
         return {f.name for f in fields(cls)}
+
+
+CHORD_TRACK = "chords"  # a track of this name (any case) holds chords, never a part
+
+
+def named_parts(names: Iterable[str], tracks: tuple[str, ...] | None) -> np.ndarray:
+    """Which of these tracks may hold parts, by name, (len(names),) bool: not a chords
+    track, and among ``tracks`` (lower case) when given."""
+    lowered = [name.strip().lower() for name in names]
+    return np.array([name != CHORD_TRACK and (tracks is None or name in tracks)
+                     for name in lowered], dtype=bool)
 
 
 def default_meter(bar_steps: int, steps_per_quarter: int) -> tuple[int, int]:
@@ -381,6 +404,8 @@ def _problem(rep: Representation) -> str:
         (rep.max_windows_per_file is None or rep.max_windows_per_file >= 1, "bad window cap"),
         (rep.min_notes >= 0, "min_notes must be at least 0"),
         (rep.programs is None or set(rep.programs) <= set(GM_PROGRAMS), "programs are 0..127"),
+        (rep.tracks is None or (len(rep.tracks) > 0 and all(rep.tracks)),
+         "tracks are one or more track names"),
     ]
     return next((message for ok, message in checks if not ok), "")
 

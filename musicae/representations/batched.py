@@ -25,7 +25,7 @@ import numpy as np
 
 from musicae.midi.compiled import NOTE_RECORD, Parsed, note_records
 from musicae.midi.notes import NOTE_DTYPE, Meter, UnusableMidi, _to_steps, frame
-from musicae.representations.base import Representation
+from musicae.representations.base import Representation, named_parts
 from musicae.representations.codec import FileWindows, Rows
 from musicae.representations.slots import to_slots_batch
 from musicae.representations.windows import (
@@ -75,7 +75,7 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     if not rep.batchable:
         raise ValueError(f"{rep.kind} windows are made file by file")
     outcomes: list = [None] * len(files)
-    notes = _notes(files)
+    notes = _notes(files, rep)
     file = notes["file"]
     counts = np.bincount(file, minlength=len(files))
     wrapped = np.bincount(file[notes["time"] < 0], minlength=len(files)) > 0
@@ -109,8 +109,8 @@ def batch_windows(files: Sequence[Parsed], rep: Representation,
     start = _to_steps(notes["time"], ticks, spq)
     end = np.maximum(_to_steps(notes["time"] + notes["duration"], ticks, spq), start + 1)
     lines, no_source = rep.lines_batch(len(files), file, start, end, notes["pitch"],
-                                       notes["velocity"], notes["program"], notes["is_drum"],
-                                       notes["instrument"])
+                                       notes["velocity"], notes["part"].astype(bool),
+                                       notes["is_drum"], notes["instrument"])
     found = _Windows(lines, _MeterTable(meters, rep), rep)
     for i in np.flatnonzero(chosen).tolist():
         outcomes[i] = found.outcome(i, no_source.get(i, ""), paths[i])
@@ -129,10 +129,11 @@ def _parts(sizes: list[int], most: int) -> list[tuple[int, int]]:
     return [*parts, (lo, len(sizes))]
 
 
-def _notes(files: Sequence[Parsed]) -> dict[str, np.ndarray]:
+def _notes(files: Sequence[Parsed], rep: Representation) -> dict[str, np.ndarray]:
     """Every sounding note of the files as (n,) int64 columns in ticks, file by file and
-    track by track: ``file``, ``instrument`` (the track), ``program``, ``is_drum``, ``time``,
-    ``duration``, ``pitch``, ``velocity``."""
+    track by track: ``file``, ``instrument`` (the track), ``program``, ``is_drum``, ``part``
+    (1 where the track's program and name are among ``rep``'s), ``time``, ``duration``,
+    ``pitch``, ``velocity``."""
     tracks = [track for parsed in files for track in parsed.tracks]
     per_track = [len(track) // NOTE_RECORD.itemsize for track in tracks]
     per_note = {
@@ -140,12 +141,15 @@ def _notes(files: Sequence[Parsed]) -> dict[str, np.ndarray]:
         "instrument": [j for parsed in files for j in range(len(parsed.tracks))],
         "program": [p for parsed in files for p in parsed.programs],
         "is_drum": [d for parsed in files for d in parsed.drums],
+        "part": [ok for parsed in files for ok in named_parts(parsed.names, rep.tracks)],
     }
     notes = {name: np.repeat(np.asarray(values, dtype=np.int64), per_track)
              for name, values in per_note.items()}
     records = note_records(tracks)
     for name in NOTE_RECORD.names:
         notes[name] = records[name].astype(np.int64)
+    if rep.programs is not None:
+        notes["part"] &= np.isin(notes["program"], rep.programs)
     sounding = notes["duration"] > 0
     return {name: values[sounding] for name, values in notes.items()}
 

@@ -33,6 +33,8 @@ DRUM_CLASS_PITCHES: tuple[tuple[int, ...], ...] = (
     (51, 53, 59, 82),  # ride cymbal
 )
 DRUM_CLASSES = len(DRUM_CLASS_PITCHES)  # 9
+DRUM_CLASS_NAMES = ("bass drum", "snare", "closed hi-hat", "open hi-hat", "low tom",
+                    "mid tom", "high tom", "crash", "ride")
 DRUMS_DEPTH = 2**DRUM_CLASSES  # 512: one index per set of classes hit together
 DRUM_PITCH_TO_CLASS: dict[int, int] = {
     pitch: cls for cls, pitches in enumerate(DRUM_CLASS_PITCHES) for pitch in pitches

@@ -19,38 +19,61 @@ from musicae.errors import MusicaeError
 from musicae.midi.notes import Piece
 from musicae.representations import attributes, chords, drums, melody, pianoroll
 from musicae.representations.attributes import Attribute
-from musicae.representations.base import Representation
+from musicae.representations.base import CHORD_TRACK, Representation, named_parts
 from musicae.representations.batched import NoteBatch, distinct
 from musicae.representations.constants import (
     DRUMS_DEPTH,
     FIRST_PITCH_TOKEN,
     PIANOROLL_STATES,
 )
+from musicae.representations.groove import Groove
 
 
-def pitched_notes(piece: Piece, programs: tuple[int, ...] | None) -> np.ndarray:
-    """Notes off the drum channel whose program is among ``programs`` (None: all)."""
+def pitched_notes(piece: Piece, programs: tuple[int, ...] | None,
+                  tracks: tuple[str, ...] | None = None) -> np.ndarray:
+    """Notes off the drum channel whose program is among ``programs`` and whose track is
+    named among ``tracks`` (None: all), a chords track left out."""
     notes = piece.notes[~piece.notes["is_drum"]]
     if programs is not None:
         notes = notes[np.isin(notes["program"], programs)]
-    return notes
+    ids = int(notes["instrument"].max(initial=-1)) + 1
+    named = named_parts([piece.name_of(i) for i in range(ids)], tracks)
+    return notes[named[notes["instrument"]]] if ids else notes
 
 
-def pitched_reason(piece: Piece) -> str:
+def chord_notes(piece: Piece) -> np.ndarray:
+    """The notes of a piece's chords tracks (a lead sheet's chords)."""
+    ids = int(piece.notes["instrument"].max(initial=-1)) + 1
+    chords_track = ~named_parts([piece.name_of(i) for i in range(ids)], None)
+    notes = piece.notes[~piece.notes["is_drum"]]
+    return notes[chords_track[notes["instrument"]]] if ids else notes
+
+
+def unpitched_reason(only_drums: bool, rep: Representation) -> str:
     """Why a piece has no pitched notes to use."""
-    return "drums only" if piece.notes["is_drum"].all() else "no notes in the chosen programs"
+    if only_drums:
+        return "drums only"
+    if rep.tracks is not None:
+        return f"no pitched notes in a track named {' or '.join(rep.tracks)}"
+    return "no notes in the chosen programs"
 
 
-def pitched_batch(n_files: int, file: np.ndarray, program: np.ndarray, is_drum: np.ndarray,
-                  programs: tuple[int, ...] | None) -> tuple[np.ndarray, dict[int, str]]:
+def pitched_reason(piece: Piece, rep: Representation) -> str:
+    """Why a piece has no pitched notes to use."""
+    return unpitched_reason(bool(piece.notes["is_drum"].all()), rep)
+
+
+def pitched_batch(n_files: int, file: np.ndarray, part: np.ndarray, is_drum: np.ndarray,
+                  rep: Representation) -> tuple[np.ndarray, dict[int, str]]:
     """:func:`pitched_notes` of many files' notes at once, (n,) bool, and
-    :func:`pitched_reason` of each file without any."""
+    :func:`pitched_reason` of each file without any (``part``: the note's program and
+    track are chosen)."""
     drum = is_drum.astype(bool)
-    pitched = ~drum if programs is None else ~drum & np.isin(program, programs)
+    pitched = ~drum & part
     counts = np.bincount(file, minlength=n_files)
     unpitched = (counts > 0) & (np.bincount(file[pitched], minlength=n_files) == 0)
     drums = np.bincount(file[drum], minlength=n_files)
-    reasons = {i: "drums only" if drums[i] == counts[i] else "no notes in the chosen programs"
+    reasons = {i: unpitched_reason(bool(drums[i] == counts[i]), rep)
                for i in np.flatnonzero(unpitched).tolist()}
     return pitched, reasons
 
@@ -80,12 +103,12 @@ class Melody(Representation):
         return ((1, self.pitches + FIRST_PITCH_TOKEN),)
 
     def sources(self, piece: Piece) -> list[np.ndarray]:
-        notes = pitched_notes(piece, self.programs)
+        notes = pitched_notes(piece, self.programs, self.tracks)
         instruments = np.unique(notes["instrument"])
         return [melody.skyline(notes[notes["instrument"] == i]) for i in instruments]
 
     def no_source_reason(self, piece: Piece) -> str:
-        return pitched_reason(piece)
+        return pitched_reason(piece, self)
 
     def fit(self, notes: np.ndarray) -> np.ndarray | None:
         shift = self.out_of_range == "shift"
@@ -94,9 +117,9 @@ class Melody(Representation):
     batchable = True
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
-                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,
                     is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
-        pitched, reasons = pitched_batch(n_files, file, program, is_drum, self.programs)
+        pitched, reasons = pitched_batch(n_files, file, part, is_drum, self)
         file, start, end = file[pitched], start[pitched], end[pitched]
         pitch, instrument = pitch[pitched], instrument[pitched]
         # notes come file by file, track by track: a line is a run of one (file, instrument)
@@ -183,7 +206,7 @@ class Drums(Representation):
     batchable = True
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
-                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,
                     is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
         classes = np.where(is_drum.astype(bool), drums.PITCH_CLASS[pitch], drums.NO_CLASS)
         hit = classes != drums.NO_CLASS  # to_drum_classes, one line a file
@@ -226,11 +249,11 @@ class Pianoroll(Representation):
         return ((self.pitches, PIANOROLL_STATES),)
 
     def sources(self, piece: Piece) -> list[np.ndarray]:
-        notes = pitched_notes(piece, self.programs)
+        notes = pitched_notes(piece, self.programs, self.tracks)
         return [notes] if len(notes) else []
 
     def no_source_reason(self, piece: Piece) -> str:
-        return pitched_reason(piece)
+        return pitched_reason(piece, self)
 
     def fit(self, notes: np.ndarray) -> np.ndarray | None:
         """Shift (or drop) each out-of-range note on its own; None if no note is left."""
@@ -247,9 +270,9 @@ class Pianoroll(Representation):
     rolls = True
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
-                    pitch: np.ndarray, velocity: np.ndarray, program: np.ndarray,
+                    pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,
                     is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
-        pitched, reasons = pitched_batch(n_files, file, program, is_drum, self.programs)
+        pitched, reasons = pitched_batch(n_files, file, part, is_drum, self)
         file, start, end, pitch = file[pitched], start[pitched], end[pitched], pitch[pitched]
         order = np.lexsort((start, file))  # one line a file: all its pitched notes
         file, start, end, pitch = (c[order] for c in (file, start, end, pitch))
@@ -284,8 +307,11 @@ class Pianoroll(Representation):
 class MelodyChords(Melody):
     """A piece's top line as a melody, conditioned on the chord of each half bar.
 
-    The chords are inferred from every pitched note (a chord track the file has
-    counts like any other part); see :mod:`musicae.representations.chords`.
+    A file with a track named ``chords`` (a lead sheet: block chords, as this kind
+    writes them, or POP909's annotations) has its chords read from that track alone;
+    otherwise they are inferred from every pitched note. Either way the triad of
+    each segment is the one whose tones sound longest there; see
+    :mod:`musicae.representations.chords`.
     """
 
     kind = "melody_chords"
@@ -301,20 +327,18 @@ class MelodyChords(Melody):
 
     @property
     def control_track_names(self) -> tuple[str, ...]:
-        return ("chords",)
+        return (CHORD_TRACK,)
 
     def sources(self, piece: Piece) -> list[np.ndarray]:
-        """The top line of the pitched notes, a track named "chords" left out (it counts for
-        the chords only: what this kind writes reads back the same)."""
-        notes = pitched_notes(piece, self.programs)
-        named = {name.strip().lower() for name in self.control_track_names}
-        chord_tracks = [i for i, name in enumerate(piece.names) if name.strip().lower() in named]
-        notes = notes[~np.isin(notes["instrument"], chord_tracks)]
+        """The top line of the pitched notes (a chords track is never a part)."""
+        notes = pitched_notes(piece, self.programs, self.tracks)
         return [melody.skyline(notes)] if len(notes) else []
 
     def encode_controls(self, piece: Piece, start: int, n_steps: int,
                         meter: tuple[int, int]) -> dict[str, np.ndarray]:
-        notes = pitched_notes(piece, None)
+        notes = chord_notes(piece)
+        if not len(notes):
+            notes = pitched_notes(piece, None)
         segment = chords.chord_steps(meter, self.steps_per_quarter)
         return {"chord": chords.infer_chords(notes, start, n_steps, segment)}
 
@@ -491,7 +515,7 @@ class Voices(Parts):
         return self.names
 
     def split_parts(self, piece: Piece) -> list[np.ndarray] | str:
-        notes = pitched_notes(piece, self.programs)
+        notes = pitched_notes(piece, self.programs, self.tracks)
         ids, counts = np.unique(notes["instrument"], return_counts=True)
         if len(ids) < len(self.names):
             found = f"{len(ids)} pitched track{'s' if len(ids) != 1 else ''}"
@@ -538,7 +562,7 @@ class Trio(Parts):
 
 
 REPRESENTATIONS: dict[str, type[Representation]] = {
-    cls.kind: cls for cls in (Melody, Drums, Pianoroll, MelodyChords, Voices, Trio)
+    cls.kind: cls for cls in (Melody, Drums, Pianoroll, MelodyChords, Voices, Trio, Groove)
 }
 
 
@@ -552,7 +576,8 @@ def from_dict(values: dict) -> Representation:
         raise MusicaeError(f"unknown representation kind {kind!r} "
                            f"(one of {', '.join(REPRESENTATIONS)})")
     cls = REPRESENTATIONS[kind]
-    for name in ("programs", "part_programs", "names", "melody_programs", "bass_programs"):
+    for name in ("programs", "part_programs", "names", "melody_programs", "bass_programs",
+                 "tracks"):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     unknown = set(values) - cls.setting_names()
