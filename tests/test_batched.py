@@ -19,6 +19,7 @@ from musicae.datasets.midi_worker import Task, process_chunk, process_file
 from musicae.midi import compiled
 from musicae.midi.notes import UnusableMidi, parse_midi, read_midi_bytes
 from musicae.representations import (
+    REPRESENTATIONS,
     Drums,
     Melody,
     MelodyChords,
@@ -263,9 +264,42 @@ def test_an_unreadable_file_is_tried_again_on_the_next_run(tmp_path, monkeypatch
     assert allowed.report.files_parsed == 1
 
 
-def test_kinds_without_a_batched_path_are_refused():
+def one_part(data: bytes) -> bytes:
+    """A file's tracks merged into one on one channel (drums stay drums): its parts sound
+    together as chords, one line for a melody kind to reduce to its top notes."""
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    merged = mido.merge_tracks(midi.tracks)
+    one = mido.MidiTrack(
+        message.copy(channel=0) if hasattr(message, "channel") and message.channel != 9
+        else message for message in merged)
+    out = io.BytesIO()
+    mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat, tracks=[one]).save(file=out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind", list(REPRESENTATIONS))
+def test_kinds_without_a_batched_path_are_refused(kind):
+    """A kind is batched only where that gives what its per-file path gives (on tunes,
+    chorales and drum parts); any other kind is refused, not batched some other way."""
     with pytest.raises(ValueError, match="file by file"):
         batch_windows([], MelodyChords(), [])
+    assert {name for name, cls in REPRESENTATIONS.items() if cls.batchable} >= {
+        "melody", "drums", "pianoroll"}  # else nothing below compares anything
+    rep = REPRESENTATIONS[kind]()
+    if not rep.batchable:
+        with pytest.raises(ValueError, match="file by file"):
+            batch_windows([], rep, [])
+        return
+    chorales = files_of("chorales", 40)
+    paths = files_of("folk", 400) + chorales
+    datas = [read_midi_bytes(path) for path in paths]
+    datas += [drummed(data, i) for i, data in enumerate(datas)]  # odd i: pitched parts too
+    datas += [one_part(read_midi_bytes(path)) for path in chorales]  # voices as chords
+    paths += [f"{path}.drums.mid" for path in paths] + [f"{p}.one.mid" for p in chorales]
+    assert assert_same(paths, datas, rep) == len(datas)
+    outcomes = batch_windows([compiled.read_events(data) for data in datas], rep, paths)
+    windows = [o for o in outcomes if o is not None and not isinstance(o, UnusableMidi)]
+    assert len(windows) >= len(datas) // 4  # files with windows compared, not only reasons
 
 
 def test_serialised_lists_read_as_numpy_reads_them(monkeypatch):

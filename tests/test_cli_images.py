@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from musicae.datasets.images import load_images, write_png
+import musicae
+from musicae.datasets.images import BUNDLED, load_images, write_png
 from musicae.presets import PRESETS
 
 TINY = ("--steps", "30", "--set", "channels=[8,8]", "--quiet")
@@ -27,6 +28,22 @@ def tile(grid: np.ndarray, index: int, columns: int) -> np.ndarray:
     """The 28x28 tile ``index`` of a grid written with 2-pixel gaps."""
     r, c = divmod(index, columns)
     return grid[r * 30 : r * 30 + 28, c * 30 : c * 30 + 28]
+
+
+def held_out_digits() -> np.ndarray:
+    """The bundled digits' held-out split read straight from the .npz (split == 1):
+    (n, 28, 28) floats in [0, 1]."""
+    with np.load(BUNDLED["mnist"]) as f:
+        return f["images"][f["split"] == 1].astype(np.float64) / 255.0
+
+
+def reconstruction_mse(model_dir: Path, images: np.ndarray) -> float:
+    """Mean squared error per pixel of the images against their reconstructions (the
+    posterior mean decoded) by the model in ``model_dir``, loaded through the Python API."""
+    model = musicae.load(model_dir, device="cpu")
+    outputs = np.stack([model.reconstruct(image.astype(np.float32)) for image in images])
+    assert outputs.shape == images.shape
+    return float(((outputs.astype(np.float64) - images) ** 2).mean())
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +77,31 @@ def ok(result):
 
 
 def test_train_reports_its_run(cli, tmp_path):
+    # 16 held-out batches of 64 cover all 1,000 held-out digits: the summary's held-out
+    # mse is then theirs, whatever sample of them the trainer draws
     result = ok(cli("train", "mnist", "--preset", "mnist_superres", "--out", tmp_path / "sr",
-                    "--device", "cpu", "--json", *TINY))
+                    "--device", "cpu", "--json", "--set", "eval_batches=16", *TINY))
     summary = json.loads(result.stdout)
     assert summary["steps"] == 30 and summary["train_examples"] == 4000
     assert {"loss", "mse"} <= set(summary["valid"])
+    assert summary["global_batch"] * 16 >= len(held_out_digits())
+
+    # the run it names holds that model: it loads, at the step reported...
+    run = Path(summary["model"])
+    assert run == tmp_path / "sr"
+    model = musicae.load(run, device="cpu")
+    assert model.bundle.preset.name == "mnist_superres"
+    training = json.loads((run / "config.json").read_text())["training"]
+    assert model.bundle.meta["training"]["step"] == training["step"] == summary["steps"]
+    # ...with the held-out scores reported, as config.json and the last metrics record say
+    assert training["valid"] == summary["valid"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == summary["steps"]
+    assert {k: records[-1][f"valid_{k}"] for k in summary["valid"]} == summary["valid"]
+    # ...and these are the stored weights' scores: their reconstructions of the held-out
+    # digits, recomputed here, have that mse
+    mse = reconstruction_mse(run, held_out_digits())
+    assert summary["valid"]["mse"] == pytest.approx(mse, rel=1e-6)
 
 
 def test_sample_writes_28x28_pngs_and_a_grid(cli, vae, tmp_path):
@@ -112,6 +149,18 @@ def test_reconstruct_shows_the_corrupted_input_of_a_superres_model(cli, workdir,
     np.testing.assert_allclose(tile(row, 0, 3), png(workdir / "a.png"))
     np.testing.assert_allclose(tile(row, 1, 3), seen, atol=1 / 255)
 
+    # The same without the model's own functions: the first tile is the digit as written
+    # (8-bit, so exactly), the middle one that digit average-pooled 2x to 14x14 (what the
+    # super-resolution model is given), shown at 28x28 with each pixel as a 2x2 block;
+    # the PNG rounds each block to the nearest 1/255.
+    digit = held_out_digits()[0]  # a.png
+    np.testing.assert_allclose(tile(row, 0, 3), digit, rtol=0, atol=1e-6)
+    small = digit.reshape(14, 2, 14, 2).mean(axis=(1, 3))  # (14, 14)
+    shown = tile(row, 1, 3).astype(np.float64)
+    np.testing.assert_allclose(shown, np.kron(small, np.ones((2, 2))), rtol=0,
+                               atol=0.5 / 255 + 1e-6)
+    assert np.abs(shown - digit).max() > 0.2  # visibly coarser than the input
+
 
 def test_encode_then_decode_gives_the_reconstructions(cli, vae, workdir, tmp_path):
     a, b = workdir / "a.png", workdir / "b.png"
@@ -131,6 +180,12 @@ def test_evaluate_json_reports_held_out_metrics(cli, vae):
     assert metrics["examples"] == 1000 and metrics["split"] == "test"
     assert {"loss", "recon", "kl", "elbo", "mse", "psnr", "pca_mse"} <= set(metrics)
     assert metrics["elbo"] < 0 and 0 < metrics["mse"] < 0.25
+    # every held-out digit counted, and scored as the Python API reconstructs it
+    digits = held_out_digits()
+    assert metrics["examples"] == len(digits)
+    mse = reconstruction_mse(vae, digits)
+    assert metrics["mse"] == pytest.approx(mse, rel=1e-6)
+    assert metrics["psnr"] == pytest.approx(-10 * np.log10(mse), rel=1e-6)
 
 
 def test_plot_latent_writes_a_png(cli, vae, tmp_path):

@@ -69,13 +69,73 @@ def test_encode_decode_shapes(name, digits, labels):
     assert 0.0 <= float(y.min()) and float(y.max()) <= 1.0
 
 
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """-log p(x) of images x under independent Bernoulli pixels of probability
+    sigmoid(logits), summed over each image's pixels, in float64: (batch,).
+    -[x log s(l) + (1 - x) log(1 - s(l))] = log(1 + e^l) - x l, exactly and stably."""
+    logit = logits.double().numpy().reshape(len(logits), -1)
+    x = x.double().numpy().reshape(len(x), -1)
+    return (np.logaddexp(0.0, logit) - x * logit).sum(axis=1)
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> np.ndarray:
+    """KL(N(mean, exp(logvar)) || N(0, I)) per example in closed form, in float64: (batch,)."""
+    m, v = mean.double().numpy(), np.exp(logvar.double().numpy())
+    return 0.5 * (m**2 + v - 1.0 - np.log(v)).sum(axis=1)
+
+
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
 def test_loss_terms_are_named_and_finite(name, digits, labels):
+    model = build_model(name, TINY[name])
+    batch = labelled(digits[:8], labels)
     with torch.no_grad():
-        terms = build_model(name, TINY[name]).loss(labelled(digits[:8], labels))
+        terms = model.loss(batch)
     assert {"loss", "recon", "kl", "elbo", "mse"} <= set(terms)
     assert all(torch.isfinite(v) and v.dim() == 0 for v in terms.values())
     assert float(terms["elbo"]) == pytest.approx(-float(terms["recon"] + terms["kl"]))
+
+    # A few steps first: a fresh model's output barely depends on its code, and what it
+    # encodes (the clean or the corrupted image) must show in the terms below.
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(10):
+        optimizer.zero_grad()
+        model.loss(labelled(digits, labels))["loss"].backward()
+        optimizer.step()
+    # The terms recomputed here from the model's parts, for the same draws: the loss
+    # corrupts the input (denoise: noise from torch's generator) and then draws one code
+    # from the posterior, so replaying both from the same seed gives the same code.
+    x = batch.tokens
+    for training in (True, False):
+        model.train(training)
+        with torch.no_grad():
+            torch.manual_seed(11)
+            terms = model.loss(batch)
+            torch.manual_seed(11)
+            seen = model.corrupted(batch)
+            posterior = model.encode(batch if seen is None else seen)
+            z = posterior.sample()
+            logits = model.decode_logits(z, batch.controls)  # (8, 1, 28, 28)
+            drawn = model.decode(z, controls=batch.controls).tokens  # their probabilities
+            mean = model.decode(posterior.mean, controls=batch.controls).tokens
+        if model.cfg.corruption != "none":  # the model sees a damaged copy...
+            assert float((seen.tokens - x).abs().max()) > 0.1
+        # ...but is scored against the clean image: Bernoulli pixels, nats per image
+        recon = bernoulli_nll(logits, x).mean()
+        assert float(terms["recon"]) == pytest.approx(recon, rel=1e-5)
+        if model.variational:
+            assert float((z - posterior.mean).abs().max()) > 1e-3  # a draw, not the mean
+            kl = gaussian_kl(posterior.mean, posterior.logvar).mean()
+            assert kl > 0
+        else:
+            kl = 0.0
+        assert float(terms["kl"]) == pytest.approx(kl, rel=1e-4, abs=1e-6)
+        assert float(terms["elbo"]) == pytest.approx(-(recon + kl), rel=1e-5)
+        if model.discriminator is None:  # beta 1, no free bits: the loss is -ELBO
+            assert float(terms["loss"]) == pytest.approx(recon + kl, rel=1e-5)
+        # mse per pixel: training scores the drawn code, evaluation the posterior mean's
+        scored = drawn if training else mean
+        mse = ((scored.double() - x.double()) ** 2).mean()
+        assert float(terms["mse"]) == pytest.approx(float(mse), rel=1e-5)
 
 
 def test_code_sizes_follow_the_settings():
