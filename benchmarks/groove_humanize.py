@@ -26,7 +26,14 @@ from musicae.datasets.examples import window_arrays
 from musicae.defaults import GROOVE_TEMPERATURE
 from musicae.representations.constants import DRUM_CLASS_NAMES
 from musicae.representations.drums import PITCH_CLASS, index_to_multihot
-from musicae.representations.groove import HITS, conform, spreads
+from musicae.representations.groove import (
+    HITS,
+    NO_HIT,
+    conform,
+    spreads,
+    token_substeps,
+    token_velocities,
+)
 from musicae.representations.slots import from_slots
 
 CHUNK = 256
@@ -57,12 +64,33 @@ def humanize_report(model: str, data: str = "groove", split: str = "test",
     stats = {"real": spreads(real, mask, rep), "model": spreads(played, mask, rep)}
     stats["flat"] = {name: np.where(np.isnan(v), np.nan, 0.0) for name, v in stats["real"].items()}
     return {"model": str(bundle.path), "data": data, "split": split, "windows": len(real),
-            "temperature": temperature,
+            "temperature": temperature, "errors": errors(real, played, mask, rep),
             # before `conform` makes the output play exactly the input's hits
             "model_played_given_hits": float(own[given].mean()),
             "model_hits_given": float(given[own].mean()),
             "windows_with_other_hits": _changed_hits(rep, played, mask, hits),
             "per_class": _table(stats)}
+
+
+def errors(real: np.ndarray, played: np.ndarray, mask: np.ndarray, rep) -> dict:
+    """How far each hit's velocity and offset land from the performance's, mean absolute
+    error over all hits: the model's output against the flat input's best case (every
+    offset 0, each class at its mean velocity over the test hits, known in advance)."""
+    r, p = real[mask], played[mask]  # (m, 18), the same hits (conform)
+    n = len(DRUM_CLASS_NAMES)
+    hit = r[:, :n] != NO_HIT
+    rv = token_velocities(r[:, :n], rep.velocity_bins).astype(float)[hit]
+    pv = token_velocities(p[:, :n], rep.velocity_bins).astype(float)[hit]
+    ro = (token_substeps(r[:, n:], rep.offset_bins) / rep.offset_bins)[hit]
+    po = (token_substeps(p[:, n:], rep.offset_bins) / rep.offset_bins)[hit]
+    cls = np.nonzero(hit)[1]
+    mean_v = np.array([rv[cls == c].mean() if (cls == c).any() else 0.0 for c in range(n)])
+    return {"hits": int(hit.sum()),
+            "velocity_mae": {"model": float(np.abs(pv - rv).mean()),
+                             "flat": float(np.abs(mean_v[cls] - rv).mean())},
+            "offset_mae_16ths": {"model": float(np.abs(po - ro).mean()),
+                                 "flat": float(np.abs(ro).mean())},
+            "velocity_correlation": float(np.corrcoef(pv, rv)[0, 1])}
 
 
 def _changed_hits(rep, tokens: np.ndarray, mask: np.ndarray, hits: np.ndarray) -> int:
@@ -110,6 +138,12 @@ def main() -> None:
         o, v = row["offset_std"], row["velocity_std"]
         print(f"{name:<14} {o['real']:>8.3f} {o['flat']:>8.3f} {o['model']:>9.3f}   "
               f"{v['real']:>7.1f} {v['flat']:>7.1f} {v['model']:>8.1f}")
+    e = report["errors"]
+    print(f"per hit ({e['hits']:,} hits), mean absolute error from the performance: velocity "
+          f"{e['velocity_mae']['model']:.1f} (flat at each class's mean: "
+          f"{e['velocity_mae']['flat']:.1f}), offset {e['offset_mae_16ths']['model']:.3f} of a "
+          f"16th (flat: {e['offset_mae_16ths']['flat']:.3f}); velocity correlation "
+          f"{e['velocity_correlation']:.2f}")
     print(f"hits kept: {report['windows'] - report['windows_with_other_hits']} of "
           f"{report['windows']} windows exactly (by itself the model played "
           f"{report['model_played_given_hits']:.1%} of the given hits, and "

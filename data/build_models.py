@@ -59,18 +59,23 @@ SHIPPED = {
                                 "--out runs/chorales_pianoroll_2bar_autoregressive --bf16 "
                                 "--transpose 5 --minutes 30 --seed 0", "chorales", ()),
     # The POP909 and Groove models: one thread each, two at a time on the 2 cores, beside
-    # other work (tests, a helper's runs). groove_drums_2bar ran its first 183 steps on two
-    # threads (too slow beside tests), was stopped (Ctrl-C keeps a checkpoint) and resumed
-    # with --resume on one thread: the 40 minutes count both sittings.
+    # other work (tests, helpers' measurements), so each got a half to two thirds of a core.
+    # groove_drums_2bar ran its first 183 steps on two threads (too slow beside tests), then
+    # on one: stopped (Ctrl-C keeps a checkpoint) and continued with --resume, to 40 and
+    # then 60 minutes; pop_lead_2bar ran 30 minutes, then --resume to 55. --minutes counts
+    # all sittings, so the commands below with --resume added reproduce the runs.
     "groove_drums_2bar": ("musicae --threads 1 train groove --preset drums_2bar "
-                          "--out runs/groove_drums_2bar --minutes 40 --seed 0", "groove", ()),
+                          "--out runs/groove_drums_2bar --minutes 60 --seed 0", "groove", ()),
     "pop_lead_2bar": ("musicae --threads 1 train pop909 --preset mel_chords_2bar "
                       "--set 'tracks=[\"melody\"]' --out runs/pop_lead_2bar --transpose 5 "
-                      "--minutes 30 --seed 0", "pop909", ()),
+                      "--minutes 55 --seed 0", "pop909", ()),
     "pop_piano_2bar": ("musicae --threads 1 train pop909 --preset pianoroll_2bar "
                        "--set head=autoregressive --set 'tracks=[\"piano\", \"bridge\"]' "
-                       "--out runs/pop_piano_2bar --transpose 5 --minutes 30 --seed 0",
+                       "--out runs/pop_piano_2bar --transpose 5 --minutes 35 --seed 0",
                        "pop909", ()),
+    "groove_humanize_2bar": ("musicae --threads 1 train groove --preset groove_humanize_2bar "
+                             "--out runs/groove_humanize_2bar --minutes 35 --seed 0", "groove",
+                             ()),
     "mnist_conv_vae": ("musicae train mnist --preset mnist_conv_vae --out runs/mnist_conv_vae "
                        "--steps 6000 --seed 0", "mnist", ()),
     "mnist_vae_2d": ("musicae train mnist --preset mnist_vae_2d --out runs/mnist_vae_2d "

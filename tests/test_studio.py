@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from musicae import api
+from musicae.errors import MusicaeError
 from musicae.paths import SHIPPED_DIR
 from musicae.studio import guard, server
 from musicae.studio.app import create_app
@@ -476,3 +477,17 @@ def _requested_urls(d) -> list[str]:
         if message["method"] == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
+
+
+def test_the_studio_leaves_groove_models_out(tmp_path):
+    served = server.served_models()
+    shipped_grooves = [d.name for d in SHIPPED_DIR.iterdir()
+                       if (d / "config.json").is_file()
+                       and (json.loads((d / "config.json").read_text())["representation"]
+                            or {}).get("kind") == "groove"]
+    assert not set(shipped_grooves) & set(served)
+    if shipped_grooves:  # given with --models, one is a one-line refusal
+        copy = tmp_path / "mine"
+        shutil.copytree(SHIPPED_DIR / shipped_grooves[0], copy)
+        with pytest.raises(MusicaeError, match="groove model"):
+            server.served_models([copy])

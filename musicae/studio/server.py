@@ -6,6 +6,7 @@ background (``Workshop.warm_up``).
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -20,12 +21,15 @@ __all__ = ["is_loopback", "listen", "run", "served_models", "url"]
 def served_models(extra: list[Path] | tuple[Path, ...] = ()) -> dict[str, Path]:
     """The models a studio serves, by name: the shipped ones, then each directory of
     ``extra`` (``--models DIR``) under its folder's name."""
-    found = {d.name: d for d in sorted(SHIPPED_DIR.iterdir()) if (d / CONFIG).is_file()} \
-        if SHIPPED_DIR.is_dir() else {}
+    found = {d.name: d for d in sorted(SHIPPED_DIR.iterdir())
+             if (d / CONFIG).is_file() and not _grooves(d)} if SHIPPED_DIR.is_dir() else {}
     for directory in map(Path, extra):
         if not (directory / CONFIG).is_file():
             raise MusicaeError(f"--models {directory}: not a trained-model directory (no "
                                f"{CONFIG})")
+        if _grooves(directory):
+            raise MusicaeError(f"--models {directory}: a groove model; the studio does not "
+                               f"groove beats yet (use `musicae groove`)")
         name = directory.resolve().name
         if name in found:
             raise MusicaeError(f"--models {directory}: a served model is already named "
@@ -34,6 +38,17 @@ def served_models(extra: list[Path] | tuple[Path, ...] = ()) -> dict[str, Path]:
     if not found:
         raise MusicaeError("no models to serve: none shipped here; give --models DIR")
     return found
+
+
+def _grooves(directory: Path) -> bool:
+    """Whether the model in ``directory`` is a groove (humanize) model, which plays given
+    beats and cannot sample: the studio leaves those out."""
+    try:
+        config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # loading it later gives the one-line error
+    return isinstance(config, dict) and isinstance(config.get("representation"), dict) \
+        and config["representation"].get("kind") == "groove"
 
 
 def listen(host: str, port: int) -> socket.socket:
