@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from musicae import __version__, artifacts, distributed
 from musicae.artifacts import ModelBundle
@@ -29,6 +30,9 @@ from musicae.defaults import (
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
     MAX_SAMPLES,
+    PRIOR_COMPONENTS,
+    PRIOR_COVARIANCE,
+    PRIOR_WINDOWS,
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
@@ -107,6 +111,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
         dataclasses.replace(spec.train, seed=first_seed)  # a bad seed: a one-line error now
         torch.manual_seed(first_seed)  # the same seed gives the same initial weights
         bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
+        _drop_stale_prior(bundle)
         state = bundle.meta.get("training", {}) if resume else {}
         flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
         cfg = _train_config(spec, state, settings, flags, out)
@@ -177,6 +182,18 @@ def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> 
     return cfg
 
 
+def _drop_stale_prior(bundle: ModelBundle) -> None:
+    """A resumed VAE's fitted prior no longer fits the codes training moves: drop it,
+    and say so (a plain autoencoder's is fitted again when training ends)."""
+    if bundle.model.fitted_prior is None or not bundle.model.standard_prior:
+        return
+    bundle.model.fitted_prior = None
+    bundle.meta.pop("fitted_prior", None)
+    if distributed.is_main_process():
+        print("note: training moves the codes, so the run's fitted prior is dropped; fit it "
+              "again with `musicae fit-prior`", file=sys.stderr)
+
+
 def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
                   ) -> ModelBundle:
     if resume:
@@ -206,9 +223,69 @@ def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
 @torch.no_grad()
 def _fit_prior(bundle: ModelBundle, examples) -> None:
     """Let a plain autoencoder sample: fit a Gaussian to its training codes."""
-    model = bundle.model.eval()
-    codes = torch.cat([model.encode(b.to(model.device)).mean for b in examples.chunks(512)])
-    model.fit_prior(codes)
+    bundle.model.fit_prior(*prior_codes(bundle.model, examples), components=1,
+                           covariance="full")
+
+
+@torch.no_grad()
+def prior_codes(model, examples, limit: int | None = None, seed: int = 0,
+                progress: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Posterior means of ``examples`` (of ``limit`` of them, drawn by ``seed``, where
+    there are more) and the real steps of each one's window (None for models without
+    steps): (n, latent), (n,)."""
+    model.eval()
+    index = None
+    if limit is not None and limit < len(examples):
+        index = np.sort(np.random.default_rng(seed).choice(len(examples), limit, replace=False))
+    codes, real_steps = [], []
+    total = math.ceil((len(examples) if index is None else limit) / PRIOR_BATCH)
+    for chunk in tqdm(examples.chunks(PRIOR_BATCH, index), total=total, unit="batch",
+                      desc="encode", disable=not progress):
+        chunk = chunk.to(model.device)
+        codes.append(model.encode(chunk).mean)
+        if chunk.mask is not None:
+            real_steps.append(chunk.mask.sum(1))
+    return torch.cat(codes), torch.cat(real_steps) if real_steps else None
+
+
+PRIOR_BATCH = 512  # windows encoded at a time for a prior
+
+
+@torch.no_grad()
+def fit_prior(model: str, data: str, out: str | Path, components: int = PRIOR_COMPONENTS,
+              covariance: str = PRIOR_COVARIANCE, windows: int = PRIOR_WINDOWS,
+              split: str = "train", seed: int = 0, device: str = "auto",
+              progress: bool = True) -> dict:
+    """Write a copy of a model with a prior fitted to the codes (posterior means) of up to
+    ``windows`` examples of DATA's ``split`` into the new model directory ``out``
+    (``sample`` then draws from it; see ``musicae.models.prior``)."""
+    _positive("--components", components)
+    _positive("--windows", windows)
+    out = writable(out)
+    if (out / artifacts.CONFIG).exists() or artifacts.is_shipped(out):
+        where = "holds a model" if (out / artifacts.CONFIG).exists() else "is for shipped models"
+        raise MusicaeError(f"{out}: {where}; fit-prior writes a new model directory (a copy "
+                           f"of {model} with the prior)")
+    bundle = load(model, device)
+    dom = domain(bundle)
+    examples = dom.examples(data, split, bundle.representation, progress=progress)
+    if len(examples) < components:
+        raise MusicaeError(f"{data} [{split}]: {len(examples)} examples, fewer than the "
+                           f"{components} components asked for")
+    codes, real_steps = prior_codes(bundle.model, examples, windows, seed, progress)
+    bundle.model.fit_prior(codes, real_steps, components, covariance, seed)
+    prior = bundle.model.fitted_prior
+    record = {"prior": prior.describe(), "components": components, "covariance": covariance,
+              "data": str(data), "split": split, "windows": len(codes), "seed": seed,
+              "layouts": {layout: int((real_steps == int(layout)).sum())
+                          for layout in map(str, prior.layouts)}}
+    bundle.meta["fitted_prior"] = record
+    with staged_output(out) as staging:
+        artifacts.save(bundle, staging, half=bundle.half)
+        summary = {"model": str(out), "from": str(bundle.path)} | record
+        summary["written"] = [staging / artifacts.WEIGHTS, staging / artifacts.CONFIG]
+        return _record(out, staging, "fit-prior", summary, model=str(bundle.path),
+                       **{k: v for k, v in record.items() if k != "layouts"})
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -242,29 +319,40 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
            temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
            device: str = "auto", shift: dict[str, float] | None = None,
            meter: str | None = None, chords: str | None = None, label: int | None = None,
-           **options) -> dict:
+           prior: str | None = None, **options) -> dict:
     """Decode n prior samples into files under ``out``.
 
     shift: move every code along stored attribute vectors (``{"density": 1.5}``);
     meter: music, the time signature of the samples (default 4/4);
     chords: chord-conditioned models, the progression ("C G Am F", spread evenly);
-    label: label-conditioned models, the class of every sample (default: 0, 1, ... in turn).
+    label: label-conditioned models, the class of every sample (default: 0, 1, ... in turn);
+    prior: "fitted" or "standard" (N(0, I)); default: the fitted one where the model has one.
     """
     _positive("-n", n)
     check_temperature(temperature)
     writable(out)
     bundle = load(model, device)
+    prior = check_prior(bundle, prior)
     dom = domain(bundle)
     seed = _chosen(seed)
     layout = dom.layout(bundle, n, meter, chords, label)
     batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
-                                **layout)
+                                prior=prior, **layout)
     with staged_output(Path(out)) as staging:
         paths = dom.write_batch(bundle, batch, staging, "sample", meter=meter, **options)
-        summary = {"model": str(bundle.path), "written": paths}
+        summary = {"model": str(bundle.path), "prior": prior, "written": paths}
         return _record(Path(out), staging, "sample", summary, model=str(bundle.path), n=n,
                        seed=seed, temperature=temperature, meter=meter, shift=shift or {},
-                       **_controls(chords, label))
+                       prior=prior, **_controls(chords, label))
+
+
+def check_prior(bundle: ModelBundle, prior: str | None) -> str:
+    """The prior to sample from (``--prior``, or the model's default), or a one-line error
+    naming the model (the CLI and the Python handle)."""
+    try:
+        return bundle.model.prior_name(prior)
+    except MusicaeError as exc:
+        raise MusicaeError(f"{bundle.path}: {exc}") from None
 
 
 def _controls(chords: str | None, label: int | None) -> dict:

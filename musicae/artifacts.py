@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 from musicae.errors import MusicaeError, first_line
 from musicae.files import read_regular
 from musicae.models.base import Autoencoder
+from musicae.models.prior import ALL, FittedPrior
 from musicae.paths import CONFIG, SHIPPED_DIR
 from musicae.presets import Preset, build_model, get_preset
 from musicae.representations import Representation, from_dict
@@ -63,6 +64,7 @@ class ModelBundle:
     meta: dict = field(default_factory=dict)  # config.json as read (training state, metrics)
     path: Path | None = None
     representation: Representation | None = None
+    half: bool = False  # whether its weights were stored as float16 (shipped models)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -385,8 +387,13 @@ def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelB
     except MusicaeError as exc:
         raise MusicaeError(f"{directory / CONFIG}: {exc}") from None
     tensors = _read_weights(directory / WEIGHTS)
+    half = any(v.dtype == torch.float16 for v in tensors.values())
     if config.get("format") == FORMAT_1:
         tensors = _rename_format_1(tensors, model)
+    try:
+        prior = _take_prior(tensors, model.latent_dim)
+    except MusicaeError as exc:
+        raise MusicaeError(f"{directory / WEIGHTS}: {exc}") from None
     reference = model.state_dict()
     for key, value in tensors.items():
         if key in reference and reference[key].is_floating_point():
@@ -398,8 +405,30 @@ def load(name_or_path: str | Path, device: torch.device | str = "cpu") -> ModelB
         first = str(exc).strip().splitlines()[0]
         raise MusicaeError(f"{directory / WEIGHTS}: weights do not fit preset "
                            f"{preset.name!r} ({first})") from None
+    model.fitted_prior = prior
     model.to(device).eval()
-    return ModelBundle(model, preset, overrides, config, directory, rep)
+    return ModelBundle(model, preset, overrides, config, directory, rep, half)
+
+
+PRIOR = "fitted_prior."  # the buffers of a model's fitted prior
+# Before fitted priors were mixtures, every model stored a Gaussian that plain autoencoders
+# sampled from (when "prior_fitted" was true); it is now a one-component fitted prior.
+GAUSSIAN_PRIOR = ("prior_fitted", "prior_mean", "prior_scale_tril")
+
+
+def _take_prior(tensors: dict[str, torch.Tensor], latent_dim: int) -> FittedPrior | None:
+    """Remove the fitted prior's buffers (and those of the Gaussian earlier versions
+    stored) from the weights read; the prior they hold, checked, or None."""
+    stored = {k[len(PRIOR):]: tensors.pop(k) for k in list(tensors) if k.startswith(PRIOR)}
+    old = {name: tensors.pop(name) for name in GAUSSIAN_PRIOR if name in tensors}
+    if old.get("prior_fitted") is not None and bool(old["prior_fitted"].any()) and not stored:
+        mean, tril = old.get("prior_mean"), old.get("prior_scale_tril")
+        if mean is None or tril is None:
+            raise MusicaeError("a fitted Gaussian prior without its mean or scale")
+        stored = {f"{ALL}.log_weights": torch.zeros(1), f"{ALL}.means": mean[None],
+                  f"{ALL}.scale_tril": tril[None]}
+    stored = {k: v.float() if v.is_floating_point() else v for k, v in stored.items()}
+    return FittedPrior.from_tensors(stored, latent_dim) if stored else None
 
 
 def _read_weights(weights: Path) -> dict[str, torch.Tensor]:

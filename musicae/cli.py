@@ -23,6 +23,9 @@ from musicae.defaults import (
     MAX_SAMPLES,
     MAX_STEPS,
     METER,
+    PRIOR_COMPONENTS,
+    PRIOR_COVARIANCE,
+    PRIOR_WINDOWS,
     SAMPLE_TEMPERATURE,
     SAMPLES,
 )
@@ -62,6 +65,7 @@ class Finite(click.FloatRange):
 
 
 SEED = click.IntRange(0, 2**63 - 1)  # what torch.manual_seed takes
+MAX_PRIOR_WINDOWS = 10**6  # examples fit-prior encodes at most: 1 GB of 256-d codes
 
 
 def one_line(text: str) -> str:
@@ -381,21 +385,54 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, config, setti
 @seed_option
 @click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
               help="Move samples along an attribute vector, e.g. density=+1.5.")
+@click.option("--prior", type=OneOf(["fitted", "standard"]), default=None,
+              help="Draw codes from the model's fitted prior (see fit-prior) or from N(0, I) "
+              "[default: fitted where the model has one, else standard].")
 @meter_option
 @wav_option
 @with_style_options
 @label_option
 @device_option
 @json_option
-def sample(model, n, out, temperature, seed, shift, meter, wav, qpm, program, chords, label,
-           device, as_json):
+def sample(model, n, out, temperature, seed, shift, prior, meter, wav, qpm, program, chords,
+           label, device, as_json):
     """Decode N random codes into new examples (MIDI or PNG)."""
     from musicae import api
 
     summary = api.sample(model or api.DEFAULT_MODELS["music"], n, out, temperature, seed,
                          device, shift=parse_shifts(shift), meter=meter, wav=wav, qpm=qpm,
-                         program=program, chords=chords, label=label)
+                         program=program, chords=chords, label=label, prior=prior)
     report(summary, as_json)
+
+
+@main.command("fit-prior")
+@click.argument("model")
+@click.argument("data")
+@click.option("-o", "--out", required=True, type=OutPath(),
+              help="The new model directory: MODEL's config and weights with the prior.")
+@click.option("--components", type=click.IntRange(1, 1024), default=PRIOR_COMPONENTS,
+              show_default=True, help="Gaussians per mixture.")
+@click.option("--covariance", type=OneOf(["full", "diag"]), default=PRIOR_COVARIANCE,
+              show_default=True, help="Each Gaussian's covariance: full, or diagonal.")
+@click.option("--windows", type=click.IntRange(1, MAX_PRIOR_WINDOWS), default=PRIOR_WINDOWS,
+              show_default=True, help="Examples of the split to encode (drawn at random where "
+              "there are more).")
+@click.option("--split", type=OneOf(["train", "valid", "test", "all"]), default="train",
+              show_default=True, help="Which files of DATA.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of the examples drawn and of the mixtures' start.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@device_option
+@json_option
+def fit_prior(model, data, out, components, covariance, windows, split, seed, quiet, device,
+              as_json):
+    """Fit a prior to the codes MODEL gives DATA's examples and write MODEL with it as a new
+    model directory; `sample` then draws from it (`--prior standard`: N(0, I)). Music gets
+    a mixture per meter with enough windows, and one over all of them."""
+    from musicae import api
+
+    report(api.fit_prior(model, data, out, components, covariance, windows, split, seed,
+                         device, progress=not quiet), as_json)
 
 
 @main.command()

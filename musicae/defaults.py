@@ -14,4 +14,10 @@ MAX_STEPS = 10**9  # training steps: beyond any run's reach (a step takes millis
 MAX_BATCH = 65_536  # windows or digits per step and process
 INTERPOLATION_STEPS = 8  # points on an interpolation path, endpoints included
 INTERPOLATION_METHOD = "slerp"
+# `fit-prior`: a Gaussian with a full covariance per layout (meter), fitted to the codes of
+# up to PRIOR_WINDOWS training windows (chosen on folk's valid split:
+# benchmarks/quality_melody.py --choose)
+PRIOR_COMPONENTS = 1
+PRIOR_COVARIANCE = "full"
+PRIOR_WINDOWS = 10_000
 METER = None  # meter of sampled or decoded music: None fills each bar slot (4/4 at 16 steps)

@@ -88,19 +88,22 @@ class Model:
     def sample(self, n: int = SAMPLES, temperature: float = SAMPLE_TEMPERATURE,
                seed: int | None = None, meter: str | None = None,
                chords: str | None = None, label: int | None = None,
-               shift: dict[str, float] | None = None) -> list:
+               shift: dict[str, float] | None = None, prior: str | None = None) -> list:
         """n new outputs decoded from the prior (music: in ``meter``, over ``chords``;
         label-conditioned models: all of ``label``, or all labels spread evenly in order),
-        each code moved along stored attribute vectors by ``shift`` ({"density": 1.5})."""
-        from musicae.api import check_temperature, shift_vector
+        each code moved along stored attribute vectors by ``shift`` ({"density": 1.5});
+        ``prior``: "fitted" or "standard" (N(0, I)), by default the fitted one where the
+        model has one."""
+        from musicae.api import check_prior, check_temperature, shift_vector
 
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise MusicaeError(f"n must be a whole number 1..{MAX_SAMPLES:,} (got {n!r})")
         check_temperature(temperature)
+        prior = check_prior(self.bundle, prior)
         generator = torch.Generator().manual_seed(_seed(seed))
         layout = self.domain.layout(self.bundle, n, meter, chords, label)
         made = self.model.sample(n, temperature, generator, shift_vector(self.bundle, shift),
-                                 **layout)
+                                 prior=prior, **layout)
         return self._outputs(made, meter)
 
     @torch.no_grad()

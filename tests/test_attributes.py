@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from musicae.representations.attributes import (
+    in_best_scale,
     in_scale,
     mean_pitch,
     note_density,
+    note_lengths,
     pitch_classes,
     pitch_range,
+    sounding_pitch_classes,
     syncopation,
 )
 from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH, NO_EVENT, NOTE_OFF
@@ -50,3 +53,17 @@ def test_pitch_classes_and_the_best_fitting_scale():
     scale = in_scale(tokens, mask)
     np.testing.assert_allclose(scale[:2], [1.0, 0.75])
     assert np.isnan(scale[2])  # no notes
+
+
+def test_note_lengths_and_sounding_steps_follow_holds_offs_and_real_steps():
+    """A note lasts to the next event (another note or a note-off) or the last real step;
+    a note held across the unreal tail of a short bar goes on in the next bar."""
+    tokens = np.full((2, 8), NO_EVENT)
+    tokens[0, [0, 3, 4, 7]] = [token(60), NOTE_OFF, token(62), token(61)]  # 3, 3 and 1 steps
+    tokens[1, [1, 5]] = [token(64), token(66)]  # bars of 3 real steps in 4-step slots
+    mask = np.array([[True] * 8, [True, True, True, False] * 2])
+    assert note_lengths(tokens, mask).tolist() == [3, 3, 1, 3, 2]  # E: steps 1, 2 and 4
+    sounding = sounding_pitch_classes(tokens, mask)
+    assert sounding[0, [0, 1, 2]].tolist() == [3, 1, 3] and sounding[0].sum() == 7
+    assert sounding[1, [4, 6]].tolist() == [3, 2] and sounding[1].sum() == 5
+    assert in_best_scale(sounding).tolist() == [6, 5]  # C# is out of any scale with C and D

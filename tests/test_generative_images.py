@@ -81,7 +81,7 @@ def test_adversarial_training_pulls_codes_towards_the_prior(train_digits, tmp_pa
 
 def test_adversarial_autoencoder_samples_from_the_standard_normal():
     model = build_model("mnist_aae", TINY).eval()
-    assert not bool(model.prior_fitted)  # nothing fitted, and none needed
+    assert model.fitted_prior is None  # nothing fitted, and none needed
     z = model.prior_sample(4000, torch.Generator().manual_seed(0))
     assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1.0) < 0.05
     assert model.sample(3).tokens.shape == (3, 1, 28, 28)

@@ -26,9 +26,14 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
     INTERPOLATION_STEPS,
+    PRIOR_COMPONENTS,
+    PRIOR_COVARIANCE,
     SAMPLE_TEMPERATURE,
 )
 from musicae.errors import MusicaeError
+from musicae.models.prior import FittedPrior, fit_prior
+
+PRIORS = ("fitted", "standard")  # what `sample --prior` draws codes from
 
 
 @dataclass
@@ -124,13 +129,12 @@ class Autoencoder(nn.Module, abc.ABC):
         super().__init__()
         self.latent_dim = latent_dim
         self.variational = variational
-        # Whether codes are drawn from N(0, I) (VAEs; models trained towards it, as the
-        # adversarial autoencoder) or from a Gaussian fitted to training codes (see
-        # fit_prior; plain autoencoders), which the buffers below hold.
+        # Whether N(0, I) is a prior of this model: VAEs, and models trained towards it (the
+        # adversarial autoencoder); a plain autoencoder samples only from a fitted prior.
         self.standard_prior = variational if standard_prior is None else standard_prior
-        self.register_buffer("prior_fitted", torch.tensor(False))
-        self.register_buffer("prior_mean", torch.zeros(latent_dim))
-        self.register_buffer("prior_scale_tril", torch.eye(latent_dim))
+        # Mixtures fitted to the codes of training examples (see fit_prior), saved with the
+        # weights; sample draws from them where they are set.
+        self.fitted_prior: FittedPrior | None = None
 
     @abc.abstractmethod
     def encode(self, batch: Batch) -> Posterior:
@@ -187,27 +191,49 @@ class Autoencoder(nn.Module, abc.ABC):
         like = like if like is not None else batch
         return self.decode_like(z if shift is None else z + shift, like, temperature)
 
+    def full_mask(self, n: int) -> Tensor | None:
+        """The mask ``decode`` assumes where it is given none (None: models without steps)."""
+        return None
+
+    def prior_name(self, prior: str | None = None) -> str:
+        """The prior ``sample`` draws from: ``prior`` ("fitted" or "standard", checked),
+        or by default the fitted one where the model has one, else N(0, I)."""
+        if prior is None:
+            return "fitted" if self.fitted_prior is not None else "standard"
+        if prior not in PRIORS:
+            raise MusicaeError(f"unknown prior {prior!r}; use {' or '.join(PRIORS)}")
+        if prior == "fitted" and self.fitted_prior is None:
+            raise MusicaeError("this model has no fitted prior; make a copy with one with "
+                               "`musicae fit-prior MODEL DATA -o OUT`")
+        return prior
+
     @torch.no_grad()
-    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n codes from the prior: (n, latent)."""
-        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        if self.standard_prior:
-            return eps
-        if not self.prior_fitted:
+    def prior_sample(self, n: int, generator: torch.Generator | None = None,
+                     prior: str | None = None, mask: Tensor | None = None) -> Tensor:
+        """n codes (n, latent) from ``prior`` (see :meth:`prior_name`); the fitted prior
+        draws each from the mixture of the layout it will be decoded in, ``mask`` (n, steps)
+        (default: :meth:`full_mask`), where it has one."""
+        if self.prior_name(prior) == "fitted":
+            mask = mask if mask is not None else self.full_mask(n)
+            real_steps = mask.sum(1).cpu() if mask is not None else None
+            return self.fitted_prior.sample(n, generator, real_steps).to(self.device)
+        if not self.standard_prior:
             raise MusicaeError(
-                "this plain autoencoder has no fitted code distribution to sample from; "
-                "train it with musicae (which fits one) or use a VAE preset"
+                "this plain autoencoder has no fitted code distribution to sample from (its "
+                "codes are not trained towards N(0, I)); train it with musicae (which fits "
+                "one) or use a VAE preset"
             )
-        return self.prior_mean + eps @ self.prior_scale_tril.T
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = SAMPLE_TEMPERATURE,
                generator: torch.Generator | None = None, shift: Tensor | None = None,
-               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
-               ) -> Batch:
-        """n new inputs decoded from prior codes (moved by ``shift`` (latent,) where given),
-        laid out by ``mask`` and ``controls`` (n, steps) where the model has steps."""
-        z = self.prior_sample(n, generator)
+               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None,
+               prior: str | None = None) -> Batch:
+        """n new inputs decoded from codes of ``prior`` (see :meth:`prior_name`; moved by
+        ``shift`` (latent,) where given), laid out by ``mask`` and ``controls`` (n, steps)
+        where the model has steps."""
+        z = self.prior_sample(n, generator, prior, mask)
         z = z if shift is None else z + shift
         return self.decode(z, temperature=temperature, mask=mask, controls=controls)
 
@@ -232,12 +258,11 @@ class Autoencoder(nn.Module, abc.ABC):
         return self.decode_like(z, like if like is not None else blend(a, b, t), temperature)
 
     @torch.no_grad()
-    def fit_prior(self, codes: Tensor) -> None:
-        """Fit the Gaussian that a plain autoencoder samples from: codes (n, latent)."""
-        mean = codes.mean(dim=0)
-        centred = codes - mean
-        cov = centred.T @ centred / max(len(codes) - 1, 1)
-        cov = cov + 1e-5 * torch.eye(cov.shape[0], device=cov.device)
-        self.prior_mean.copy_(mean)
-        self.prior_scale_tril.copy_(torch.linalg.cholesky(cov))
-        self.prior_fitted.fill_(True)
+    def fit_prior(self, codes: Tensor, real_steps: Tensor | None = None,
+                  components: int = PRIOR_COMPONENTS, covariance: str = PRIOR_COVARIANCE,
+                  seed: int = 0) -> None:
+        """Fit the prior ``sample`` then draws from to codes (n, latent) of training
+        examples (``real_steps`` (n,): of each one's window; see
+        :func:`~musicae.models.prior.fit_prior`)."""
+        self.fitted_prior = fit_prior(codes, real_steps, components, covariance,
+                                      seed).to(self.device)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from musicae.batch import Batch
 from musicae.configs import SequenceConfig
-from musicae.defaults import DECODE_TEMPERATURE
+from musicae.defaults import DECODE_TEMPERATURE, INTERPOLATION_METHOD, INTERPOLATION_STEPS
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 from musicae.models.parts import (
@@ -72,11 +73,9 @@ class SequenceVAE(Autoencoder):
         parts += [F.one_hot(controls[name], classes).float() for name, classes in self.cfg.controls]
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
-    def _full(self, n: int, mask: Tensor | None, device: torch.device) -> Tensor:
-        """The mask to decode with: every step real unless told otherwise."""
-        if mask is None:
-            return torch.ones(n, self.cfg.steps, dtype=torch.bool, device=device)
-        return mask
+    def full_mask(self, n: int) -> Tensor:
+        """What decoding assumes where it is told no mask: every step real, (n, steps)."""
+        return torch.ones(n, self.cfg.steps, dtype=torch.bool, device=self.device)
 
     # ----- the interface ------------------------------------------------------------------
 
@@ -97,7 +96,7 @@ class SequenceVAE(Autoencoder):
         temperature 0 takes the argmax; mask (B, T) says which steps are real
         (default: every step, i.e. 4/4); tokens are 0 on the others.
         """
-        mask = self._full(len(z), mask, z.device)
+        mask = self.full_mask(len(z)).to(z.device) if mask is None else mask
         controls = dict(controls or {})
         tokens, _ = self.decoder.generate(z, mask, self.context(mask, controls), temperature)
         return Batch(tokens, mask, controls)
@@ -169,6 +168,29 @@ def control_gain(model: SequenceVAE, batch: Batch, name: str) -> float:
                     dict(batch.controls) | {name: batch.controls[name].roll(1, 0)})
     other, _ = model.reconstruction(model.teacher_forced_logits(swapped, z), batch)
     return float(other - own)
+
+
+def hamming_from_start(path: Batch) -> Tensor:
+    """How many steps of each point of an interpolation path differ from its first point (A
+    decoded), counted on A's real steps: tokens (points, T, P) → (points,)."""
+    return ((path.tokens != path.tokens[:1]).any(-1) & path.mask[:1]).sum(1)
+
+
+def rises_steadily(distances: Tensor) -> bool:
+    """Whether distances from A (points,) never fall along a path: non-decreasing."""
+    return bool((distances[1:] >= distances[:-1]).all())
+
+
+@torch.no_grad()
+def monotone_share(model: SequenceVAE, pairs: list[tuple[Batch, Batch]],
+                   steps: int = INTERPOLATION_STEPS, method: str = INTERPOLATION_METHOD,
+                   temperature: float = DECODE_TEMPERATURE) -> float:
+    """Share of pairs (A, B) (batches of 1) whose interpolation path, decoded in A's layout,
+    moves steadily away from A: no point is nearer to A than the one before it."""
+    model.eval()
+    return float(np.mean([
+        rises_steadily(hamming_from_start(model.interpolate(a, b, steps, method, temperature)))
+        for a, b in pairs]))
 
 
 def inverse_sigmoid(step: int, rate: float) -> float:

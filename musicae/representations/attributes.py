@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from musicae.midi.constants import STEPS_PER_QUARTER
-from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH
+from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH, NO_EVENT
 
 
 def _onsets(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -72,12 +72,41 @@ def pitch_classes(tokens: np.ndarray, mask: np.ndarray, min_pitch: int = MIN_PIT
 def in_scale(tokens: np.ndarray, mask: np.ndarray, min_pitch: int = MIN_PITCH) -> np.ndarray:
     """Share of notes inside the window's best-fitting major (or relative minor) scale."""
     counts = pitch_classes(tokens, mask, min_pitch)
+    with np.errstate(all="ignore"):
+        return np.where(counts.sum(1) > 0, in_best_scale(counts) / counts.sum(1), np.nan)
+
+
+def in_best_scale(counts: np.ndarray) -> np.ndarray:
+    """Of counts per pitch class (n, 12), how many fall in each window's best-fitting
+    diatonic scale (major, or the natural minor of the same notes; the one of the 12
+    that holds the most): (n,)."""
     scales = np.zeros((12, 12), bool)  # (tonic, pitch class)
     for tonic in range(12):
         scales[tonic, (MAJOR_SCALE + tonic) % 12] = True
-    best = (counts @ scales.T).max(1)  # (n,): notes in the best of the 12 scales
-    with np.errstate(all="ignore"):
-        return np.where(counts.sum(1) > 0, best / counts.sum(1), np.nan)
+    return (counts @ scales.T).max(1)
+
+
+def note_lengths(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """How many real steps each note sounds (to the next event, or the window's last
+    real step): every note of every window, window by window, (m,) int64."""
+    real = np.cumsum(mask, 1) - 1  # (n, steps): the index of each real step among them
+    total = mask.sum(1, keepdims=True)
+    events = np.where((tokens != NO_EVENT) & mask, real, total)
+    following = np.minimum.accumulate(events[:, ::-1], 1)[:, ::-1]  # the next event from here
+    after = np.concatenate([following[:, 1:], total], 1)  # ... after here
+    return (after - real)[_onsets(tokens, mask)].astype(np.int64)
+
+
+def sounding_pitch_classes(tokens: np.ndarray, mask: np.ndarray, min_pitch: int = MIN_PITCH
+                           ) -> np.ndarray:
+    """Real steps on which each pitch class sounds (a note held counts on every step it
+    lasts), per window: (n, 12)."""
+    steps = np.arange(tokens.shape[1])
+    last = np.maximum.accumulate(np.where((tokens != NO_EVENT) & mask, steps, -1), 1)
+    token = np.take_along_axis(tokens.astype(np.int64), np.maximum(last, 0), 1)
+    sounding = (last >= 0) & (token >= FIRST_PITCH_TOKEN) & mask
+    classes = (token - FIRST_PITCH_TOKEN + min_pitch) % 12
+    return np.stack([(sounding & (classes == c)).sum(1) for c in range(12)], axis=1)
 
 
 Attribute = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (tokens, mask) -> (n,)
