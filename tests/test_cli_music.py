@@ -436,3 +436,15 @@ def test_bf16_trains_where_the_cpu_can_and_says_so_where_it_cannot(cli_process, 
     works = bf16_works(torch.device("cpu"))
     assert used == works
     assert ("note: --bf16 is off" in done.stderr) == (not works)
+
+
+def test_a_piece_too_sparse_for_training_still_encodes(cli, tmp_path):
+    """Two bars holding one note (as a sample can be) are below training's min_notes, yet
+    encode and reconstruct as inputs."""
+    one = write_parts(tmp_path / "one.mid", [(0, False, [(67, 0, 32)])])
+    done = cli("reconstruct", "folk_mel_2bar", one, "-o", tmp_path / "r")
+    assert done.exit_code == 0, done.output
+    assert midi_notes(tmp_path / "r" / "one_reconstruction.mid") >= 1
+    empty = write_parts(tmp_path / "empty.mid", [(0, True, [(36, 0, 1)])])  # drums only
+    refused = cli("encode", "folk_mel_2bar", empty, "-o", tmp_path / "z.npy")
+    assert refused.exit_code == 2 and "drums only" in refused.stderr

@@ -7,6 +7,7 @@ keeps its meter from reading to writing: a 6/8 tune is reconstructed in 6/8.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from musicae.datasets.midi import (
 )
 from musicae.domains.base import Domain, no_groove
 from musicae.errors import MusicaeError
-from musicae.midi.notes import Piece, read_midi, steps_per_bar, write_midi
+from musicae.midi.notes import Piece, UnusableMidi, read_midi, steps_per_bar, write_midi
 from musicae.models.sequence import (
     SequenceVAE,
     code_gain,
@@ -62,7 +63,7 @@ class MusicDomain(Domain):
         index = 0 if bar is None else bar
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise MusicaeError(f"--bar {bar!r}: a window number is a whole number >= 0")
-        found = windows_from_file(path, bundle.representation)
+        found = input_windows(path, bundle.representation)
         if index >= len(found):
             raise MusicaeError(f"{path}: --bar {bar} is past its last window "
                                f"({len(found)} windows)")
@@ -188,6 +189,22 @@ class MusicDomain(Domain):
     def attribute(self, bundle: ModelBundle, name: str, batch: Batch) -> np.ndarray:
         rep = bundle.representation
         return rep.attributes[name](*window_arrays(batch, rep))
+
+
+def input_windows(path: Path, rep: Representation):
+    """The windows of one input file; a file too sparse for training (fewer note onsets in
+    every window than ``rep.min_notes``, such as a sparse sample) is read with one onset
+    enough, so that it still encodes, rather than refused."""
+    try:
+        return windows_from_file(path, rep)
+    except UnusableMidi:
+        if rep.min_notes <= 1:
+            raise
+        try:
+            return windows_from_file(path, dataclasses.replace(rep, min_notes=1))
+        except UnusableMidi:
+            pass
+        raise
 
 
 @torch.no_grad()
