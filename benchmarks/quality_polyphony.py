@@ -45,13 +45,13 @@ from musicae.domains.music import evaluate_windows
 from musicae.midi.notes import UnusableMidi, read_midi
 from musicae.models.sequence import free_running_accuracy
 from musicae.representations import MelodyChords
-from musicae.representations.base import named_parts
 from musicae.representations.chords import NO_CHORD, chord_tones
 from musicae.representations.codec import piece_windows
 from musicae.representations.constants import DRUM_CLASS_NAMES, FIRST_PITCH_TOKEN
 from musicae.representations.constants import PIANOROLL_HOLD as HOLD
 from musicae.representations.constants import PIANOROLL_OFF as OFF
 from musicae.representations.drums import index_to_multihot
+from musicae.representations.kinds import part_notes
 from musicae.representations.pianoroll import frame_counts
 
 CHUNK = 256
@@ -236,8 +236,7 @@ def annotation_agreement(data: str) -> dict:
     counts = {"annotated": [0, 0], "inferred": [0, 0]}
     for path in list_midi(resolve_data(data)):
         piece = read_midi(path, rep.steps_per_quarter)
-        parts = piece.notes[named_parts([piece.name_of(i) for i in
-                                         range(len(piece.names))], None)[piece.notes["instrument"]]]
+        parts = piece.notes[part_notes(piece, None)]
         bare = dataclasses.replace(piece, notes=parts)  # no CHORDS track: chords inferred
         for name, source in (("annotated", piece), ("inferred", bare)):
             try:
@@ -270,8 +269,9 @@ def drums(bundle, data: str, n_samples: int, temperature: float) -> dict:
     test = examples(bundle, data, "test")
     metrics = api.evaluate(str(bundle.path), data, "test")
     bar = 4 * rep.steps_per_quarter
-    tokens = np.concatenate([b.tokens.numpy() for b in test.chunks(CHUNK)])
-    mask = np.concatenate([b.mask.numpy() for b in test.chunks(CHUNK)])
+    chunks = list(test.chunks(CHUNK))
+    tokens = np.concatenate([b.tokens.numpy() for b in chunks])
+    mask = np.concatenate([b.mask.numpy() for b in chunks])
     four = mask.sum(1) == rep.bars * bar  # windows in 4/4 (every step real)
     layout = api.domain(bundle).layout(bundle, n_samples)
     drawn = model.sample(n_samples, temperature, torch.Generator().manual_seed(0), **layout)

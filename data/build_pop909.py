@@ -62,11 +62,11 @@ from build_groove import full_hash, mirror_parser, read_tree
 
 from musicae.errors import MusicaeError
 from musicae.representations.chords import (
-    CHORD_OCTAVE,
     NO_CHORD,
     QUALITIES,
     chord_name,
     parse_chord,
+    voicing,
 )
 
 REPOSITORY = "https://github.com/music-x-lab/POP909-Dataset"
@@ -285,10 +285,9 @@ def chord_track(rows: list[dict], channel: int) -> mido.MidiTrack:
     events = [(0, 1, mido.Message("program_change", channel=channel, program=0))]
     for start, end, label in runs:
         first, last = round(start * TICKS_PER_QUARTER), round(end * TICKS_PER_QUARTER)
-        if label == NO_CHORD or last <= first:
+        if last <= first:
             continue
-        quality, root = divmod(label - 1, 12)
-        for pitch in (CHORD_OCTAVE + root + interval for interval in QUALITIES[quality][1]):
+        for pitch in voicing(label):
             events.append((first, 2, mido.Message("note_on", channel=channel, note=pitch,
                                                   velocity=CHORD_VELOCITY)))
             events.append((last, 0, mido.Message("note_off", channel=channel, note=pitch)))

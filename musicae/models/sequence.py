@@ -140,7 +140,11 @@ class SequenceVAE(Autoencoder):
 def free_running_accuracy(model: SequenceVAE, batch: Batch) -> float:
     """Fraction of real steps that argmax decoding of the posterior mean gets right."""
     model.eval()
-    decoded = model.reconstruct(batch, temperature=0.0)
+    return steps_right(model.reconstruct(batch, temperature=0.0), batch)
+
+
+def steps_right(decoded: Batch, batch: Batch) -> float:
+    """Fraction of ``batch``'s real steps whose every token ``decoded`` has right."""
     correct = (decoded.tokens == batch.tokens).all(-1) & batch.mask
     return float(correct.sum() / batch.mask.sum().clamp(min=1))
 

@@ -204,6 +204,9 @@ class Representation(abc.ABC):
     # each note cut at the edges of the spans it sounds in, through encode_cut.
     batchable: ClassVar[bool] = False
     rolls: ClassVar[bool] = False
+    # False: a model of this kind only plays given material (groove: a given beat's
+    # hits), so its prior alone decodes to nothing to sample
+    samples: ClassVar[bool] = True
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
                     pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,

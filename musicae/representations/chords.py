@@ -76,6 +76,15 @@ def chord_tones(label: int) -> tuple[int, ...]:
     return tuple((root + i) % 12 for i in QUALITIES[quality][1])
 
 
+def voicing(label: int) -> tuple[int, ...]:
+    """The pitches a chord is written with: root position from the C below middle C
+    (none for no-chord)."""
+    if label == NO_CHORD:
+        return ()
+    quality, root = divmod(int(label) - 1, 12)
+    return tuple(CHORD_OCTAVE + root + interval for interval in QUALITIES[quality][1])
+
+
 def shift_chords(labels: np.ndarray, semitones: int) -> np.ndarray:
     """Chord labels of music moved by ``semitones``: roots move, no-chord stays."""
     labels = np.asarray(labels)
@@ -145,14 +154,10 @@ def block_chords(labels: np.ndarray, instrument: int, program: int = 0) -> np.nd
     ends = np.concatenate([change, [len(labels)]])
     start, end, pitch = [], [], []
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        label = int(labels[s])
-        if label == NO_CHORD:
-            continue
-        quality, root = divmod(label - 1, 12)
-        for interval in QUALITIES[quality][1]:
+        for tone in voicing(int(labels[s])):
             start.append(s)
             end.append(e)
-            pitch.append(CHORD_OCTAVE + root + interval)
+            pitch.append(tone)
     return make_notes(np.array(start, np.int64), np.array(end, np.int64),
                       np.array(pitch, np.int64), velocity=70, program=program,
                       instrument=instrument)

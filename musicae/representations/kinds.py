@@ -29,24 +29,27 @@ from musicae.representations.constants import (
 from musicae.representations.groove import Groove
 
 
+def part_notes(piece: Piece, tracks: tuple[str, ...] | None) -> np.ndarray:
+    """Which of the piece's notes are on tracks that may hold parts (see
+    :func:`~musicae.representations.base.named_parts`), (n,) bool."""
+    instrument = piece.notes["instrument"]
+    ids = int(instrument.max(initial=-1)) + 1
+    return named_parts([piece.name_of(i) for i in range(ids)], tracks)[instrument]
+
+
 def pitched_notes(piece: Piece, programs: tuple[int, ...] | None,
                   tracks: tuple[str, ...] | None = None) -> np.ndarray:
     """Notes off the drum channel whose program is among ``programs`` and whose track is
     named among ``tracks`` (None: all), a chords track left out."""
-    notes = piece.notes[~piece.notes["is_drum"]]
+    keep = ~piece.notes["is_drum"] & part_notes(piece, tracks)
     if programs is not None:
-        notes = notes[np.isin(notes["program"], programs)]
-    ids = int(notes["instrument"].max(initial=-1)) + 1
-    named = named_parts([piece.name_of(i) for i in range(ids)], tracks)
-    return notes[named[notes["instrument"]]] if ids else notes
+        keep &= np.isin(piece.notes["program"], programs)
+    return piece.notes[keep]
 
 
 def chord_notes(piece: Piece) -> np.ndarray:
     """The notes of a piece's chords tracks (a lead sheet's chords)."""
-    ids = int(piece.notes["instrument"].max(initial=-1)) + 1
-    chords_track = ~named_parts([piece.name_of(i) for i in range(ids)], None)
-    notes = piece.notes[~piece.notes["is_drum"]]
-    return notes[chords_track[notes["instrument"]]] if ids else notes
+    return piece.notes[~piece.notes["is_drum"] & ~part_notes(piece, None)]
 
 
 def unpitched_reason(only_drums: bool, rep: Representation) -> str:

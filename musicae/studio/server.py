@@ -22,14 +22,15 @@ def served_models(extra: list[Path] | tuple[Path, ...] = ()) -> dict[str, Path]:
     """The models a studio serves, by name: the shipped ones, then each directory of
     ``extra`` (``--models DIR``) under its folder's name."""
     found = {d.name: d for d in sorted(SHIPPED_DIR.iterdir())
-             if (d / CONFIG).is_file() and not _grooves(d)} if SHIPPED_DIR.is_dir() else {}
+             if (d / CONFIG).is_file() and not _cannot_sample(d)} if SHIPPED_DIR.is_dir() else {}
     for directory in map(Path, extra):
         if not (directory / CONFIG).is_file():
             raise MusicaeError(f"--models {directory}: not a trained-model directory (no "
                                f"{CONFIG})")
-        if _grooves(directory):
-            raise MusicaeError(f"--models {directory}: a groove model; the studio does not "
-                               f"groove beats yet (use `musicae groove`)")
+        kind = _cannot_sample(directory)
+        if kind:
+            raise MusicaeError(f"--models {directory}: a {kind} model, which plays given "
+                               f"material and cannot sample; the studio has no page for it yet")
         name = directory.resolve().name
         if name in found:
             raise MusicaeError(f"--models {directory}: a served model is already named "
@@ -40,15 +41,19 @@ def served_models(extra: list[Path] | tuple[Path, ...] = ()) -> dict[str, Path]:
     return found
 
 
-def _grooves(directory: Path) -> bool:
-    """Whether the model in ``directory`` is a groove (humanize) model, which plays given
-    beats and cannot sample: the studio leaves those out."""
+def _cannot_sample(directory: Path) -> str | None:
+    """The kind of the model in ``directory`` where that kind cannot sample (it plays
+    given material: ``Representation.samples``), which the studio leaves out; else None."""
     try:
         config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False  # loading it later gives the one-line error
-    return isinstance(config, dict) and isinstance(config.get("representation"), dict) \
-        and config["representation"].get("kind") == "groove"
+        return None  # loading it later gives the one-line error
+    rep = config.get("representation") if isinstance(config, dict) else None
+    kind = rep.get("kind") if isinstance(rep, dict) else None
+    from musicae.representations import REPRESENTATIONS  # numpy only, no torch
+
+    found = REPRESENTATIONS.get(kind) if isinstance(kind, str) else None
+    return kind if found is not None and not found.samples else None
 
 
 def listen(host: str, port: int) -> socket.socket:
