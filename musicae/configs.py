@@ -15,6 +15,8 @@ from musicae.defaults import MAX_BATCH, MAX_STEPS
 from musicae.errors import MusicaeError
 
 HEAD_NAMES = ("independent", "autoregressive")  # output factorisations (models.parts.HEADS)
+ENCODER_NAMES = ("bilstm", "hierarchical")  # models.parts.ENCODERS
+DECODER_NAMES = ("flat", "hierarchical")  # models.parts.DECODERS
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,16 @@ class SequenceConfig:
     controls: tuple[tuple[str, int], ...] = ()  # (name, classes) of per-step controls
     bars: int = 2  # bars per window
     slot: int = 16  # steps per bar slot (one 4/4 bar at 4 steps per quarter)
-    enc_size: int = 512  # bidirectional encoder LSTM width (each direction)
+    encoder: str = "bilstm"  # "bilstm" over all steps, or "hierarchical": over each bar's
+    # steps, then over the bars (MusicVAE's HierarchicalLstmEncoder)
+    enc_size: int = 512  # bidirectional encoder LSTM width (each direction, each level)
     enc_layers: int = 1
     latent_dim: int = 256
     dec_size: int = 256  # (bar-level) decoder LSTM width
     dec_layers: int = 2
-    conductor_size: int = 0  # > 0 makes the decoder hierarchical: one conductor step per bar
+    decoder: str = ""  # "flat", or "hierarchical" (a conductor over bars); "" (files saved
+    # before decoders were named): hierarchical exactly when conductor_size > 0
+    conductor_size: int = 0  # the hierarchical decoder's conductor width: one step per bar
     conductor_layers: int = 2
     sampling_rate: float = 0.0  # scheduled sampling: inverse-sigmoid rate k (0 = off)
     z_to_bars: bool = False  # hierarchical: z beside each bar's embedding in its decoder
@@ -124,6 +130,13 @@ class SequenceConfig:
     encode_tokens: bool = True
 
     def __post_init__(self) -> None:
+        if self.decoder == "":
+            object.__setattr__(self, "decoder", "hierarchical" if self.conductor_size else "flat")
+        for name, names in (("encoder", ENCODER_NAMES), ("decoder", DECODER_NAMES),
+                            ("head", HEAD_NAMES)):
+            if getattr(self, name) not in names:
+                raise MusicaeError(f"bad sequence model setting {name}={getattr(self, name)!r}: "
+                                   f"one of {', '.join(names)}")
         sizes = ("bars", "slot", "enc_size", "enc_layers", "latent_dim", "dec_size",
                  "dec_layers", "conductor_layers")
         bad = [n for n in sizes if not _positive_int(getattr(self, n))]
@@ -140,9 +153,9 @@ class SequenceConfig:
         if over:
             raise MusicaeError(f"sequence model settings too large to build: need "
                                f"{', '.join(over)}")
-        if self.head not in HEAD_NAMES:
-            raise MusicaeError(f"bad sequence model setting head={self.head!r}: one of "
-                               f"{', '.join(HEAD_NAMES)}")
+        if self.decoder == "hierarchical" and not self.conductor_size:
+            raise MusicaeError("decoder=hierarchical needs a conductor: set conductor_size "
+                               "(256 in mel_16bar_hier)")
         if self.head == "autoregressive" and len(self.heads) != 1:
             raise MusicaeError("head=autoregressive models one output head (a piano-roll), "
                                f"not {len(self.heads)}")

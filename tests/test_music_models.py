@@ -28,6 +28,8 @@ KINDS = {
     "two_tracks": SequenceConfig(heads=((1, 90), (1, 512)), **TINY),
     "hierarchical": SequenceConfig(bars=4, conductor_size=16, enc_layers=2, **TINY),
     "hierarchical_z": SequenceConfig(bars=4, conductor_size=16, z_to_bars=True, **TINY),
+    "hierarchical_both": SequenceConfig(bars=4, encoder="hierarchical", conductor_size=16,
+                                        enc_layers=2, **TINY),
 }
 MUSIC_PRESETS = sorted(name for name, p in PRESETS.items() if p.domain == "music")
 
@@ -165,8 +167,10 @@ def test_controls_condition_the_model_and_are_required():
         model.loss(x)
 
 
-def test_learns_real_melodies(tmp_path):
-    """A tiny model on real MIDI windows: loss falls and reconstructions improve."""
+@pytest.mark.parametrize("encoder", ["bilstm", "hierarchical"])
+def test_learns_real_melodies(tmp_path, encoder):
+    """A tiny model on real MIDI windows: loss falls and reconstructions improve, with
+    either encoder."""
     (tmp_path / "tunes").mkdir()
     for seed in range(6):
         write_tune(tmp_path / "tunes" / f"t{seed}.mid", bars=4, seed=seed)
@@ -175,7 +179,10 @@ def test_learns_real_melodies(tmp_path):
                            cache_dir=tmp_path / "cache", progress=False)
     x = next(window_examples(windows.arrays, rep).chunks(len(windows)))
     assert torch.equal(x.mask, torch.from_numpy(window_mask(windows.steps_per_bar, rep)))
-    model = build_sequence_vae(SequenceConfig(enc_size=48, dec_size=48, latent_dim=16))
+    model = build_sequence_vae(SequenceConfig(enc_size=48, dec_size=48, latent_dim=16,
+                                              encoder=encoder))
+    assert type(model.encoder).__name__ == {"bilstm": "BiLSTMEncoder",
+                                            "hierarchical": "HierarchicalEncoder"}[encoder]
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     with torch.no_grad():
         first = float(model.eval().loss(x)["recon"])
@@ -214,7 +221,18 @@ def test_a_model_directory_asking_for_a_huge_model_is_refused_before_allocating(
     config = json.loads((run / "config.json").read_text())
     for overrides, said in (({"enc_size": 200000}, "enc_size <= 8192"),
                             ({"dec_layers": 1000}, "dec_layers <= 8"),
-                            ({"latent_dim": -3}, "positive integers")):
+                            ({"latent_dim": -3}, "positive integers"),
+                            ({"encoder": "transformer"}, "encoder='transformer': one of"),
+                            ({"decoder": "hierarchical"}, "needs a conductor")):
         (run / "config.json").write_text(json.dumps(config | {"overrides": overrides}))
         with pytest.raises(MusicaeError, match=said):
             artifacts.load(run)
+
+
+def test_a_config_saved_before_decoders_were_named_keeps_its_decoder():
+    """config.json files written before ``decoder`` existed say only conductor_size."""
+    assert SequenceConfig(conductor_size=16).decoder == "hierarchical"
+    assert SequenceConfig().decoder == "flat"
+    model = build_sequence_vae(SequenceConfig(bars=4, conductor_size=16, **TINY))
+    assert type(model.decoder).__name__ == "HierarchicalDecoder"
+    assert type(build_sequence_vae(KINDS["melody"]).decoder).__name__ == "FlatDecoder"

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from musicae.configs import HEAD_NAMES
+from musicae.configs import HEAD_NAMES, SequenceConfig
 from musicae.models.base import Posterior
 
 Logits = tuple[Tensor, ...]  # one (..., positions, classes) tensor per head
@@ -167,26 +167,53 @@ class LatentInit(nn.Module):
 
 
 class SequenceEncoder(nn.Module, abc.ABC):
-    """Step inputs (B, T, W) → a posterior over codes (B, latent)."""
+    """Step inputs (B, T, W) and the mask of real steps (B, T) → a posterior over codes."""
 
     @abc.abstractmethod
-    def forward(self, inputs: Tensor) -> Posterior:
-        """The posterior of each sequence."""
+    def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
+        """The posterior of each sequence: (B, latent)."""
 
 
 class BiLSTMEncoder(SequenceEncoder):
-    """MusicVAE's encoder: a bidirectional LSTM whose final states give mean and log-variance."""
+    """MusicVAE's encoder: a bidirectional LSTM whose final states give mean and log-variance.
+    It reads every step of the window; which are real is in its inputs (the real-step bit)."""
 
     def __init__(self, width: int, size: int, layers: int, latent_dim: int) -> None:
         super().__init__()
         self.lstm = nn.LSTM(width, size, layers, batch_first=True, bidirectional=True)
         self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
 
-    def forward(self, inputs: Tensor) -> Posterior:
-        _, (h, _) = self.lstm(inputs)  # h: (layers * 2, B, size)
-        final = torch.cat([h[-2], h[-1]], dim=-1)  # last layer, both directions: (B, 2 * size)
-        mean, logvar = self.to_posterior(final).chunk(2, dim=-1)
+    def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
+        mean, logvar = self.to_posterior(_final_states(self.lstm, inputs)).chunk(2, dim=-1)
         return Posterior(mean, logvar)
+
+
+class HierarchicalEncoder(SequenceEncoder):
+    """MusicVAE's hierarchical encoder: a bidirectional LSTM reads each bar's steps (all bars
+    at once, as one batch), a second reads the bars' final states; its final states give
+    the posterior. No recurrence runs longer than a bar or the number of bars, so a 16-bar
+    window is read in 16 + 16 steps instead of 256, and gradients reach every bar. Which
+    steps are real is in its inputs, as for :class:`BiLSTMEncoder`."""
+
+    def __init__(self, width: int, size: int, layers: int, latent_dim: int, bars: int) -> None:
+        super().__init__()
+        self.bars = bars
+        self.bar_lstm = nn.LSTM(width, size, layers, batch_first=True, bidirectional=True)
+        self.lstm = nn.LSTM(2 * size, size, layers, batch_first=True, bidirectional=True)
+        self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
+
+    def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
+        n, steps, width = inputs.shape
+        per_bar = _final_states(self.bar_lstm, inputs.reshape(n * self.bars, -1, width))
+        bars = per_bar.reshape(n, self.bars, -1)  # (B, bars, 2 * size)
+        mean, logvar = self.to_posterior(_final_states(self.lstm, bars)).chunk(2, dim=-1)
+        return Posterior(mean, logvar)
+
+
+def _final_states(lstm: nn.LSTM, inputs: Tensor) -> Tensor:
+    """The last layer's final states of a bidirectional LSTM, both directions: (B, 2 * size)."""
+    _, (h, _) = lstm(inputs)  # h: (layers * 2, B, size)
+    return torch.cat([h[-2], h[-1]], dim=-1)
 
 
 # --- decoders ------------------------------------------------------------------
@@ -297,3 +324,22 @@ class HierarchicalDecoder(LSTMDecoder):
         if self.z_to_bars:
             bars = torch.cat([bars, z[:, None].expand(-1, self.bars, -1)], dim=-1)
         return bars
+
+
+def build_parts(cfg: SequenceConfig, context: int) -> tuple[SequenceEncoder, SequenceDecoder]:
+    """The encoder and decoder a config names, for steps told ``context`` values besides
+    their token (the real-step bit and the controls)."""
+    head = HEADS[cfg.head](cfg.dec_size, cfg.heads)
+    width = (head.input_width if cfg.encode_tokens else 0) + context
+    if cfg.encoder == "hierarchical":
+        encoder: SequenceEncoder = HierarchicalEncoder(width, cfg.enc_size, cfg.enc_layers,
+                                                       cfg.latent_dim, cfg.bars)
+    else:
+        encoder = BiLSTMEncoder(width, cfg.enc_size, cfg.enc_layers, cfg.latent_dim)
+    if cfg.decoder == "hierarchical":
+        decoder: SequenceDecoder = HierarchicalDecoder(
+            head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers, cfg.bars,
+            cfg.conductor_size, cfg.conductor_layers, cfg.z_to_bars)
+    else:
+        decoder = FlatDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers)
+    return encoder, decoder

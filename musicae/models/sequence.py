@@ -25,30 +25,13 @@ from musicae.configs import SequenceConfig
 from musicae.defaults import DECODE_TEMPERATURE, INTERPOLATION_METHOD, INTERPOLATION_STEPS
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
-from musicae.models.parts import (
-    HEADS,
-    BiLSTMEncoder,
-    FlatDecoder,
-    HierarchicalDecoder,
-    Logits,
-    SequenceDecoder,
-    SequenceEncoder,
-)
+from musicae.models.parts import Logits, SequenceDecoder, SequenceEncoder, build_parts
 
 
 def build_sequence_vae(cfg: SequenceConfig) -> SequenceVAE:
-    """The encoder and decoder ``cfg`` describes, composed."""
-    head = HEADS[cfg.head](cfg.dec_size, cfg.heads)
+    """The encoder and decoder ``cfg`` names, composed."""
     context = 1 + sum(classes for _, classes in cfg.controls)  # real-step bit + controls
-    tokens = head.input_width if cfg.encode_tokens else 0
-    encoder = BiLSTMEncoder(tokens + context, cfg.enc_size, cfg.enc_layers, cfg.latent_dim)
-    if cfg.conductor_size:
-        decoder: SequenceDecoder = HierarchicalDecoder(
-            head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers, cfg.bars,
-            cfg.conductor_size, cfg.conductor_layers, cfg.z_to_bars)
-    else:
-        decoder = FlatDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers)
-    return SequenceVAE(encoder, decoder, cfg)
+    return SequenceVAE(*build_parts(cfg, context), cfg)
 
 
 class SequenceVAE(Autoencoder):
@@ -84,9 +67,9 @@ class SequenceVAE(Autoencoder):
         and controls alone where ``cfg.encode_tokens`` is False."""
         context = self.context(batch.mask, batch.controls)  # (B, T, X)
         if not self.cfg.encode_tokens:
-            return self.encoder(context)
+            return self.encoder(context, batch.mask)
         hot = self.decoder.head.one_hot(batch.tokens) * batch.mask[..., None]  # (B, T, W)
-        return self.encoder(torch.cat([hot, context], dim=-1))
+        return self.encoder(torch.cat([hot, context], dim=-1), batch.mask)
 
     def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
                mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
