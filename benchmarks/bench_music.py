@@ -68,7 +68,8 @@ def musicae_step(batch: int, bf16: bool):
                       torch.device("cpu"))
     rep = get_preset("mel_2bar_small").representation
     windows = {"tokens": np.random.default_rng(0).integers(0, 90, (batch * 4, 32), np.uint8),
-               "steps_per_bar": np.full(batch * 4, 16, np.int16)}
+               "lengths": np.full((batch * 4, rep.bars), 16, np.int16),
+               "meter": np.tile(np.int16([4, 4]), (batch * 4, 1))}
     data = window_examples(windows, rep)
     batches = data.batches(batch, torch.Generator().manual_seed(0))
     return lambda: trainer.train_step(next(batches))

@@ -48,7 +48,7 @@ def humanize_report(model: str, data: str = "groove", split: str = "test",
     rep = bundle.representation
     torch.manual_seed(seed)
     examples = api.domain(bundle).examples(data, split, rep, progress=False)
-    real, grooved, masks, hits = [], [], [], []
+    real, grooved, masks, hits, meters = [], [], [], [], []
     for batch in examples.chunks(CHUNK):
         flat = Batch(torch.zeros_like(batch.tokens), batch.mask, batch.controls)  # hits alone
         out = bundle.model.reconstruct(flat, temperature)
@@ -57,7 +57,9 @@ def humanize_report(model: str, data: str = "groove", split: str = "test",
         grooved.append(tokens)
         masks.append(mask)
         hits.append(batch.controls[HITS].numpy())
-    real, grooved, mask, hits = (np.concatenate(a) for a in (real, grooved, masks, hits))
+        meters.append(batch.meter.numpy())
+    real, grooved, mask, hits, meters = (np.concatenate(a)
+                                         for a in (real, grooved, masks, hits, meters))
     given = index_to_multihot(hits)[mask]  # (m, 9): the input's hits
     own = grooved[..., : len(DRUM_CLASS_NAMES)][mask] != 0  # what the model played itself
     played = conform(grooved, hits, rep.velocity_bins, rep.offset_bins)
@@ -68,7 +70,7 @@ def humanize_report(model: str, data: str = "groove", split: str = "test",
             # before `conform` makes the output play exactly the input's hits
             "model_played_given_hits": float(own[given].mean()),
             "model_hits_given": float(given[own].mean()),
-            "windows_with_other_hits": _changed_hits(rep, played, mask, hits),
+            "windows_with_other_hits": _changed_hits(rep, played, mask, hits, meters),
             "per_class": _table(stats)}
 
 
@@ -93,12 +95,13 @@ def errors(real: np.ndarray, played: np.ndarray, mask: np.ndarray, rep) -> dict:
             "velocity_correlation": float(np.corrcoef(pv, rv)[0, 1])}
 
 
-def _changed_hits(rep, tokens: np.ndarray, mask: np.ndarray, hits: np.ndarray) -> int:
+def _changed_hits(rep, tokens: np.ndarray, mask: np.ndarray, hits: np.ndarray,
+                  meters: np.ndarray) -> int:
     """Windows whose decoded notes (as `musicae groove` writes them) hit other (step,
     class) pairs than their input."""
     changed = 0
-    for window, real, index in zip(tokens, mask, hits, strict=True):
-        piece = rep.decode(window, real, controls={HITS: index})
+    for window, real, index, meter in zip(tokens, mask, hits, meters, strict=True):
+        piece = rep.decode(window, real, meter, controls={HITS: index})
         step = np.floor(piece.notes["start"] / rep.offset_bins + 0.5).astype(np.int64)
         found = set(zip(step.tolist(), PITCH_CLASS[piece.notes["pitch"]].tolist(), strict=True))
         want = {tuple(hit) for hit in np.argwhere(index_to_multihot(from_slots(index, real)))}

@@ -24,7 +24,7 @@ import torch
 
 from musicae import api
 from musicae.datasets.examples import window_arrays
-from musicae.datasets.midi import resolve_data, split_files, window_mask
+from musicae.datasets.midi import resolve_data, split_files
 from musicae.representations.attributes import in_scale, note_density, pitch_classes
 from musicae.representations.constants import FIRST_PITCH_TOKEN, MIN_PITCH
 
@@ -82,7 +82,7 @@ def sample_quality(bundle, n: int) -> None:
     rep = bundle.representation
     windows = api.domain(bundle).examples("folk", "train", rep, progress=False)
     tokens = windows.arrays["tokens"].astype(np.int64)
-    mask = window_mask(windows.arrays["steps_per_bar"], rep)
+    mask = rep.mask(windows.arrays["lengths"])
     four_four = mask.all(1)
     train = describe(tokens[four_four], mask[four_four], None)
     reference = train["histogram"]

@@ -45,9 +45,9 @@ def seen_rows(windows: dict[str, np.ndarray], train: set[bytes]) -> np.ndarray:
 
 
 def keys(windows: dict[str, np.ndarray]) -> list[bytes]:
-    """One key per window: its bar length and its tokens."""
-    return [int(spb).to_bytes(2, "little") + row.tobytes()
-            for spb, row in zip(windows["steps_per_bar"], windows["tokens"], strict=True)]
+    """One key per window: its lengths and its tokens."""
+    return [lengths.tobytes() + row.tobytes()
+            for lengths, row in zip(windows["lengths"], windows["tokens"], strict=True)]
 
 
 def arrays(music, data: str, split: str, rep) -> dict[str, np.ndarray]:

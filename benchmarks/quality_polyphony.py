@@ -40,18 +40,18 @@ import numpy as np
 import torch
 
 from musicae import api
-from musicae.datasets.midi import list_midi, resolve_data, window_mask
+from musicae.datasets.midi import list_midi, resolve_data
 from musicae.domains.music import evaluate_windows
 from musicae.midi.notes import UnusableMidi, read_midi
 from musicae.models.sequence import free_running_accuracy
 from musicae.representations import MelodyChords
+from musicae.representations.base import part_notes
 from musicae.representations.chords import NO_CHORD, chord_tones
 from musicae.representations.codec import piece_windows
 from musicae.representations.constants import DRUM_CLASS_NAMES, FIRST_PITCH_TOKEN
 from musicae.representations.constants import PIANOROLL_HOLD as HOLD
 from musicae.representations.constants import PIANOROLL_OFF as OFF
 from musicae.representations.drums import index_to_multihot
-from musicae.representations.kinds import part_notes
 from musicae.representations.pianoroll import frame_counts
 
 CHUNK = 256
@@ -243,7 +243,7 @@ def annotation_agreement(data: str) -> dict:
                 found = piece_windows(source, rep, path)
             except UnusableMidi:
                 continue
-            mask = window_mask(found.arrays["steps_per_bar"], rep)
+            mask = rep.mask(found.arrays["lengths"])
             tokens = found.arrays["tokens"].reshape(mask.shape)  # one melody line
             hits, total = chord_tone_share(tokens, mask,
                                            found.arrays["chord"], rep.min_pitch,

@@ -339,7 +339,7 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     batch = bundle.model.sample(n, temperature, _generator(seed), shift_vector(bundle, shift),
                                 prior=prior, **layout)
     with staged_output(Path(out)) as staging:
-        paths = dom.write_batch(bundle, batch, staging, "sample", meter=meter, **options)
+        paths = dom.write_batch(bundle, batch, staging, "sample", **options)
         summary = {"model": str(bundle.path), "prior": prior, "written": paths}
         return _record(Path(out), staging, "sample", summary, model=str(bundle.path), n=n,
                        seed=seed, temperature=temperature, meter=meter, shift=shift or {},
@@ -425,7 +425,7 @@ def interpolate(model: str, a: str, b: str, out: str | Path,
     like = None if like is xa else like  # a's own layout: its labels blend into b's
     path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
     with staged_output(Path(out)) as staging:
-        written = dom.write_path(bundle, path, staging, meter=info_a.get("meter"), **options)
+        written = dom.write_path(bundle, path, staging, **options)
         summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
                    "method": method, "written": written}
         return _record(Path(out), staging, "interpolate", summary, model=str(bundle.path),
@@ -455,7 +455,7 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
                                          corrupt=False,
                                          like=dom.condition(bundle, x, chords, label))
             written += dom.write_pair(bundle, x, y, staging, Path(path).stem, corrupted=seen,
-                                      meter=info.get("meter"), **options)
+                                      **options)
             infos.append({"input": str(path)} | info)
         summary = {"model": str(bundle.path), "inputs": infos, "written": written}
         return _record(Path(out), staging, "reconstruct", summary, model=str(bundle.path),
@@ -501,7 +501,7 @@ def decode(model: str, codes: str | Path, out: str | Path,
     batch = bundle.model.decode(torch.from_numpy(z).to(bundle.model.device), temperature,
                                 **layout)
     with staged_output(Path(out)) as staging:
-        paths = dom.write_batch(bundle, batch, staging, "decoded", meter=meter, **options)
+        paths = dom.write_batch(bundle, batch, staging, "decoded", **options)
         summary = {"model": str(bundle.path), "written": paths}
         return _record(Path(out), staging, "decode", summary, model=str(bundle.path),
                        codes=str(codes), temperature=temperature, meter=meter, seed=seed,

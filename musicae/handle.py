@@ -82,7 +82,7 @@ class Model:
         layout = self.domain.layout(self.bundle, len(z), meter, chords, label)
         batch = self.model.decode(torch.from_numpy(z).to(self.model.device), temperature,
                                   **layout)
-        return self._outputs(batch, meter)
+        return self._outputs(batch)
 
     @torch.no_grad()
     def sample(self, n: int = SAMPLES, temperature: float = SAMPLE_TEMPERATURE,
@@ -104,7 +104,7 @@ class Model:
         layout = self.domain.layout(self.bundle, n, meter, chords, label)
         made = self.model.sample(n, temperature, generator, shift_vector(self.bundle, shift),
                                  prior=prior, **layout)
-        return self._outputs(made, meter)
+        return self._outputs(made)
 
     @torch.no_grad()
     def reconstruct(self, x: Input, bar: int | None = None, chords: str | None = None,
@@ -174,19 +174,17 @@ class Model:
                                f"not {type(x).__name__} of shape {image.shape}")
         return self.domain.input_batch(self.bundle, image[None])[0]  # (1, 1, 28, 28)
 
-    def _outputs(self, batch: Batch, meter: str | None = None) -> list:
+    def _outputs(self, batch: Batch) -> list:
         if not self.is_music:
             return [image.squeeze(0) for image in batch.tokens.detach().cpu().numpy()]
         import pretty_midi
 
-        from musicae.domains.music import decoded_pieces, parse_meter
+        from musicae.domains.music import decoded_pieces
         from musicae.midi.notes import write_midi
 
-        style = {"meter": parse_meter(meter)} if meter else {}
         out = []
         with tempfile.TemporaryDirectory() as tmp:
-            for i, piece in enumerate(decoded_pieces(self.bundle.representation, batch,
-                                                     **style)):
+            for i, piece in enumerate(decoded_pieces(self.bundle.representation, batch)):
                 path = Path(tmp) / f"{i}.mid"
                 write_midi(piece, path)
                 out.append(pretty_midi.PrettyMIDI(io.BytesIO(path.read_bytes())))

@@ -17,7 +17,7 @@ from fixtures.midi_factory import write_parts, write_tune
 
 import musicae
 from musicae.batch import Batch
-from musicae.datasets.midi import bundled, window_mask
+from musicae.datasets.midi import bundled
 from musicae.midi.notes import read_midi, write_midi
 from musicae.presets import build_model, representation
 from musicae.representations.codec import piece_windows
@@ -62,8 +62,9 @@ def test_a_real_performance_round_trips_at_bin_resolution(tmp_path):
     piece = read_midi(path)
     windows = piece_windows(piece, REP, path)
     tokens, hits = windows.arrays["tokens"][0], windows.arrays[HITS][0]
-    mask = window_mask(windows.arrays["steps_per_bar"][:1], REP)[0]
-    write_midi(REP.decode(tokens, mask, controls={HITS: hits}), tmp_path / "played.mid")
+    mask = REP.mask(windows.arrays["lengths"][:1])[0]
+    write_midi(REP.decode(tokens, mask, windows.meter_of(0), controls={HITS: hits}),
+               tmp_path / "played.mid")
     back = read_midi(tmp_path / "played.mid")
     again = piece_windows(back, REP)
     assert np.array_equal(again.arrays["tokens"][0], tokens)  # exact at bin resolution

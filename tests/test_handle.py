@@ -101,3 +101,18 @@ def test_shift_moves_samples_and_reconstructions_along_an_attribute(melody, tmp_
         [melody.reconstruct(path)])
     with pytest.raises(MusicaeError, match="no attribute vector 'loudness'"):
         melody.sample(2, shift={"loudness": 1})
+
+
+@pytest.mark.parametrize("meter", [(6, 8), (3, 4)])
+def test_music_comes_back_in_the_meter_it_came_in(melody, tmp_path, meter):
+    """A window keeps its stored meter through the handle: 6/8 and 3/4 have bars of the
+    same 12 steps, so only the meter carried with the window tells them apart."""
+    path = write_tune(tmp_path / "tune.mid", bars=4, seed=3, meter=meter)
+    signatures = [(ts.numerator, ts.denominator) for ts in
+                  melody.reconstruct(path).time_signature_changes]
+    assert signatures == [meter]
+    path_signatures = {(ts.numerator, ts.denominator) for step in melody.interpolate(path, path, 3)
+                       for ts in step.time_signature_changes}
+    assert path_signatures == {meter}
+    sampled = melody.sample(1, seed=0, meter="6/8")[0].time_signature_changes
+    assert [(ts.numerator, ts.denominator) for ts in sampled] == [(6, 8)]

@@ -349,7 +349,7 @@ def test_windows_arrays_line_up(tmp_path):
     n = len(found)
     assert found.tokens.shape == (n, 32) and found.tokens.dtype == np.uint8  # 90 classes
     assert found.mask.shape == (n, 32) and found.mask.dtype == bool
-    assert np.array_equal(found.mask[:, :16].sum(axis=1), found.steps_per_bar)
+    assert np.array_equal(found.mask[:, :16].sum(axis=1), found.lengths[:, 0])
     assert not found.tokens[~found.mask].any()
     assert found.files == files and set(found.file_index.tolist()) == {0, 1, 2, 3}
     assert found.meter[found.file_index == 2][0].tolist() == [6, 8]

@@ -9,7 +9,7 @@ from fixtures.midi_factory import write_parts, write_tune
 
 from musicae.batch import Batch
 from musicae.datasets.examples import window_arrays, window_examples
-from musicae.datasets.midi import load_windows, window_mask
+from musicae.datasets.midi import load_windows
 from musicae.errors import MusicaeError
 from musicae.models.sequence import (
     SequenceConfig,
@@ -134,7 +134,7 @@ def test_every_preset_takes_its_geometry_from_its_representation(name, tmp_path)
     model = build_model(name, {"enc_size": 16, "dec_size": 16, "latent_dim": 4}).eval()
     assert model.decoder.head.heads == rep.heads
     assert (model.cfg.bars, model.cfg.slot, model.cfg.controls) == (
-        rep.bars, rep.slot, tuple(rep.controls.items()))
+        rep.bars, rep.slot, tuple((name, c.classes) for name, c in rep.controls.items()))
     notes = [(60 + (i * 5) % 12, 2 * i, 2 * i + 2) for i in range(8 * rep.bars)]
     drums = [(36 + (i % 2) * 2, 2 * i, 2 * i + 1) for i in range(8 * rep.bars)]
     # four pitched tracks (the lowest on a bass program) and drums: every kind finds its parts
@@ -178,7 +178,7 @@ def test_learns_real_melodies(tmp_path, encoder):
     windows = load_windows(tmp_path / "tunes", rep, "all", workers=1,
                            cache_dir=tmp_path / "cache", progress=False)
     x = next(window_examples(windows.arrays, rep).chunks(len(windows)))
-    assert torch.equal(x.mask, torch.from_numpy(window_mask(windows.steps_per_bar, rep)))
+    assert torch.equal(x.mask, torch.from_numpy(rep.mask(windows.lengths)))
     model = build_sequence_vae(SequenceConfig(enc_size=48, dec_size=48, latent_dim=16,
                                               encoder=encoder))
     assert type(model.encoder).__name__ == {"bilstm": "BiLSTMEncoder",

@@ -105,7 +105,7 @@ def test_voices_round_trip_a_chorale_through_midi(tmp_path):
     assert windows.tokens.shape[1:] == (32, 4) and windows.tokens.dtype == np.uint8
     tokens, mask = windows.tokens[3], np.ones(32, bool)
     out = tmp_path / "voices.mid"
-    write_midi(rep.decode(tokens, mask), out)
+    write_midi(rep.decode(tokens, mask, (4, 4)), out)
     midi = pretty_midi.PrettyMIDI(str(out))
     assert [i.name for i in midi.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
     assert {i.program for i in midi.instruments} == {52}
@@ -131,7 +131,7 @@ def test_trio_reads_melody_bass_and_drums_and_writes_them_to_their_own_tracks(tm
     windows = piece_windows(read_midi(path), rep, path)
     assert windows.tokens.shape[1:] == (32, 3) and windows.tokens.dtype == np.int16
     out = tmp_path / "out.mid"
-    write_midi(rep.decode(windows.tokens[0], np.ones(32, bool)), out)
+    write_midi(rep.decode(windows.tokens[0], np.ones(32, bool), (4, 4)), out)
     tracks = mido.MidiFile(str(out)).tracks[1:]
     names = [next(m.name for m in t if m.type == "track_name") for t in tracks]
     assert names == ["melody", "bass", "drums"]
@@ -159,7 +159,8 @@ def test_sampled_chords_do_not_come_back_as_melody(tmp_path):
     tokens[20], tokens[24] = 2 + 74 - 21, 1
     labels = np.repeat([parse_chord("C"), parse_chord("G")], 16).astype(np.int16)
     out = tmp_path / "written.mid"
-    write_midi(rep.decode(tokens, np.ones(32, bool), controls={"chord": labels}), out)
+    write_midi(rep.decode(tokens, np.ones(32, bool), (4, 4), controls={"chord": labels}),
+               out)
     again = piece_windows(read_midi(out), MelodyChords(bars=2, min_notes=1), out)
     assert (again.tokens[0] == tokens).all()
     assert (again.arrays["chord"][0] == labels).all()

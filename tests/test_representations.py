@@ -212,7 +212,7 @@ def test_drum_windows_from_a_drum_track(tmp_path):
     found = piece_windows(piece, DRUMS)
     assert found.tokens.shape == (1, 32)  # four bars, every 2-bar window identical
     mask = np.ones(32, dtype=bool)
-    back = DRUMS.decode(found.tokens[0], mask)
+    back = DRUMS.decode(found.tokens[0], mask, (4, 4))
     assert triples(back.notes) == sorted(t[1:] + t[:1] for t in [(p, s, e) for p, s, e in kit
                                                                   if s < 32])  # fmt: skip
     with pytest.raises(UnusableMidi, match="no drums"):
@@ -284,7 +284,7 @@ def test_pianoroll_windows_round_trip_through_midi(tmp_path):
     found = piece_windows(piece, PIANOROLL)
     assert found.tokens.shape[1:] == (32, 88) and found.tokens.dtype == np.uint8
     mask = np.tile(np.arange(16) < 8, 2)
-    PIANOROLL.write_midi(found.tokens[0], mask, tmp_path / "w.mid", meter=(2, 4))
+    write_midi(PIANOROLL.decode(found.tokens[0], mask, (2, 4)), tmp_path / "w.mid")
     again = piece_windows(read_midi(tmp_path / "w.mid"), PIANOROLL)
     assert np.array_equal(again.tokens[0], found.tokens[0])
 
@@ -310,7 +310,7 @@ def test_slots_round_trip_and_pad_with_zeros():
 def test_windows_in_other_meters(tmp_path, meter, steps):
     piece = read_midi(write_tune(tmp_path / "t.mid", bars=4, meter=meter))
     found = piece_windows(piece, MELODY)
-    assert found.steps_per_bar.tolist() == [steps] * len(found.tokens)
+    assert found.lengths.tolist() == [[steps] * MELODY.bars] * len(found.tokens)
     assert found.meter[0].tolist() == list(meter)
     assert found.tokens.shape[1] == 32
     assert not found.tokens[:, steps:16].any()  # the padding of bar one
@@ -344,7 +344,7 @@ def test_long_bars_give_windows_of_their_parts_and_the_rest_says_why(tmp_path):
     piece = read_midi(write_tune(tmp_path / "t.mid", bars=2, meter=(12, 8)))
     found = piece_windows(piece, MELODY)
     assert found.windows_by_meter == {"12/8": len(found.tokens)}
-    assert found.meter.tolist()[0] == [6, 8] and found.steps_per_bar[0] == 12
+    assert found.meter.tolist()[0] == [6, 8] and found.lengths[0].tolist() == [12, 12]
     assert len(encode_piece(piece, MELODY)) == 3  # four half-bars, hop of one
     whole = read_midi(write_tune(tmp_path / "w.mid", bars=4, meter=(1, 1)))
     with pytest.raises(UnusableMidi, match="meter 1/1 does not fit the bar slot"):
@@ -378,7 +378,7 @@ def test_decoded_6_8_window_writes_and_reads_back(tmp_path):
     found = piece_windows(piece, MELODY)
     mask = np.tile(np.arange(16) < 12, 2)
     out = tmp_path / "w.mid"
-    MELODY.write_midi(found.tokens[0], mask, out, meter=(6, 8), program=73)
+    write_midi(MELODY.decode(found.tokens[0], mask, (6, 8), program=73), out)
     back = read_midi(out)
     assert back.meters[0].name == "6/8" and set(back.notes["program"]) == {73}
     assert np.array_equal(piece_windows(back, MELODY).tokens, found.tokens)

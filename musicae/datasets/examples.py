@@ -16,7 +16,6 @@ import torch
 
 from musicae.batch import Batch
 from musicae.datasets.images import DIGITS, LABEL
-from musicae.datasets.midi import window_mask
 from musicae.errors import MusicaeError
 from musicae.representations.base import Representation
 
@@ -109,14 +108,16 @@ def window_examples(arrays: Mapping[str, np.ndarray], rep: Representation,
 def window_batch(rows: Rows, rep: Representation) -> Batch:
     """Windows as a model batch.
 
-    rows: ``tokens`` (n, steps, *token_shape), ``steps_per_bar`` (n,), and one
-    (n, steps) array per control → Batch with tokens (n, steps, positions) int64.
+    rows: ``tokens`` (n, steps, *token_shape), ``lengths`` (n, *length_shape), ``meter``
+    (n, 2), and one (n, steps) array per control → Batch with tokens (n, steps,
+    positions) int64 and the mask the representation makes of the lengths.
     """
     tokens = torch.from_numpy(rows["tokens"].astype(np.int64))
     tokens = tokens.reshape(len(tokens), rep.steps, rep.positions)
-    mask = torch.from_numpy(window_mask(rows["steps_per_bar"], rep))
+    mask = torch.from_numpy(rep.mask(rows["lengths"]))
     controls = {name: torch.from_numpy(rows[name].astype(np.int64)) for name in rep.controls}
-    return Batch(tokens, mask, controls)
+    return Batch(tokens, mask, controls, *(torch.from_numpy(rows[name].astype(np.int64))
+                                           for name in ("lengths", "meter")))
 
 
 def window_arrays(batch: Batch, rep: Representation) -> tuple[np.ndarray, np.ndarray]:

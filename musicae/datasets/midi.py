@@ -65,7 +65,7 @@ class Windows(WindowArrays):
     @property
     def mask(self) -> np.ndarray:
         """(n, bars * slot) bool, True on real steps (see ``representations.slots``)."""
-        return window_mask(self.steps_per_bar, self.rep)
+        return self.rep.mask(self.lengths)
 
     @property
     def file_index(self) -> np.ndarray:
@@ -462,12 +462,6 @@ def _pieces(results: list[FileResult | None], rep: Representation) -> Pieces:
 def _file_index(counts: list[int] | np.ndarray) -> np.ndarray:
     """The file of each window, from each file's number of windows: (windows,) int32."""
     return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-
-
-def window_mask(steps_per_bar: np.ndarray, rep: Representation) -> np.ndarray:
-    """Masks of windows from their bar lengths: (n,) → (n, bars * slot) bool."""
-    bar = np.arange(rep.slot)[None, :] < np.asarray(steps_per_bar)[:, None]  # (n, slot)
-    return np.tile(bar, (1, rep.bars))
 
 
 def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:

@@ -16,12 +16,7 @@ import torch
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
 from musicae.datasets.examples import Examples, window_arrays, window_batch, window_examples
-from musicae.datasets.midi import (
-    load_windows,
-    resolve_data,
-    window_mask,
-    windows_from_file,
-)
+from musicae.datasets.midi import load_windows, resolve_data, windows_from_file
 from musicae.domains.base import Domain, no_groove
 from musicae.errors import MusicaeError
 from musicae.midi.notes import Piece, UnusableMidi, read_midi, steps_per_bar, write_midi
@@ -81,8 +76,12 @@ class MusicDomain(Domain):
         if not 0 < spb <= rep.slot:
             raise MusicaeError(f"--meter {num}/{den}: bars of {spb} steps do not fit this "
                                f"model's {rep.slot}-step bar slots")
-        mask = torch.from_numpy(window_mask(np.full(n, spb), rep)).to(bundle.model.device)
-        return {"mask": mask, "controls": _progression(bundle, chords, mask)}
+        lengths = rep.window_lengths(np.full(n, spb))
+        device = bundle.model.device
+        mask = torch.from_numpy(rep.mask(lengths)).to(device)
+        return {"mask": mask, "controls": _progression(bundle, chords, mask),
+                "lengths": torch.from_numpy(lengths.astype(np.int64)).to(device),
+                "meter": torch.tensor([[num, den]] * n, dtype=torch.int64, device=device)}
 
     def condition(self, bundle: ModelBundle, batch: Batch, chords: str | None = None,
                   label: int | None = None) -> Batch:
@@ -92,32 +91,31 @@ class MusicDomain(Domain):
         if chords is None:
             return batch
         controls = dict(batch.controls) | _progression(bundle, chords, batch.mask)
-        return Batch(batch.tokens, batch.mask, controls)
+        return dataclasses.replace(batch, controls=controls)
 
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
-                    wav: bool = False, meter: str | None = None, qpm: float | None = None,
-                    program: int | None = None, **options) -> list[Path]:
-        """MIDI per example (``qpm``: tempo; ``program``: General MIDI program of the
-        pitched parts), a piano-roll sheet and, with ``wav``, audio."""
+                    wav: bool = False, qpm: float | None = None, program: int | None = None,
+                    **options) -> list[Path]:
+        """MIDI per example, each in its window's meter (``qpm``: tempo; ``program``:
+        General MIDI program of the pitched parts), a piano-roll sheet and, with ``wav``,
+        audio."""
         out.mkdir(parents=True, exist_ok=True)
         rep = bundle.representation
-        style = _style(meter, qpm, program)
         midis = []
-        for i, (tokens_i, mask_i, controls_i) in enumerate(_rows(rep, batch)):
+        for i, window in enumerate(_rows(rep, batch)):
             midis.append(out / f"{stem}_{i:03d}.mid")
-            rep.write_midi(tokens_i, mask_i, midis[-1], controls=controls_i, **style)
+            write_midi(rep.decode(**window, **_style(qpm, program)), midis[-1])
         sheet = pianoroll_sheet(midis, out / "pianoroll.png", marks=rep.marks)
         return [sheet] + midis + _wavs(midis, wav)
 
     def write_path(self, bundle: ModelBundle, batch: Batch, out: Path, wav: bool = False,
-                   meter: str | None = None, qpm: float | None = None,
-                   program: int | None = None, **options) -> list[Path]:
+                   qpm: float | None = None, program: int | None = None, **options
+                   ) -> list[Path]:
         """One MIDI per step, the whole path as one MIDI, and a piano-roll PNG of the path."""
-        paths = self.write_batch(bundle, batch, out, "step", wav=wav, meter=meter, qpm=qpm,
-                                 program=program)
+        paths = self.write_batch(bundle, batch, out, "step", wav=wav, qpm=qpm, program=program)
         midis = [p for p in paths if p.suffix == ".mid"]
         whole = out / "interpolation.mid"
-        style = _style(meter, qpm, program)
+        style = _style(qpm, program)
         write_midi(_one_after_another(bundle.representation, batch, style), whole)
         sheet = pianoroll_sheet([whole], out / "interpolation.png",
                                 titles=["A → B, one window per step"], columns=1,
@@ -127,16 +125,14 @@ class MusicDomain(Domain):
 
     def write_pair(self, bundle: ModelBundle, inputs: Batch, outputs: Batch, out: Path,
                    stem: str, corrupted: Batch | None = None, wav: bool = False,
-                   meter: str | None = None, qpm: float | None = None,
-                   program: int | None = None, **options) -> list[Path]:
+                   qpm: float | None = None, program: int | None = None, **options
+                   ) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         rep = bundle.representation
-        style = _style(meter, qpm, program)
         midis = []
         for name, batch in (("input", inputs), ("reconstruction", outputs)):
-            tokens, mask, controls = next(_rows(rep, batch))
             midis.append(out / f"{stem}_{name}.mid")
-            rep.write_midi(tokens, mask, midis[-1], controls=controls, **style)
+            write_midi(rep.decode(**next(_rows(rep, batch)), **_style(qpm, program)), midis[-1])
         sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2,
                                 marks=rep.marks)
         return [sheet] + midis + _wavs(midis, wav)
@@ -271,28 +267,32 @@ def _progression(bundle: ModelBundle, chords: str | None, mask: torch.Tensor
 
 
 def decoded_pieces(rep: Representation, batch: Batch, **style) -> list[Piece]:
-    """Each example of a batch as a piece (with its controls: chords as a chords part);
-    ``style``: ``Representation.decode``'s meter, qpm and program."""
-    return [rep.decode(tokens, mask, controls=controls, **style)
-            for tokens, mask, controls in _rows(rep, batch)]
+    """Each example of a batch as a piece in its window's meter (with its controls: chords
+    as a chords part); ``style``: ``Representation.decode``'s qpm and program."""
+    return [rep.decode(**window, **style) for window in _rows(rep, batch)]
 
 
 def _rows(rep: Representation, batch: Batch):
-    """(tokens, mask, controls) of each example, as numpy arrays."""
+    """Each window's tokens, mask, meter and controls as numpy arrays, named as
+    ``Representation.decode`` reads them."""
+    if batch.meter is None:
+        raise MusicaeError("windows to write need their meter: decode them in a layout "
+                           "(domain.layout, or the batch they were encoded from)")
     tokens, mask = window_arrays(batch, rep)
+    meters = batch.meter.cpu().numpy()
     arrays = {name: labels.cpu().numpy() for name, labels in batch.controls.items()}
     for i in range(len(tokens)):
-        yield tokens[i], mask[i], {name: labels[i] for name, labels in arrays.items()}
+        yield {"tokens": tokens[i], "mask": mask[i], "meter": tuple(meters[i]),
+               "controls": {name: labels[i] for name, labels in arrays.items()}}
 
 
 def _wavs(midis: list[Path], wav: bool) -> list[Path]:
     return [write_wav(m, m.with_suffix(".wav")) for m in midis] if wav else []
 
 
-def _style(meter: str | None, qpm: float | None, program: int | None) -> dict:
+def _style(qpm: float | None, program: int | None) -> dict:
     """How decoded windows are written: ``Representation.decode``'s keyword arguments."""
-    style = {"meter": parse_meter(meter), "qpm": qpm, "program": program}
-    return {k: v for k, v in style.items() if v is not None}
+    return {k: v for k, v in {"qpm": qpm, "program": program}.items() if v is not None}
 
 
 def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -111,7 +111,7 @@ def blend(a: Batch, b: Batch, t: Tensor) -> Batch:
     controls = {name: lerp(value[0], b.controls[name][0].to(value.dtype), t)
                 if value.is_floating_point() and name in b.controls else value
                 for name, value in like.controls.items()}
-    return Batch(like.tokens, like.mask, controls)
+    return replace(like, controls=controls)
 
 
 class Autoencoder(nn.Module, abc.ABC):
@@ -141,10 +141,17 @@ class Autoencoder(nn.Module, abc.ABC):
         """Posterior over codes for a batch of inputs."""
 
     @abc.abstractmethod
-    def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
-               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
-               ) -> Batch:
+    def _decode(self, z: Tensor, temperature: float, mask: Tensor | None,
+                controls: Mapping[str, Tensor]) -> Batch:
         """Inputs for a batch of codes z: (batch, latent), laid out by ``mask``/``controls``."""
+
+    def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
+               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None,
+               lengths: Tensor | None = None, meter: Tensor | None = None) -> Batch:
+        """Inputs for a batch of codes z: (batch, latent), laid out by ``mask`` and
+        ``controls`` and carrying the windows' ``lengths`` and ``meter`` (music)."""
+        made = self._decode(z, temperature, mask, dict(controls or {}))
+        return replace(made, lengths=lengths, meter=meter)
 
     @abc.abstractmethod
     def loss(self, batch: Batch, beta: float = 1.0, free_bits: float = 0.0,
@@ -174,7 +181,7 @@ class Autoencoder(nn.Module, abc.ABC):
         of ``like`` serves every code)."""
         if len(like) == 1 and len(z) != 1:
             like = like.repeat(len(z))
-        return self.decode(z, temperature=temperature, mask=like.mask, controls=like.controls)
+        return self.decode(z, temperature, like.mask, like.controls, like.lengths, like.meter)
 
     @torch.no_grad()
     def reconstruct(self, batch: Batch, temperature: float = DECODE_TEMPERATURE,
@@ -229,13 +236,14 @@ class Autoencoder(nn.Module, abc.ABC):
     def sample(self, n: int, temperature: float = SAMPLE_TEMPERATURE,
                generator: torch.Generator | None = None, shift: Tensor | None = None,
                mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None,
-               prior: str | None = None) -> Batch:
+               prior: str | None = None, lengths: Tensor | None = None,
+               meter: Tensor | None = None) -> Batch:
         """n new inputs decoded from codes of ``prior`` (see :meth:`prior_name`; moved by
         ``shift`` (latent,) where given), laid out by ``mask`` and ``controls`` (n, steps)
-        where the model has steps."""
+        where the model has steps, carrying ``lengths`` and ``meter`` (see :meth:`decode`)."""
         z = self.prior_sample(n, generator, prior, mask)
         z = z if shift is None else z + shift
-        return self.decode(z, temperature=temperature, mask=mask, controls=controls)
+        return self.decode(z, temperature, mask, controls, lengths, meter)
 
     @torch.no_grad()
     def interpolate(self, a: Batch, b: Batch, steps: int = INTERPOLATION_STEPS,

@@ -27,7 +27,6 @@ from musicae.batch import Batch
 from musicae.configs import ImageConfig
 from musicae.datasets.examples import one_hot
 from musicae.datasets.images import LABEL
-from musicae.defaults import DECODE_TEMPERATURE
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 
@@ -226,12 +225,11 @@ class ImageAutoencoder(Autoencoder):
     def decode_logits(self, z: Tensor, controls: Mapping[str, Tensor] | None = None) -> Tensor:
         return self.decoder(self._with_label(z, controls))  # (B, 1, 28, 28)
 
-    def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
-               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
-               ) -> Batch:
+    def _decode(self, z: Tensor, temperature: float, mask: Tensor | None,
+                controls: Mapping[str, Tensor]) -> Batch:
         """Pixel probabilities (the mean image), with the controls they were decoded under:
         images have no steps to lay out, so temperature and mask are unused."""
-        return Batch(torch.sigmoid(self.decode_logits(z, controls)), controls=dict(controls or {}))
+        return Batch(torch.sigmoid(self.decode_logits(z, controls)), controls=controls)
 
     def corrupted(self, batch: Batch) -> Batch | None:
         if self.cfg.corruption == "none":

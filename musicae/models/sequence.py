@@ -71,16 +71,14 @@ class SequenceVAE(Autoencoder):
         hot = self.decoder.head.one_hot(batch.tokens) * batch.mask[..., None]  # (B, T, W)
         return self.encoder(torch.cat([hot, context], dim=-1), batch.mask)
 
-    def decode(self, z: Tensor, temperature: float = DECODE_TEMPERATURE,
-               mask: Tensor | None = None, controls: Mapping[str, Tensor] | None = None
-               ) -> Batch:
+    def _decode(self, z: Tensor, temperature: float, mask: Tensor | None,
+                controls: Mapping[str, Tensor]) -> Batch:
         """Generate tokens step by step from codes z: (B, latent) → Batch of (B, T, P).
 
         temperature 0 takes the argmax; mask (B, T) says which steps are real
         (default: every step, i.e. 4/4); tokens are 0 on the others.
         """
         mask = self.full_mask(len(z)).to(z.device) if mask is None else mask
-        controls = dict(controls or {})
         tokens, _ = self.decoder.generate(z, mask, self.context(mask, controls), temperature)
         return Batch(tokens, mask, controls)
 

@@ -7,8 +7,25 @@ piece it reads, how a span of steps is encoded and decoded, and its output
 geometry (the categorical *heads* a model predicts at each step). Models,
 datasets and commands ask it; none of them branches on its kind.
 
-Subclasses (``kinds.py``) implement the hooks marked abstract; window layout,
-meters, slots and MIDI writing are written once here and in ``codec.py``.
+What a new kind writes
+----------------------
+Must (abstract): ``heads`` (what a model predicts at a step); ``sources`` and
+``no_source_reason`` (the notes it reads, or why a piece has none); ``fit``
+(a run brought into range); ``encode_notes`` / ``decode_notes`` (a span of
+steps ⇄ tokens); ``onsets`` (what ``min_notes`` counts); ``shift`` and
+``pitch_span`` (transposition).
+
+May: ``track_names`` (the parts it writes); ``controls`` (per-step labels a
+model is conditioned on, each a ``controls.Control``: chords, a beat's hits);
+``attributes`` (for attribute vectors); ``length_shape`` and ``mask`` (the
+lengths stored with each window, and the mask made of them: a kind that is
+not on a time grid declares its own); ``geometry`` and ``decode`` (a kind
+whose model reads or writes more than its tokens: groove); ``samples``; and
+the batched path's ``batchable``, ``rolls``, ``lines_batch``, ``fit_batch``,
+``encode_cut`` (``batched.py``: many files at once).
+
+Everything else (window layout, meters, slots, cache keys, transposition of
+windows and controls, MIDI writing) is written once, here and in ``codec.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +33,9 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -27,17 +43,19 @@ from musicae.configs import MAX_BARS, MAX_SLOT
 from musicae.errors import MusicaeError
 from musicae.midi.constants import DEFAULT_QPM, STEPS_PER_QUARTER
 from musicae.midi.notes import (
-    NOTE_DTYPE,
     Piece,
     meter_piece,
     steps_per_bar,
-    write_midi,
 )
 from musicae.representations.attributes import Attribute
 from musicae.representations.constants import DEFAULT_SLOT, MAX_PITCH, MIN_PITCH
-from musicae.representations.slots import from_slots, steps_per_bar_of
+from musicae.representations.slots import from_slots
 
-CODEC_VERSION = 3  # bump when encoding changes, so cached windows are rebuilt (3: chords by beats)
+if TYPE_CHECKING:
+    from musicae.representations.controls import Control
+
+CODEC_VERSION = 4  # bump when encoding changes, so cached windows are rebuilt (3: chords by
+# beats; 4: lengths (n, *length_shape) stored in place of steps_per_bar (n,))
 OUT_OF_RANGE = ("shift", "drop")  # octave-shift notes into range, or drop them
 MIDI_PITCH_RANGE = (0, 127)
 GM_PROGRAMS = range(128)
@@ -136,24 +154,39 @@ class Representation(abc.ABC):
         return (self.kind,)
 
     @property
-    def controls(self) -> dict[str, int]:
-        """Named per-step control labels a model is conditioned on, and their classes."""
+    def controls(self) -> dict[str, Control]:
+        """The per-step labels a model is conditioned on, by name (see ``controls.py``)."""
         return {}
-
-    @property
-    def control_track_names(self) -> tuple[str, ...]:
-        """Names of the tracks :meth:`decode_controls` writes."""
-        return ()
 
     def geometry(self) -> dict:
         """What a model of this representation is shaped by: heads, controls, bars, slot."""
-        return {"heads": self.heads, "controls": tuple(self.controls.items()),
-                "bars": self.bars, "slot": self.slot}
+        return {"heads": self.heads, "bars": self.bars, "slot": self.slot,
+                "controls": tuple((name, c.classes) for name, c in self.controls.items())}
 
     @property
     def steps(self) -> int:
         """Positions in a window: ``bars * slot``."""
         return self.bars * self.slot
+
+    # --- lengths: stored with each window; the mask is made from them, here only ------
+
+    @property
+    def length_shape(self) -> tuple[int, ...]:
+        """Axes of the lengths stored with each window (magenta's ``length_shape``): for kinds
+        on a time grid, the real steps of each bar slot, ``(bars,)``; an event kind
+        declares its own (events per track, say) and overrides :meth:`mask`."""
+        return (self.bars,)
+
+    def window_lengths(self, steps_per_bar: np.ndarray) -> np.ndarray:
+        """The lengths stored with windows of whole bars of ``steps_per_bar`` (n,) steps
+        each: (n, *length_shape) int16."""
+        return np.repeat(np.asarray(steps_per_bar, dtype=np.int16)[:, None], self.bars, axis=1)
+
+    def mask(self, lengths: np.ndarray) -> np.ndarray:
+        """Which positions of windows are real, from their stored lengths: (n,
+        *length_shape) → (n, steps) bool (bar b's real steps lead its slot)."""
+        lengths = np.asarray(lengths)
+        return (np.arange(self.slot) < lengths[..., None]).reshape(len(lengths), self.steps)
 
     @property
     def pitches(self) -> int:
@@ -237,48 +270,37 @@ class Representation(abc.ABC):
         """Measurable attributes of windows (for attribute vectors); none by default."""
         return {}
 
-    # --- controls: per-step labels a model is conditioned on (none by default) ---
+    # --- written once for every kind ------------------------------------------
 
     def encode_controls(self, piece: Piece, start: int, n_steps: int,
                         meter: tuple[int, int]) -> dict[str, np.ndarray]:
-        """Each control's labels for steps ``[start, start + n_steps)`` (whole bars of
-        ``meter``, from a downbeat): name → (n_steps,)."""
-        return {}
-
-    def decode_controls(self, controls: dict[str, np.ndarray], first_instrument: int
-                        ) -> np.ndarray:
-        """Notes that make controls audible (chords as block chords): (m,) ``NOTE_DTYPE``,
-        on instrument ids from ``first_instrument``."""
-        return np.zeros(0, dtype=NOTE_DTYPE)
-
-    def shift_control(self, name: str, labels: np.ndarray, semitones: int) -> np.ndarray:
-        """Labels of control ``name`` for music moved by ``semitones``."""
-        return labels
+        """Each control's labels for steps ``[start, start + n_steps)``: name → (n_steps,)."""
+        return {name: c.encode(piece, start, n_steps, meter, self.steps_per_quarter)
+                for name, c in self.controls.items()}
 
     def progression_controls(self, progression: str | None, mask: np.ndarray
                              ) -> dict[str, np.ndarray]:
         """The controls of windows laid out by ``mask`` (n, steps) that play over a chord
         progression given as text ("C G Am F", from ``--chords``): name → (n, steps).
-        None: windows with no input to take controls from (sampling); a kind that needs
-        them says so."""
-        if progression is None:
-            return {}
-        raise MusicaeError(f"a {self.kind} model is not conditioned on chords (--chords "
-                           f"needs one such as preset mel_chords_2bar)")
+        None: windows with no input to take controls from (sampling); a control that
+        needs one says so."""
+        if progression is not None and not self.controls:
+            raise MusicaeError(f"a {self.kind} model is not conditioned on chords (--chords "
+                               f"needs one such as preset mel_chords_2bar)")
+        return {name: c.given(progression, mask) for name, c in self.controls.items()}
 
     def marks(self, tracks: list[tuple[str, list[tuple[float, int]]]]
               ) -> list[tuple[float, str]]:
         """Text to write above a picture of music this kind wrote, from its tracks (name,
         [(start in seconds, pitch)]): (time, text) marks, such as chord symbols."""
-        return []
-
-    # --- written once for every kind ------------------------------------------
+        return [mark for c in self.controls.values() for mark in c.marks(tracks)]
 
     def empty(self) -> dict[str, np.ndarray]:
         """The named arrays of no windows, as a dataset stores them."""
         controls = {name: np.zeros((0, self.steps), np.int16) for name in self.controls}
         return {"tokens": np.zeros((0, self.steps, *self.token_shape), dtype=self.token_dtype),
-                "steps_per_bar": np.zeros(0, np.int16), "meter": np.zeros((0, 2), np.int16),
+                "lengths": np.zeros((0, *self.length_shape), np.int16),
+                "meter": np.zeros((0, 2), np.int16),
                 **controls}
 
     def transpose(self, tokens: np.ndarray, semitones: int | np.ndarray) -> np.ndarray:
@@ -301,15 +323,15 @@ class Representation(abc.ABC):
             moved, ok = self.shift(tokens[rows_at], int(amount))
             out["tokens"][rows_at[ok]] = moved[ok]
             for name in names:
-                out[name][rows_at[ok]] = self.shift_control(name, rows[name][rows_at[ok]],
-                                                            int(amount))
+                out[name][rows_at[ok]] = self.controls[name].shift(rows[name][rows_at[ok]],
+                                                                   int(amount))
         return out
 
     def decode(
         self,
         tokens: np.ndarray,
         mask: np.ndarray,
-        meter: tuple[int, int] | None = None,
+        meter: tuple[int, int],
         qpm: float = DEFAULT_QPM,
         program: int | None = None,
         controls: dict[str, np.ndarray] | None = None,
@@ -321,37 +343,33 @@ class Representation(abc.ABC):
         tokens : np.ndarray
             (bars * slot, *token_shape), as the dataset gives them.
         mask : np.ndarray
-            (bars * slot,) bool, True on real steps.
-        meter : tuple of int, optional
-            Time signature to write; it must have bars of the mask's length. By
-            default the plainest one that does (3/4 rather than 6/8 for 12 steps):
-            pass the window's own meter to keep it.
+            (bars * slot,) bool, True on real steps (:meth:`mask` of its lengths).
+        meter : tuple of int
+            The window's time signature (as stored with it, or as it was laid out).
         program : int, optional
             General MIDI program of every pitched part (drums stay on the drum
             channel); by default each part keeps the program its kind decodes it
             with.
         """
-        bar_steps = steps_per_bar_of(mask, self.slot)
-        spq = self.steps_per_quarter
-        meter = tuple(meter) if meter is not None else default_meter(bar_steps, spq)
-        if steps_per_bar(*meter, spq) != bar_steps:
+        meter = (int(meter[0]), int(meter[1]))
+        bar_steps = int(mask[: self.slot].sum())
+        if steps_per_bar(*meter, self.steps_per_quarter) != bar_steps:
             raise MusicaeError(f"meter {meter[0]}/{meter[1]} does not have bars of "
                                f"{bar_steps} steps")
         notes = self.decode_notes(from_slots(tokens, mask))
         if program is not None:
             notes["program"][~notes["is_drum"]] = program
         names = self.track_names
-        if controls:
-            real = {name: from_slots(np.asarray(labels), mask) for name, labels in controls.items()}
-            notes = np.concatenate([notes, self.decode_controls(real, len(names))])
-            names = names + self.control_track_names
+        controls = controls or {}
+        written = [c for name, c in self.controls.items() if c.track_name and name in controls]
+        for control in written:  # controls that make tracks of their own (chords)
+            labels = from_slots(np.asarray(controls[control.name]), mask)
+            notes = np.concatenate([notes, control.notes(labels, len(names))])
+            names = names + (control.track_name,)
+        if written:
             notes = np.sort(notes, order=["start", "pitch"], kind="stable")
-        return meter_piece(notes, meter, qpm, spq, length=int(mask.sum()), names=names)
-
-    def write_midi(self, tokens: np.ndarray, mask: np.ndarray, path: str | os.PathLike,
-                   **options) -> None:
-        """Decode one slotted window (options as :meth:`decode`) and write it as MIDI."""
-        write_midi(self.decode(tokens, mask, **options), path)
+        return meter_piece(notes, meter, qpm, self.steps_per_quarter, length=int(mask.sum()),
+                           names=names)
 
     def key(self) -> str:
         """A short stable digest of the settings and ``CODEC_VERSION``, for cache paths."""
@@ -380,6 +398,29 @@ def named_parts(names: Iterable[str], tracks: tuple[str, ...] | None) -> np.ndar
     lowered = [name.strip().lower() for name in names]
     return np.array([name != CHORD_TRACK and (tracks is None or name in tracks)
                      for name in lowered], dtype=bool)
+
+
+def part_notes(piece: Piece, tracks: tuple[str, ...] | None) -> np.ndarray:
+    """Which of the piece's notes are on tracks that may hold parts (see
+    :func:`~musicae.representations.base.named_parts`), (n,) bool."""
+    instrument = piece.notes["instrument"]
+    ids = int(instrument.max(initial=-1)) + 1
+    return named_parts([piece.name_of(i) for i in range(ids)], tracks)[instrument]
+
+
+def pitched_notes(piece: Piece, programs: tuple[int, ...] | None,
+                  tracks: tuple[str, ...] | None = None) -> np.ndarray:
+    """Notes off the drum channel whose program is among ``programs`` and whose track is
+    named among ``tracks`` (None: all), a chords track left out."""
+    keep = ~piece.notes["is_drum"] & part_notes(piece, tracks)
+    if programs is not None:
+        keep &= np.isin(piece.notes["program"], programs)
+    return piece.notes[keep]
+
+
+def chord_notes(piece: Piece) -> np.ndarray:
+    """The notes of a piece's chords tracks (a lead sheet's chords)."""
+    return piece.notes[~piece.notes["is_drum"] & ~part_notes(piece, None)]
 
 
 def default_meter(bar_steps: int, steps_per_quarter: int) -> tuple[int, int]:

@@ -313,7 +313,7 @@ class _Windows:
         kept = np.sort(np.unique(key, return_index=True)[1])
         kept = kept[_capped(file[kept], n_files, rep.max_windows_per_file)]
         row = spans["row"][span[kept]]
-        self.arrays = {"tokens": slotted[kept], "steps_per_bar": bar[kept].astype(np.int16),
+        self.arrays = {"tokens": slotted[kept], "lengths": rep.window_lengths(bar[kept]),
                        "meter": self.meters.unit[row]}
         file = file[kept]
         self.bounds = np.searchsorted(file, np.arange(n_files + 1)).tolist()

@@ -45,8 +45,9 @@ class Window:
 
 class WindowArrays:
     """Named arrays with one row per window: ``tokens`` (n, bars * slot, *token_shape),
-    ``steps_per_bar`` (n,) int16, ``meter`` (n, 2) int16 (numerator, denominator of a
-    window bar), and whatever else a representation stores."""
+    ``lengths`` (n, *length_shape) int16 (see ``Representation.length_shape``), ``meter``
+    (n, 2) int16 (numerator, denominator of a window bar), and whatever else a
+    representation stores."""
 
     arrays: dict[str, np.ndarray]
 
@@ -58,8 +59,8 @@ class WindowArrays:
         return self.arrays["tokens"]
 
     @property
-    def steps_per_bar(self) -> np.ndarray:
-        return self.arrays["steps_per_bar"]
+    def lengths(self) -> np.ndarray:
+        return self.arrays["lengths"]
 
     @property
     def meter(self) -> np.ndarray:
@@ -130,7 +131,7 @@ def piece_windows(
     spb = np.array([w.steps_per_bar for w in kept], dtype=np.int16)
     arrays = {
         "tokens": _slotted([w.tokens for w in kept], spb, rep, rep.token_shape, rep.token_dtype),
-        "steps_per_bar": spb,
+        "lengths": rep.window_lengths(spb),
         "meter": np.array([w.meter for w in kept], dtype=np.int16),
     }
     for name in rep.controls:

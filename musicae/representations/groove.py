@@ -36,6 +36,7 @@ from musicae.midi.notes import NOTE_DTYPE, WRITE_TICKS_PER_STEP, Meter, Piece, U
 from musicae.representations import drums
 from musicae.representations.base import Representation
 from musicae.representations.constants import DRUM_CLASSES, DRUMS_DEPTH
+from musicae.representations.controls import Control
 from musicae.representations.slots import from_slots
 from musicae.representations.windows import bar_unit
 
@@ -186,6 +187,26 @@ class BeatWindows:
     left: int
 
 
+class HitsControl(Control):
+    """The classes hit at each step, as one 512-way index: what a groove model is given."""
+
+    name, classes = HITS, DRUMS_DEPTH
+
+    def __init__(self, velocity_bins: int, offset_bins: int) -> None:
+        self.velocity_bins, self.offset_bins = velocity_bins, offset_bins
+
+    def encode(self, piece: Piece, start: int, n_steps: int, meter: tuple[int, int],
+               steps_per_quarter: int) -> np.ndarray:
+        """The hits of the steps, read off their groove tokens (so the two always agree)."""
+        tokens = encode_groove(timed_hits(piece), start, n_steps, self.velocity_bins,
+                               self.offset_bins)
+        return hit_index(tokens)
+
+    def given(self, text: str | None, mask: np.ndarray) -> np.ndarray:
+        raise MusicaeError("a groove model plays the hits of a given beat; use "
+                           "`musicae groove MODEL beat.mid -o OUT`")
+
+
 @dataclass(frozen=True)
 class Groove(Representation):
     """Drums as played: for each of the nine drum classes a velocity and an offset token
@@ -218,8 +239,8 @@ class Groove(Representation):
         return ("drums",)
 
     @property
-    def controls(self) -> dict[str, int]:
-        return {HITS: DRUMS_DEPTH}
+    def controls(self) -> dict[str, Control]:
+        return {HITS: HitsControl(self.velocity_bins, self.offset_bins)}
 
     def geometry(self) -> dict:
         """The encoder reads the hits and the mask only, never the played tokens."""
@@ -238,11 +259,6 @@ class Groove(Representation):
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         return encode_groove(notes, start, n_steps, self.velocity_bins, self.offset_bins)
 
-    def encode_controls(self, piece: Piece, start: int, n_steps: int,
-                        meter: tuple[int, int]) -> dict[str, np.ndarray]:
-        """The hits of the same steps, read off their tokens (so the two always agree)."""
-        return {HITS: hit_index(self.encode_notes(timed_hits(piece), start, n_steps))}
-
     def onsets(self, tokens: np.ndarray) -> np.ndarray:
         return drums.hits_per_step(hit_index(tokens))
 
@@ -255,12 +271,7 @@ class Groove(Representation):
     def pitch_span(self, tokens: np.ndarray) -> tuple[int, int] | None:
         return None
 
-    def progression_controls(self, progression: str | None, mask: np.ndarray
-                             ) -> dict[str, np.ndarray]:
-        raise MusicaeError("a groove model plays the hits of a given beat; use "
-                           "`musicae groove MODEL beat.mid -o OUT`")
-
-    def decode(self, tokens: np.ndarray, mask: np.ndarray, meter: tuple[int, int] | None = None,
+    def decode(self, tokens: np.ndarray, mask: np.ndarray, meter: tuple[int, int],
                qpm: float = DEFAULT_QPM, program: int | None = None,
                controls: dict[str, np.ndarray] | None = None) -> Piece:
         """:meth:`Representation.decode` with each hit moved by its offset, on a grid
@@ -311,11 +322,10 @@ class Groove(Representation):
         spb = meter.steps_per_bar * unit[0] // meter.numerator
         window = self.bars * spb
         first = meter.start + window * np.arange(-(-(stop - meter.start) // window))  # (w,)
-        real = np.tile(np.arange(self.slot) < spb, self.bars)  # (bars * slot,)
+        real = self.mask(self.window_lengths(np.full(len(first), spb)))  # (w, bars * slot)
         offset = (np.arange(self.bars)[:, None] * spb + np.arange(self.slot)).reshape(-1)
         steps = first[:, None] + offset  # (w, bars * slot)
-        steps = np.where(real & (steps < stop), steps, -1)
-        return steps, np.broadcast_to(real, steps.shape).copy()
+        return np.where(real & (steps < stop), steps, -1), real
 
     def humanise(self, piece: Piece, beat: BeatWindows, tokens: np.ndarray) -> Piece:
         """``piece`` with each drum hit of ``beat`` played as ``tokens`` (n, steps, 18) say:

@@ -17,39 +17,19 @@ import numpy as np
 
 from musicae.errors import MusicaeError
 from musicae.midi.notes import Piece
-from musicae.representations import attributes, chords, drums, melody, pianoroll
+from musicae.representations import attributes, drums, melody, pianoroll
 from musicae.representations.attributes import Attribute
-from musicae.representations.base import CHORD_TRACK, Representation, named_parts
+from musicae.representations.base import Representation, pitched_notes
 from musicae.representations.batched import NoteBatch, distinct
 from musicae.representations.constants import (
     DRUMS_DEPTH,
     FIRST_PITCH_TOKEN,
     PIANOROLL_STATES,
 )
+from musicae.representations.controls import ChordControl, Control
 from musicae.representations.groove import Groove
 
-
-def part_notes(piece: Piece, tracks: tuple[str, ...] | None) -> np.ndarray:
-    """Which of the piece's notes are on tracks that may hold parts (see
-    :func:`~musicae.representations.base.named_parts`), (n,) bool."""
-    instrument = piece.notes["instrument"]
-    ids = int(instrument.max(initial=-1)) + 1
-    return named_parts([piece.name_of(i) for i in range(ids)], tracks)[instrument]
-
-
-def pitched_notes(piece: Piece, programs: tuple[int, ...] | None,
-                  tracks: tuple[str, ...] | None = None) -> np.ndarray:
-    """Notes off the drum channel whose program is among ``programs`` and whose track is
-    named among ``tracks`` (None: all), a chords track left out."""
-    keep = ~piece.notes["is_drum"] & part_notes(piece, tracks)
-    if programs is not None:
-        keep &= np.isin(piece.notes["program"], programs)
-    return piece.notes[keep]
-
-
-def chord_notes(piece: Piece) -> np.ndarray:
-    """The notes of a piece's chords tracks (a lead sheet's chords)."""
-    return piece.notes[~piece.notes["is_drum"] & ~part_notes(piece, None)]
+CHORD = ChordControl()
 
 
 def unpitched_reason(only_drums: bool, rep: Representation) -> str:
@@ -318,71 +298,20 @@ class MelodyChords(Melody):
     """
 
     kind = "melody_chords"
-    batchable = False  # its chords are read from every part (see encode_controls)
+    batchable = False  # its chords are read from every part (see ChordControl)
 
     @property
     def track_names(self) -> tuple[str, ...]:
         return ("melody",)
 
     @property
-    def controls(self) -> dict[str, int]:
-        return {"chord": chords.CHORD_CLASSES}
-
-    @property
-    def control_track_names(self) -> tuple[str, ...]:
-        return (CHORD_TRACK,)
+    def controls(self) -> dict[str, Control]:
+        return {CHORD.name: CHORD}
 
     def sources(self, piece: Piece) -> list[np.ndarray]:
         """The top line of the pitched notes (a chords track is never a part)."""
         notes = pitched_notes(piece, self.programs, self.tracks)
         return [melody.skyline(notes)] if len(notes) else []
-
-    def encode_controls(self, piece: Piece, start: int, n_steps: int,
-                        meter: tuple[int, int]) -> dict[str, np.ndarray]:
-        notes = chord_notes(piece)
-        if not len(notes):
-            notes = pitched_notes(piece, None)
-        segment = chords.chord_steps(meter, self.steps_per_quarter)
-        return {"chord": chords.infer_chords(notes, start, n_steps, segment)}
-
-    def decode_controls(self, controls: dict[str, np.ndarray], first_instrument: int
-                        ) -> np.ndarray:
-        return chords.block_chords(controls["chord"], first_instrument)
-
-    def shift_control(self, name: str, labels: np.ndarray, semitones: int) -> np.ndarray:
-        return chords.shift_chords(labels, semitones)
-
-    def progression_controls(self, progression: str | None, mask: np.ndarray
-                             ) -> dict[str, np.ndarray]:
-        """The chords spread evenly over each window's real steps (two chords: one per bar
-        of a 2-bar window; four: one per half bar)."""
-        if progression is None:
-            raise MusicaeError('this model plays over chords; give a progression, e.g. '
-                               '--chords "C G Am F"')
-        labels = chords.parse_progression(progression)
-        out = np.zeros(mask.shape, dtype=np.int16)
-        for i, real in enumerate(mask):
-            out[i, real] = chords.spread(labels, int(real.sum()))
-        return {"chord": out}
-
-    def marks(self, tracks: list[tuple[str, list[tuple[float, int]]]]
-              ) -> list[tuple[float, str]]:
-        """The symbol of each block chord of a chords track, where it starts."""
-        named = {name.strip().lower() for name in self.control_track_names}
-        by_tones = {frozenset(chords.chord_tones(label)): label
-                    for label in range(1, chords.CHORD_CLASSES)}
-        found = []
-        for name, notes in tracks:
-            if name.strip().lower() not in named:
-                continue
-            starts: dict[float, set[int]] = {}
-            for start, pitch in notes:
-                starts.setdefault(round(start, 6), set()).add(pitch % 12)
-            for start, tones in sorted(starts.items()):
-                label = by_tones.get(frozenset(tones))
-                if label is not None:
-                    found.append((start, chords.chord_name(label)))
-        return found
 
 
 DRUMS_PART = "drums"  # the part name that makes a part a drum track (trio)

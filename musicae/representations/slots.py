@@ -65,7 +65,3 @@ def from_slots(tokens_slotted: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The real steps of a slotted window: (bars * slot, ...) → (bars * steps_per_bar, ...)."""
     return tokens_slotted[mask]
 
-
-def steps_per_bar_of(mask: np.ndarray, slot: int) -> int:
-    """Recover the bar length from a window's mask: (bars * slot,) → steps per bar."""
-    return int(mask[:slot].sum())
