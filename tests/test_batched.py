@@ -191,7 +191,7 @@ def test_a_file_with_wrapped_ticks_goes_alone_and_leaves_its_batch_as_it_was():
     paths = files_of("folk", 2000) + ["wrapped.mid"]
     datas = [read_midi_bytes(path) for path in paths[:-1]] + [wrapped_ticks()]
     parsed = [compiled.read_events(data) for data in datas]
-    assert compiled.note_records([parsed[-1].tracks[1]])["time"].min() < 0
+    assert parsed[-1].tracks[1]["time"].min() < 0
     assert batch_windows(parsed, Melody(), paths)[-1] is None  # the per-file path's
     assert assert_same(paths, datas, Melody()) == len(paths)
 
@@ -300,31 +300,3 @@ def test_kinds_without_a_batched_path_are_refused(kind):
     outcomes = batch_windows([compiled.read_events(data) for data in datas], rep, paths)
     windows = [o for o in outcomes if o is not None and not isinstance(o, UnusableMidi)]
     assert len(windows) >= len(datas) // 4  # files with windows compared, not only reasons
-
-
-def test_serialised_lists_read_as_numpy_reads_them(monkeypatch):
-    """symusic's serialised note, tempo and meter lists (the fast path, where their
-    layout checks out) give what ``numpy()`` and the event objects give, on every
-    bundled file and damaged copies of them."""
-    paths = files_of("folk", 5) + files_of("chorales")
-    rng = random.Random(3)
-    datas = [read_midi_bytes(path) for path in paths]
-    datas += [mutate(data, rng)[1] for data in datas[:300]]
-    fast = [compiled.read_events(data) for data in datas]
-    monkeypatch.setattr(compiled, "_notes", compiled._notes_numpy)
-    monkeypatch.setattr(compiled, "_tempos", compiled._tempos_objects)
-    monkeypatch.setattr(compiled, "_meters", compiled._meters_objects)
-    slow = [compiled.read_events(data) for data in datas]
-    assert compiled.SERIALISED  # the installed symusic's layout: else both sides are slow
-    assert sum(found is not None for found in fast) > len(paths)
-    for a, b in zip(fast, slow, strict=True):
-        assert (a is None) == (b is None)
-        if a is None:
-            continue
-        assert (a.programs, a.drums, a.names) == (b.programs, b.drums, b.names)
-        assert (a.tempos, a.meters, a.ticks_per_quarter) == (b.tempos, b.meters,
-                                                            b.ticks_per_quarter)
-        for x, y in zip(a.tracks, b.tracks, strict=True):
-            for name in compiled.NOTE_RECORD.names:
-                np.testing.assert_array_equal(compiled.note_records([x])[name],
-                                              compiled.note_records([y])[name])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mido
 import numpy as np
 import pytest
@@ -15,10 +17,13 @@ from fixtures.midi_factory import (
 )
 
 from musicae.errors import MusicaeError
+from musicae.midi import compiled
 from musicae.midi.notes import (
+    READER_ENV,
     Meter,
     Piece,
     UnusableMidi,
+    default_reader,
     make_notes,
     parse_midi,
     read_midi,
@@ -48,6 +53,13 @@ from musicae.representations.melody import decode_melody, encode_melody, fit_ran
 from musicae.representations.pianoroll import decode_pianoroll, encode_pianoroll
 from musicae.representations.slots import from_slots, to_slots, to_slots_batch
 from musicae.representations.windows import bar_unit
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MELODY = Melody(bars=2)
 DRUMS = Drums(bars=2)
@@ -452,3 +464,36 @@ def test_a_note_never_released_is_ended_by_mido_and_dropped_by_symusic(tmp_path)
     assert triples(parse_midi(data, reader="mido").notes) == [(0, 4, 67), (4, 8, 64),
                                                                 (4, 8, 72)]
     assert triples(parse_midi(data, reader="symusic").notes) == [(0, 4, 67), (4, 8, 64)]
+
+
+@pytest.mark.parametrize("reader", ["mido", "symusic"])
+def test_a_note_released_where_it_starts_is_dropped_by_both_readers(tmp_path, reader):
+    """Its note-off ends it, not the next one of its pitch (symusic before 0.4.6 took
+    that one: the lower bound on its release)."""
+    track = [*note_messages(72, 0, 0), *note_messages(72, TICKS_PER_STEP, TICKS_PER_STEP),
+             mido.Message("note_on", note=60, velocity=90, time=0),
+             mido.Message("note_on", note=60, velocity=0, time=0),
+             *note_messages(60, TICKS_PER_STEP, TICKS_PER_STEP)]
+    data = write_raw(tmp_path / "t.mid", [track], midi_type=0).read_bytes()
+    assert triples(parse_midi(data, reader=reader).notes) == [(1, 2, 72), (3, 4, 60)]
+
+
+def test_symusic_is_read_only_in_the_releases_pyproject_allows(tmp_path, monkeypatch):
+    """pyproject.toml's bounds on symusic are the compiled reader's; the installed
+    release lies within them, and under any other the mido reader reads."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    low, below = (".".join(map(str, bound)) for bound in (compiled.LOWEST, compiled.BELOW))
+    assert [d for d in deps if d.startswith("symusic")] == [f"symusic>={low},<{below}"]
+    releases = ["0.4.5", low, f"{low}.1", "0.5.9", "0.6.0", below, f"{below}.0rc1", "1.0", ""]
+    assert [compiled.supported(r) for r in releases] == [False, True, True, True, True, False,
+                                                         False, False, False]
+    symusic = pytest.importorskip("symusic")
+    assert compiled.supported(symusic.__version__) and compiled.available()
+    data = write_raw(tmp_path / "t.mid", [note_messages(67, 0, 4 * TICKS_PER_STEP)],
+                     midi_type=0).read_bytes()
+    assert compiled.read_events(data) is not None
+    monkeypatch.delenv(READER_ENV, raising=False)
+    monkeypatch.setattr(symusic, "__version__", below)
+    assert not compiled.available() and default_reader() == "mido"
+    assert compiled.read_events(data) is None
+    assert triples(parse_midi(data, reader="symusic").notes) == [(0, 4, 67)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicae.midi.compiled import NOTE_RECORD, Parsed, note_records
+from musicae.midi.compiled import COLUMNS, Parsed
 from musicae.midi.notes import NOTE_DTYPE, Meter, UnusableMidi, _to_steps, frame
 from musicae.representations.base import Representation, named_parts
 from musicae.representations.codec import FileWindows, Rows
@@ -41,6 +41,7 @@ SEGMENT = 1 << 40  # larger than any step or tick a piece may hold (see MAX_PIEC
 # and cuts into windows at most (about 50 MB of temporaries for a roll); files past it go
 # in further batches
 BATCH_CELLS = 1 << 22
+NO_NOTES = np.zeros(0, dtype=np.int64)  # a column of files without notes
 
 
 @dataclass
@@ -135,7 +136,7 @@ def _notes(files: Sequence[Parsed], rep: Representation) -> dict[str, np.ndarray
     (1 where the track's program and name are among ``rep``'s), ``time``, ``duration``,
     ``pitch``, ``velocity``."""
     tracks = [track for parsed in files for track in parsed.tracks]
-    per_track = [len(track) // NOTE_RECORD.itemsize for track in tracks]
+    per_track = [len(track["time"]) for track in tracks]
     per_note = {
         "file": [i for i, parsed in enumerate(files) for _ in parsed.tracks],
         "instrument": [j for parsed in files for j in range(len(parsed.tracks))],
@@ -145,9 +146,9 @@ def _notes(files: Sequence[Parsed], rep: Representation) -> dict[str, np.ndarray
     }
     notes = {name: np.repeat(np.asarray(values, dtype=np.int64), per_track)
              for name, values in per_note.items()}
-    records = note_records(tracks)
-    for name in NOTE_RECORD.names:
-        notes[name] = records[name].astype(np.int64)
+    for name in COLUMNS:
+        notes[name] = np.concatenate([track[name] for track in tracks] or [NO_NOTES],
+                                     dtype=np.int64)
     if rep.programs is not None:
         notes["part"] &= np.isin(notes["program"], rep.programs)
     sounding = notes["duration"] > 0
