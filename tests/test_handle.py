@@ -116,3 +116,25 @@ def test_music_comes_back_in_the_meter_it_came_in(melody, tmp_path, meter):
     assert path_signatures == {meter}
     sampled = melody.sample(1, seed=0, meter="6/8")[0].time_signature_changes
     assert [(ts.numerator, ts.denominator) for ts in sampled] == [(6, 8)]
+
+
+def test_windows_decoded_without_a_layout_are_written_in_the_default_meter(tmp_path):
+    """The low-level API: a model told no layout decodes whole 4/4 bars, written as such;
+    windows of shorter bars without their meter are a one-line error, not a guess."""
+    from musicae import api
+
+    bundle = api.load("folk_mel_2bar", device="cpu")
+    music = api.domain(bundle)
+    made = bundle.model.sample(2, generator=None)
+    written = music.write_batch(bundle, made, tmp_path / "plain", "sample")
+    midis = [pretty_midi.PrettyMIDI(str(p)) for p in written if p.suffix == ".mid"]
+    assert [[(t.numerator, t.denominator) for t in m.time_signature_changes]
+            for m in midis] == [[(4, 4)]] * 2
+    three = music.layout(bundle, 2, meter="3/4")
+    short = bundle.model.decode(bundle.model.prior_sample(2), mask=three["mask"])
+    with pytest.raises(MusicaeError, match="need their meter"):
+        music.write_batch(bundle, short, tmp_path / "short", "sample")
+    laid = bundle.model.decode(bundle.model.prior_sample(2), **three)
+    written = music.write_batch(bundle, laid, tmp_path / "three", "sample")
+    assert {(t.numerator, t.denominator) for p in written if p.suffix == ".mid"
+            for t in pretty_midi.PrettyMIDI(str(p)).time_signature_changes} == {(3, 4)}

@@ -275,11 +275,15 @@ def decoded_pieces(rep: Representation, batch: Batch, **style) -> list[Piece]:
 def _rows(rep: Representation, batch: Batch):
     """Each window's tokens, mask, meter and controls as numpy arrays, named as
     ``Representation.decode`` reads them."""
-    if batch.meter is None:
-        raise MusicaeError("windows to write need their meter: decode them in a layout "
-                           "(domain.layout, or the batch they were encoded from)")
     tokens, mask = window_arrays(batch, rep)
-    meters = batch.meter.cpu().numpy()
+    if batch.meter is not None:
+        meters = batch.meter.cpu().numpy()
+    elif mask.all():  # decoded with no layout: every step real, the model's default (4/4)
+        meters = np.tile(default_meter(rep.slot, rep.steps_per_quarter), (len(mask), 1))
+    else:
+        raise MusicaeError("windows of bars shorter than their slots need their meter: "
+                           "decode them in a layout (domain.layout, or like= the batch "
+                           "they were encoded from)")
     arrays = {name: labels.cpu().numpy() for name, labels in batch.controls.items()}
     for i in range(len(tokens)):
         yield {"tokens": tokens[i], "mask": mask[i], "meter": tuple(meters[i]),
