@@ -18,7 +18,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import safetensors.torch
@@ -26,6 +26,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from musicae.configs import GEOMETRY
 from musicae.errors import MusicaeError, first_line
 from musicae.files import read_regular
 from musicae.models.base import Autoencoder
@@ -107,7 +108,7 @@ def save(bundle: ModelBundle, directory: Path, training: dict | None = None,
     config = {
         "format": FORMAT,
         "preset": bundle.preset.name,
-        "overrides": bundle.overrides,
+        "overrides": model_sizes(bundle.model),
         "representation": rep.to_dict() if rep is not None else None,
         "training": training if training is not None else bundle.meta.get("training", {}),
     }
@@ -115,6 +116,15 @@ def save(bundle: ModelBundle, directory: Path, training: dict | None = None,
     atomic_write(directory / WEIGHTS, lambda p: save_file(tensors, str(p)))
     atomic_write(directory / CONFIG, _write_json(config))
     bundle.meta = config
+
+
+def model_sizes(model: Autoencoder) -> dict:
+    """Every size a model was built with (its config less the representation's geometry):
+    what config.json stores as "overrides", so that a saved model is rebuilt as it was
+    whatever its preset's defaults later become (files saved before stored only what
+    differed from the preset)."""
+    return {f.name: getattr(model.cfg, f.name) for f in fields(model.cfg)
+            if f.name not in GEOMETRY}
 
 
 STAGING, COMMITTING = ".checkpoint.tmp", ".checkpoint.new"  # folders inside a run

@@ -236,3 +236,26 @@ def test_a_config_saved_before_decoders_were_named_keeps_its_decoder():
     model = build_sequence_vae(SequenceConfig(bars=4, conductor_size=16, **TINY))
     assert type(model.decoder).__name__ == "HierarchicalDecoder"
     assert type(build_sequence_vae(KINDS["melody"]).decoder).__name__ == "FlatDecoder"
+
+
+def test_a_saved_model_is_rebuilt_as_it_was_when_its_preset_changes(tmp_path, monkeypatch):
+    """config.json stores every size, so a preset's new default (a hierarchical encoder,
+    say) does not change how models saved before it are rebuilt."""
+    import dataclasses
+
+    from musicae import artifacts
+
+    preset = PRESETS["mel_16bar_hier"]
+    sizes = {"enc_size": 8, "dec_size": 8, "conductor_size": 8, "latent_dim": 4}
+    saved = build_model("mel_16bar_hier", sizes)
+    artifacts.save(artifacts.ModelBundle(saved, preset, sizes,
+                                         representation=preset.representation), tmp_path)
+    changed = dataclasses.replace(preset, model_config=dataclasses.replace(
+        preset.model_config, encoder="hierarchical", enc_layers=1))
+    monkeypatch.setitem(PRESETS, "mel_16bar_hier", changed)
+    back = artifacts.load(tmp_path).model
+    assert type(back.encoder).__name__ == "BiLSTMEncoder" and back.cfg == saved.cfg
+    for name, value in saved.state_dict().items():
+        assert torch.equal(back.state_dict()[name], value)
+    fresh = build_model("mel_16bar_hier", sizes)  # the preset's new default, for new models
+    assert type(fresh.encoder).__name__ == "HierarchicalEncoder"
