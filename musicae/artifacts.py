@@ -1,9 +1,11 @@
 """A trained model is a directory: ``model.safetensors`` + ``config.json``.
 
-config.json names the preset, the overrides of its sizes, the representation
-(kind and settings: how the model reads and writes MIDI) and the training
-state, so loading rebuilds the model from the preset registry exactly as it
-was trained and fills in the weights; nothing is unpickled. Directories
+config.json names the preset, every size the model was built with (as
+"overrides" of the preset's: earlier files stored only those that differed),
+the representation (kind and settings: how the model reads and writes MIDI)
+and the training state, so loading rebuilds the model exactly as it was
+trained, whatever the preset's defaults have since become, and fills in the
+weights; nothing is unpickled. Directories
 written by earlier versions (``musicae-model/1``) load too. ``optimizer.safetensors``
 holds Adam's moments for ``--resume``. Every file is written to a temporary
 name and renamed, so an interrupted save never leaves a half-written model.
