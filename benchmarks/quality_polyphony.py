@@ -41,7 +41,7 @@ import torch
 
 from musicae import api
 from musicae.datasets.midi import list_midi, resolve_data
-from musicae.domains.music import evaluate_windows
+from musicae.domains.music import evaluate_windows, frame_counts
 from musicae.midi.notes import UnusableMidi, read_midi
 from musicae.models.sequence import free_running_accuracy
 from musicae.representations import MelodyChords
@@ -52,7 +52,6 @@ from musicae.representations.constants import DRUM_CLASS_NAMES, FIRST_PITCH_TOKE
 from musicae.representations.constants import PIANOROLL_HOLD as HOLD
 from musicae.representations.constants import PIANOROLL_OFF as OFF
 from musicae.representations.drums import index_to_multihot
-from musicae.representations.pianoroll import frame_counts
 
 CHUNK = 256
 
@@ -93,7 +92,7 @@ def pianoroll(bundle, data: str, split: str, all_tracks: bool = False) -> dict:
     train = examples(bundle, bundle.meta.get("data", data), "train")  # the model's own data
     log_p = markov_counts(train.chunks(CHUNK))
     log_p = (log_p / log_p.sum(-1, keepdim=True)).log()  # (P, from, to)
-    metrics = evaluate_windows(bundle.model, test, rolls=True)
+    metrics = evaluate_windows(bundle.model, test, rep)
     right = free_right = steps = nll = 0.0
     frames = {"teacher_forced": np.zeros(3), "free_running": np.zeros(3)}
     for batch in test.chunks(CHUNK):
@@ -105,7 +104,8 @@ def pianoroll(bundle, data: str, split: str, all_tracks: bool = False) -> dict:
         free = torch.cat([batch.tokens[:, :1], held.expand(-1, batch.tokens.shape[1] - 1, -1)], 1)
         free_right += float(((free == batch.tokens).all(-1) & real).sum())
         for name, said in (("teacher_forced", guess), ("free_running", free)):
-            frames[name] += frame_counts(said.numpy(), batch.tokens.numpy(), real.numpy())
+            frames[name] += frame_counts(rep.sounding(said.numpy()),
+                                         rep.sounding(batch.tokens.numpy()), real.numpy())
         prev = torch.cat([torch.zeros_like(batch.tokens[:, :1]), batch.tokens[:, :-1]], 1)
         pitch = torch.arange(batch.tokens.shape[-1])
         step_nll = -log_p[pitch, prev, batch.tokens].sum(-1)  # (B, T)

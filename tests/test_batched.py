@@ -1,8 +1,9 @@
-"""The batched path (many files in one set of numpy calls) gives what the per-file path
-gives: the same windows, in the same order and dtype, the same meter counts, skipped
-bars and reasons, on every bundled file, on damaged copies of them, and under
-settings that exercise every branch (octave shift and drop, programs, hops, caps,
-bars, gaps, resolution)."""
+"""The codec (many files in one set of numpy calls; a piece is a batch of one) gives what
+the plain per-file reference in ``tests/oracle.py`` gives: the same windows, in the
+same order and dtype, the same meter counts, skipped bars and reasons, on every
+bundled file, on damaged copies of them, and under settings that exercise every
+branch (octave shift and drop, programs, hops, caps, bars, gaps, resolution), for
+files read by the compiled parser and for pieces, of every kind."""
 
 from __future__ import annotations
 
@@ -22,12 +23,11 @@ from musicae.representations import (
     REPRESENTATIONS,
     Drums,
     Melody,
-    MelodyChords,
     Pianoroll,
-    batched,
+    codec,
 )
-from musicae.representations.batched import batch_windows
-from musicae.representations.codec import piece_windows
+from musicae.representations.codec import batch_windows, piece_windows
+from tests import oracle
 from tests.fixtures.mutate import MUTATIONS, mutate
 
 pytestmark = pytest.mark.skipif(not compiled.available(), reason="symusic not installed")
@@ -50,31 +50,47 @@ def files_of(name: str, every: int = 1) -> list[str]:
     return [str(path) for path in list_midi(folder)][::every]
 
 
-def per_file(data: bytes, path: str, rep: Melody):
+def windows_of(function, piece, rep, path):
     try:
-        return piece_windows(parse_midi(data, path, rep.steps_per_quarter), rep, path)
+        return function(piece, rep, path)
     except UnusableMidi as exc:
         return exc
 
 
-def assert_same(paths: list[str], datas: list[bytes], rep: Melody) -> int:
-    """Both paths agree on every file the compiled reader reads; how many it read."""
+def assert_equal(got, want, path: str) -> None:
+    if isinstance(want, UnusableMidi) or isinstance(got, UnusableMidi):
+        assert str(got) == str(want), path
+        return
+    assert list(got.arrays) == list(want.arrays), path
+    for name in want.arrays:
+        assert got.arrays[name].dtype == want.arrays[name].dtype, (path, name)
+        np.testing.assert_array_equal(got.arrays[name], want.arrays[name], err_msg=path)
+    assert list(got.windows_by_meter.items()) == list(want.windows_by_meter.items()), path
+    assert got.bars_skipped == want.bars_skipped, path
+
+
+def assert_same(paths: list[str], datas: list[bytes], rep: Melody,
+                wants: list | None = None) -> int:
+    """The codec agrees with the oracle on every file, read as a piece and (where the kind
+    allows) by the compiled reader; how many files the compiled reader read. ``wants``
+    gets what the oracle gave for each file."""
+    wants = [] if wants is None else wants
+    for data, path in zip(datas, paths, strict=True):
+        try:
+            piece = parse_midi(data, path, rep.steps_per_quarter)
+        except UnusableMidi as exc:  # what the compiled reader must say too
+            wants.append(exc)
+            continue
+        wants.append(windows_of(oracle.piece_windows, piece, rep, path))
+        assert_equal(windows_of(piece_windows, piece, rep, path), wants[-1], path)
+    if not rep.columnar:
+        return 0
     parsed = [compiled.read_events(data) for data in datas]
     index = [i for i, found in enumerate(parsed) if found is not None]
     batched = batch_windows([parsed[i] for i in index], rep, [paths[i] for i in index])
     for i, got in zip(index, batched, strict=True):
-        if got is None:  # left to the per-file path
-            continue
-        want = per_file(datas[i], paths[i], rep)
-        if isinstance(want, UnusableMidi) or isinstance(got, UnusableMidi):
-            assert str(got) == str(want), paths[i]
-            continue
-        assert list(got.arrays) == list(want.arrays), paths[i]
-        for name in want.arrays:
-            assert got.arrays[name].dtype == want.arrays[name].dtype, (paths[i], name)
-            np.testing.assert_array_equal(got.arrays[name], want.arrays[name], err_msg=paths[i])
-        assert list(got.windows_by_meter.items()) == list(want.windows_by_meter.items())
-        assert got.bars_skipped == want.bars_skipped, paths[i]
+        if got is not None:  # None: to be read into a piece first
+            assert_equal(got, wants[i], paths[i])
     return len(index)
 
 
@@ -140,9 +156,9 @@ def test_a_batch_past_its_cells_goes_in_parts_with_the_same_windows(monkeypatch)
     paths = files_of("folk", 100) + files_of("chorales", 20)
     datas = [read_midi_bytes(path) for path in paths]
     parts = []
-    real = batched._parts
-    monkeypatch.setattr(batched, "_parts", lambda *args: parts.append(real(*args)) or parts[-1])
-    monkeypatch.setattr(batched, "BATCH_CELLS", 20_000)  # a few chorales' worth
+    real = codec._parts
+    monkeypatch.setattr(codec, "_parts", lambda *args: parts.append(real(*args)) or parts[-1])
+    monkeypatch.setattr(codec, "BATCH_CELLS", 20_000)  # a few chorales' worth
     assert assert_same(paths, datas, Pianoroll()) == len(paths)
     assert len(parts[0]) > 10 and any(hi - lo == 1 for lo, hi in parts[0])
 
@@ -277,26 +293,58 @@ def one_part(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def as_trio(data: bytes) -> bytes:
+    """A chorale as a trio: soprano on a piano (program 0), bass on a finger bass (33),
+    the alto moved onto the kit; the tenor left out."""
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    voices = [t for t in midi.tracks if any(m.type == "note_on" for m in t)]
+    roles = {0: (0, 0), 1: (9, None), len(voices) - 1: (1, 33)}
+    tracks = [t for t in midi.tracks if t not in voices]
+    for index, (channel, program) in roles.items():
+        messages = [mido.Message("program_change", channel=channel, program=program)] \
+            if program is not None else []
+        for message in voices[index]:
+            if message.type == "program_change":
+                continue
+            if message.type in ("note_on", "note_off"):
+                note = KIT[message.note % len(KIT)] if program is None else message.note
+                message = message.copy(channel=channel, note=note)
+            messages.append(message)
+        tracks.append(mido.MidiTrack(messages))
+    midi.tracks = tracks
+    midi.type = 1
+    out = io.BytesIO()
+    midi.save(file=out)
+    return out.getvalue()
+
+
+CORPORA = {"melody": ("folk", "chorales"), "drums": ("groove",), "pianoroll": ("chorales",),
+           "melody_chords": ("pop909", "chorales"), "voices": ("chorales",),
+           "trio": ("chorales",), "groove": ("groove",)}
+
+
 @pytest.mark.parametrize("kind", list(REPRESENTATIONS))
-def test_kinds_without_a_batched_path_are_refused(kind):
-    """A kind is batched only where that gives what its per-file path gives (on tunes,
-    chorales and drum parts); any other kind is refused, not batched some other way."""
-    with pytest.raises(ValueError, match="file by file"):
-        batch_windows([], MelodyChords(), [])
-    assert {name for name, cls in REPRESENTATIONS.items() if cls.batchable} >= {
-        "melody", "drums", "pianoroll"}  # else nothing below compares anything
+def test_every_kind_cuts_pieces_as_the_oracle_does(kind):
+    """Every kind, through the one codec, on the bundled corpora it is made for, on tunes,
+    chorales and drum parts moved onto the kit (odd ones keep their pitched parts) and
+    chorales merged into one part; the compiled reader's batches where the kind needs no
+    piece, and a clear refusal where it does."""
+    assert set(CORPORA) == set(REPRESENTATIONS)
     rep = REPRESENTATIONS[kind]()
-    if not rep.batchable:
-        with pytest.raises(ValueError, match="file by file"):
+    if not rep.columnar:
+        with pytest.raises(ValueError, match="made from pieces"):
             batch_windows([], rep, [])
-        return
+    paths = [path for name in CORPORA[kind] for path in files_of(name, 8)]
     chorales = files_of("chorales", 40)
-    paths = files_of("folk", 400) + chorales
     datas = [read_midi_bytes(path) for path in paths]
-    datas += [drummed(data, i) for i, data in enumerate(datas)]  # odd i: pitched parts too
+    tunes = files_of("folk", 400) + chorales
+    datas += [drummed(read_midi_bytes(path), i) for i, path in enumerate(tunes)]
     datas += [one_part(read_midi_bytes(path)) for path in chorales]  # voices as chords
-    paths += [f"{path}.drums.mid" for path in paths] + [f"{p}.one.mid" for p in chorales]
-    assert assert_same(paths, datas, rep) == len(datas)
-    outcomes = batch_windows([compiled.read_events(data) for data in datas], rep, paths)
-    windows = [o for o in outcomes if o is not None and not isinstance(o, UnusableMidi)]
-    assert len(windows) >= len(datas) // 4  # files with windows compared, not only reasons
+    paths += [f"{path}.drums.mid" for path in tunes] + [f"{p}.one.mid" for p in chorales]
+    if kind == "trio":  # chorales played as a trio: melody, bass and the kit
+        datas += [as_trio(read_midi_bytes(path)) for path in chorales]
+        paths += [f"{path}.trio.mid" for path in chorales]
+    wants: list = []
+    assert assert_same(paths, datas, rep, wants) == (len(datas) if rep.columnar else 0)
+    found = [want for want in wants if not isinstance(want, UnusableMidi)]
+    assert len(found) >= 10  # files with windows compared, not only reasons

@@ -15,7 +15,7 @@ from fixtures.midi_factory import write_parts, write_tune
 from musicae.datasets.midi import bundled, list_midi
 from musicae.errors import MusicaeError
 from musicae.midi.notes import UnusableMidi, make_notes, read_midi, write_midi
-from musicae.representations import MelodyChords, Pianoroll, Trio, Voices
+from musicae.representations import Melody, MelodyChords, Pianoroll, Trio, Voices
 from musicae.representations.chords import (
     CHORD_CLASSES,
     NO_CHORD,
@@ -385,9 +385,11 @@ def test_named_tracks_choose_the_parts_and_a_chords_track_gives_the_chords(tmp_p
 
 
 def test_frame_counts_score_sounding_cells_on_real_steps_only():
-    from musicae.representations.pianoroll import frame_counts
+    from musicae.domains.music import frame_counts
     truth = np.array([[[1, 2, 0], [2, 0, 0], [0, 0, 1]]])  # (1 window, 3 steps, 3 pitches)
     guess = np.array([[[1, 0, 0], [2, 1, 0], [1, 1, 1]]])
     mask = np.array([[True, True, False]])  # the last step is not music
-    tp, fp, fn = frame_counts(guess, truth, mask).tolist()
+    piano = Pianoroll()
+    assert Melody().sounding(truth) is None  # a kind without sounding cells
+    tp, fp, fn = frame_counts(piano.sounding(guess), piano.sounding(truth), mask).tolist()
     assert (tp, fp, fn) == (2, 1, 1)  # Bay et al.'s frame accuracy: 2 / 4

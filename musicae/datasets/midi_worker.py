@@ -35,8 +35,7 @@ from musicae.midi.notes import (
     read_midi_file,
 )
 from musicae.representations.base import Representation
-from musicae.representations.batched import batch_windows
-from musicae.representations.codec import piece_windows
+from musicae.representations.codec import batch_windows, piece_windows
 
 FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
 TIME_LIMIT_REASON = "time limit"
@@ -122,7 +121,7 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
     results: list[FileResult | None] = [None] * len(tasks)
     batch: list[tuple[int, str, compiled.Parsed]] = []  # (task, digest, notes)
     notes = 0
-    batchable = bool(tasks) and tasks[0].rep.batchable and default_reader() == "symusic"
+    batchable = bool(tasks) and tasks[0].rep.columnar and default_reader() == "symusic"
     stats: dict[int, tuple[int, int]] = {}
     for i, task in enumerate(tasks):
         if _stopping is not None and _stopping.value:
@@ -163,7 +162,7 @@ def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
             results[i] = process_file(tasks[i])
         return
     for (i, digest, _), outcome in zip(batch, outcomes, strict=True):
-        if outcome is None:  # a file batched.py leaves to the per-file path
+        if outcome is None:  # a file that must be read into a piece first
             results[i] = process_file(tasks[i])
         elif isinstance(outcome, UnusableMidi):
             results[i] = FileResult(digest, outcome.reason, processed=True)

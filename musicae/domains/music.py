@@ -27,9 +27,7 @@ from musicae.models.sequence import (
     steps_right,
 )
 from musicae.output.render import pianoroll_sheet, write_wav
-from musicae.representations import pianoroll
 from musicae.representations.base import Representation, default_meter
-from musicae.representations.groove import HITS, Groove
 from musicae.train import mean_loss_terms
 
 FREE_RUNNING_LIMIT = 2048  # windows decoded step by step in `evaluate` (the slow metric)
@@ -139,7 +137,7 @@ class MusicDomain(Domain):
 
     def evaluate(self, bundle: ModelBundle, data: str, split: str) -> dict:
         rep = bundle.representation
-        return evaluate_windows(bundle.model, self.examples(data, split, rep), rep.rolls)
+        return evaluate_windows(bundle.model, self.examples(data, split, rep), rep)
 
     def data_path(self, data: str) -> str | None:
         try:
@@ -149,23 +147,25 @@ class MusicDomain(Domain):
 
     def groove(self, bundle: ModelBundle, path: Path, temperature: float
                ) -> tuple[Piece, Piece, dict]:
-        """The whole file, ``bars`` bars at a time (see ``Groove.beat_windows``), each
-        window's bare hits encoded and decoded; every other note as it was read."""
+        """The whole file laid out as windows of what the model is given (the hits of a
+        beat, see ``Groove.given``), each encoded and decoded; every other note as it was
+        read."""
         rep = bundle.representation
-        if not isinstance(rep, Groove):
+        if rep.samples:  # a model that plays given material is one that does not sample
             raise no_groove(bundle)
         if not path.exists():
             raise MusicaeError(f"{path}: no such file")
         piece = read_midi(path, rep.steps_per_quarter)
-        beat = rep.beat_windows(piece, str(path))
-        bare = torch.from_numpy(beat.hits.astype(np.int64))  # (n, steps): what the model is given
-        batch = Batch(torch.zeros(*bare.shape, rep.positions, dtype=torch.int64),
-                      torch.from_numpy(beat.mask), {HITS: bare}).to(bundle.model.device)
+        given = rep.given(piece, str(path))
+        mask = torch.from_numpy(given.mask)
+        controls = {name: torch.from_numpy(labels.astype(np.int64))
+                    for name, labels in given.controls.items()}
+        batch = Batch(torch.zeros(*mask.shape, rep.positions, dtype=torch.int64), mask,
+                      controls).to(bundle.model.device)
         played = [bundle.model.reconstruct(part, temperature) for part in batch.split(EVAL_BATCH)]
         tokens, _ = window_arrays(Batch.cat(played), rep)
-        info = {"windows": len(bare), "hits_grooved": beat.hit_notes - beat.left,
-                "hits_left_as_read": beat.left}
-        return piece, rep.humanise(piece, beat, tokens), info
+        info = {"windows": len(given.mask)} | given.facts
+        return piece, rep.play(piece, given, tokens), info
 
     def write_groove(self, bundle: ModelBundle, path: Path, out: Path, temperature: float,
                      wav: bool = False) -> tuple[list[Path], dict]:
@@ -203,10 +203,11 @@ def input_windows(path: Path, rep: Representation):
 
 
 @torch.no_grad()
-def evaluate_windows(model: SequenceVAE, examples: Examples, rolls: bool = False) -> dict:
-    """MusicVAE's two accuracies, the ELBO terms and the code's gain, on windows; for
-    piano-rolls (``rolls``) also the polyphonic literature's frame accuracy, on the windows
-    decoded free-running."""
+def evaluate_windows(model: SequenceVAE, examples: Examples,
+                     rep: Representation | None = None) -> dict:
+    """MusicVAE's two accuracies, the ELBO terms and the code's gain, on windows; where
+    ``rep`` says which cells sound (piano-rolls), also the polyphonic literature's frame
+    accuracy, teacher-forced and on the windows decoded free-running."""
     if len(examples) == 0:
         raise MusicaeError("no windows to evaluate on")
     real_steps = []  # counted on the pass the loss makes, not on a second one
@@ -228,8 +229,8 @@ def evaluate_windows(model: SequenceVAE, examples: Examples, rolls: bool = False
     controls = {f"{name}_gain": float(np.average([control_gain(model, c, name) for c in chunks],
                                                  weights=sizes))
                 for name, _ in model.cfg.controls}
-    if rolls:
-        controls |= frame_accuracies(model, chunks, decoded)
+    if rep is not None:
+        controls |= frame_accuracies(model, rep, chunks, decoded)
     steps = sum(real_steps) / len(examples)
     return {"windows": len(examples), "teacher_forced_accuracy": terms["accuracy"],
             "free_running_accuracy": float(free), "free_running_windows": len(subset),
@@ -238,20 +239,32 @@ def evaluate_windows(model: SequenceVAE, examples: Examples, rolls: bool = False
 
 
 @torch.no_grad()
-def frame_accuracies(model: SequenceVAE, chunks: list[Batch], decoded: list[Batch]
-                     ) -> dict[str, float]:
+def frame_accuracies(model: SequenceVAE, rep: Representation, chunks: list[Batch],
+                     decoded: list[Batch]) -> dict[str, float]:
     """Bay et al. (2009)'s frame accuracy, TP / (TP + FP + FN) over the sounding (step,
     pitch) cells summed over windows, teacher-forced (argmax of each cell) and
-    free-running (``decoded``: argmax decoding of each chunk's posterior mean)."""
+    free-running (``decoded``: argmax decoding of each chunk's posterior mean); nothing
+    for a kind without sounding cells."""
+    if not chunks or rep.sounding(chunks[0].tokens[:0].cpu().numpy()) is None:
+        return {}
     counts = {"teacher_forced": np.zeros(3), "free_running": np.zeros(3)}
     for chunk, free in zip(chunks, decoded, strict=True):
         logits = model.teacher_forced_logits(chunk, model.encode(chunk).mean)
         guesses = {"teacher_forced": torch.cat([part.argmax(-1) for part in logits], -1),
                    "free_running": free.tokens}
         for name, guess in guesses.items():
-            counts[name] += pianoroll.frame_counts(guess.cpu().numpy(), chunk.tokens.cpu().numpy(),
-                                                   chunk.mask.cpu().numpy())
+            counts[name] += frame_counts(rep.sounding(guess.cpu().numpy()),
+                                         rep.sounding(chunk.tokens.cpu().numpy()),
+                                         chunk.mask.cpu().numpy())
     return {f"frame_accuracy_{name}": float(c[0] / max(c.sum(), 1)) for name, c in counts.items()}
+
+
+def frame_counts(said: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Sounding cells (B, T, cells) bool, guessed and true, on real steps (B, T): true
+    positives, false positives, false negatives. Bay et al. (2009)'s frame accuracy is
+    TP / (TP + FP + FN) of their sums."""
+    said, real = said & mask[..., None], real & mask[..., None]
+    return np.array([(said & real).sum(), (said & ~real).sum(), (~said & real).sum()])
 
 
 def _progression(bundle: ModelBundle, chords: str | None, mask: torch.Tensor

@@ -9,20 +9,24 @@ datasets and commands ask it; none of them branches on its kind.
 
 What a new kind writes
 ----------------------
-Must (abstract): ``heads`` (what a model predicts at a step); ``sources`` and
-``no_source_reason`` (the notes it reads, or why a piece has none); ``fit``
-(a run brought into range); ``encode_notes`` / ``decode_notes`` (a span of
-steps ⇄ tokens); ``onsets`` (what ``min_notes`` counts); ``shift`` and
-``pitch_span`` (transposition).
+Must (abstract): ``heads`` (what a model predicts at a step); ``encode_notes`` /
+``decode_notes`` (a span of steps ⇄ tokens); ``onsets`` (what ``min_notes``
+counts); ``shift`` and ``pitch_span`` (transposition). And the notes it reads,
+in one of two ways: one piece at a time, ``sources`` (its lines),
+``no_source_reason`` (why a piece has none) and ``fit`` (a run brought into
+range); or many files at once, ``batchable`` with ``lines_batch`` and
+``fit_batch`` (melody, drums, piano-roll: what lets ``prepare`` read a folder at
+the compiled parser's speed). A kind's rules live in one of the two, never both.
 
 May: ``track_names`` (the parts it writes); ``controls`` (per-step labels a
 model is conditioned on, each a ``controls.Control``: chords, a beat's hits);
-``attributes`` (for attribute vectors); ``length_shape`` and ``mask`` (the
-lengths stored with each window, and the mask made of them: a kind that is
-not on a time grid declares its own); ``geometry`` and ``decode`` (a kind
-whose model reads or writes more than its tokens: groove); ``samples``; and
-the batched path's ``batchable``, ``rolls``, ``lines_batch``, ``fit_batch``,
-``encode_cut`` (``batched.py``: many files at once).
+``attributes`` (for attribute vectors); ``sounding`` (for frame accuracy);
+``length_shape`` and ``mask`` (the lengths stored with each window, and the
+mask made of them: a kind that is not on a time grid declares its own);
+``geometry`` and ``decode`` (a kind whose model reads or writes more than its
+tokens: groove); ``samples`` False with ``given`` and ``play`` (a kind whose model
+plays given material: groove); and ``rolls`` with ``encode_cut`` (a batchable
+kind whose tokens fill every step a note sounds).
 
 Everything else (window layout, meters, slots, cache keys, transposition of
 windows and controls, MIDI writing) is written once, here and in ``codec.py``.
@@ -35,7 +39,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
@@ -195,17 +199,19 @@ class Representation(abc.ABC):
 
     # --- hooks each kind implements ------------------------------------------
 
-    @abc.abstractmethod
     def sources(self, piece: Piece) -> list[np.ndarray]:
-        """The note arrays of a piece that runs are cut from: list of (n,) ``NOTE_DTYPE``."""
+        """The note arrays of a piece that runs are cut from: list of (n,) ``NOTE_DTYPE``
+        (or wider: what :meth:`encode_notes` reads). A kind that is not ``batchable``
+        writes this, :meth:`no_source_reason` and :meth:`fit`."""
+        raise NotImplementedError(f"{self.kind} chooses its lines many files at once")
 
-    @abc.abstractmethod
     def no_source_reason(self, piece: Piece) -> str:
         """Why a piece has no :meth:`sources`: the countable skip reason."""
+        raise NotImplementedError(f"{self.kind} chooses its lines many files at once")
 
-    @abc.abstractmethod
     def fit(self, notes: np.ndarray) -> np.ndarray | None:
-        """A run brought into range, or None when it is dropped."""
+        """A run brought into range (sorted by start), or None when it is dropped."""
+        raise NotImplementedError(f"{self.kind} brings runs into range many at once")
 
     @abc.abstractmethod
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
@@ -228,18 +234,24 @@ class Representation(abc.ABC):
     def pitch_span(self, tokens: np.ndarray) -> tuple[int, int] | None:
         """Lowest and highest pitch in windows (n, steps, *token_shape); None if pitchless."""
 
-    # --- many files at once (``batched.py``); a kind without these goes file by file ---
+    # --- many files at once (``codec.py``): a kind that writes these has no sources/fit ---
 
-    # A batchable kind implements both hooks and has no controls. The batch lays every
-    # span end to end: a kind whose encode_notes writes each note at its start and end
-    # steps only gets them placed there (what falls outside all spans goes to one
-    # spare step); a kind whose tokens fill every step a note sounds (``rolls``) gets
-    # each note cut at the edges of the spans it sounds in, through encode_cut.
+    # The codec lays every span end to end: a kind whose encode_notes writes each note
+    # at its start and end steps only gets them placed there (what falls outside all
+    # spans goes to one spare step); a kind whose tokens fill every step a note sounds
+    # (``rolls``) gets each note cut at the edges of the spans it sounds in, through
+    # encode_cut.
     batchable: ClassVar[bool] = False
     rolls: ClassVar[bool] = False
     # False: a model of this kind only plays given material (groove: a given beat's
     # hits), so its prior alone decodes to nothing to sample
     samples: ClassVar[bool] = True
+
+    @property
+    def columnar(self) -> bool:
+        """Whether windows can be made from the compiled reader's note columns alone, with
+        no piece: lines chosen many files at once, and no control read from a piece."""
+        return self.batchable and not self.controls
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
                     pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,
@@ -247,15 +259,15 @@ class Representation(abc.ABC):
         """:meth:`sources` of many files' notes at once: each column (n,) int64, steps on
         the grid, notes file by file and instrument by instrument (not sorted within);
         ``part`` (n,) bool: the note's track is among the chosen programs and tracks.
-        Returns a ``batched.NoteBatch`` of the lines, numbered in file order and sorted
+        Returns a ``codec.NoteBatch`` of the lines, numbered in file order and sorted
         by line then start, and ``{file: no_source_reason}`` for files without any."""
         raise NotImplementedError
 
     def fit_batch(self, notes, run: np.ndarray, run_first: np.ndarray) -> tuple:
-        """:meth:`fit` of many runs at once: the notes brought into range (a
-        ``batched.NoteBatch``) and which of them are kept, (n,) bool (a run without
-        any is dropped). ``run`` numbers each note's run; ``run_first`` is the first
-        note of each."""
+        """Many runs brought into range at once: the notes kept (a ``codec.NoteBatch``,
+        sorted by run then start) and the run of each, (m,) int64 (a run without any is
+        dropped). ``run`` numbers each note's run; ``run_first`` is the first note of
+        each."""
         raise NotImplementedError
 
     def encode_cut(self, first: np.ndarray, last: np.ndarray, pitch: np.ndarray,
@@ -264,6 +276,24 @@ class Representation(abc.ABC):
         each sounds over steps ``[first, last)`` of ``n_steps``, ``onset`` False where it
         sounds on from before its span. → (n_steps, *token_shape)."""
         raise NotImplementedError
+
+    def sounding(self, tokens: np.ndarray) -> np.ndarray | None:
+        """Which (step, pitch) cells of windows (n, steps, *token_shape) sound, (n, steps,
+        cells) bool: what the polyphonic literature's frame accuracy counts (``evaluate``
+        prints it where this is not None)."""
+        return None
+
+    # --- a kind whose model plays given material (``samples`` False: groove) ---------
+
+    def given(self, piece: Piece, path: str | None = None) -> Given:
+        """A whole piece laid out as the windows such a model is given (see :class:`Given`);
+        raises UnusableMidi naming ``path`` when it has nothing to give."""
+        raise NotImplementedError(f"a {self.kind} model plays what it samples")
+
+    def play(self, piece: Piece, given: Given, tokens: np.ndarray) -> Piece:
+        """``piece`` with the windows of ``given`` played as ``tokens`` (n, steps,
+        *token_shape) say; every other note kept as it was read."""
+        raise NotImplementedError(f"a {self.kind} model plays what it samples")
 
     @property
     def attributes(self) -> dict[str, Attribute]:
@@ -387,6 +417,20 @@ class Representation(abc.ABC):
     def setting_names(cls) -> set[str]:
         """The settings ``--set`` may change."""
         return {f.name for f in fields(cls)}
+
+
+class Given(Protocol):
+    """A whole piece laid out as windows for a model that plays given material:
+    ``mask`` (n, steps) bool, ``controls`` {name: (n, steps)} (what it is given), and
+    ``facts`` to report."""
+
+    mask: np.ndarray
+
+    @property
+    def controls(self) -> dict[str, np.ndarray]: ...
+
+    @property
+    def facts(self) -> dict[str, int]: ...
 
 
 CHORD_TRACK = "chords"  # a track of this name (any case) holds chords, never a part

@@ -186,6 +186,15 @@ class BeatWindows:
     hit_notes: int
     left: int
 
+    @property
+    def controls(self) -> dict[str, np.ndarray]:
+        """What the model is given, by control name: the hits."""
+        return {HITS: self.hits}
+
+    @property
+    def facts(self) -> dict[str, int]:
+        return {"hits_grooved": self.hit_notes - self.left, "hits_left_as_read": self.left}
+
 
 class HitsControl(Control):
     """The classes hit at each step, as one 512-way index: what a groove model is given."""
@@ -287,9 +296,9 @@ class Groove(Representation):
         shifts = token_substeps(real[notes["start"], column], self.offset_bins)
         return finer(grid, notes, shifts, self.offset_bins)
 
-    # --- a whole piece, for `musicae groove` ---------------------------------------
+    # --- a whole piece played, for `musicae groove` ------------------------------------
 
-    def beat_windows(self, piece: Piece, path: str | None = None) -> BeatWindows:
+    def given(self, piece: Piece, path: str | None = None) -> BeatWindows:
         """Every drum hit of a piece in windows of whole bars from the start of each
         meter; the last window of a meter is filled out with silent bars.
 
@@ -327,7 +336,7 @@ class Groove(Representation):
         steps = first[:, None] + offset  # (w, bars * slot)
         return np.where(real & (steps < stop), steps, -1), real
 
-    def humanise(self, piece: Piece, beat: BeatWindows, tokens: np.ndarray) -> Piece:
+    def play(self, piece: Piece, beat: BeatWindows, tokens: np.ndarray) -> Piece:
         """``piece`` with each drum hit of ``beat`` played as ``tokens`` (n, steps, 18) say:
         its velocity the bin's, its start moved by its offset, on a grid ``offset_bins``
         times finer than the step. Every other note is kept as it was read."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import numpy as np
 
@@ -20,10 +21,11 @@ from musicae.midi.notes import Piece
 from musicae.representations import attributes, drums, melody, pianoroll
 from musicae.representations.attributes import Attribute
 from musicae.representations.base import Representation, pitched_notes
-from musicae.representations.batched import NoteBatch, distinct
+from musicae.representations.codec import NoteBatch, distinct
 from musicae.representations.constants import (
     DRUMS_DEPTH,
     FIRST_PITCH_TOKEN,
+    PIANOROLL_OFF,
     PIANOROLL_STATES,
 )
 from musicae.representations.controls import ChordControl, Control
@@ -41,15 +43,10 @@ def unpitched_reason(only_drums: bool, rep: Representation) -> str:
     return "no notes in the chosen programs"
 
 
-def pitched_reason(piece: Piece, rep: Representation) -> str:
-    """Why a piece has no pitched notes to use."""
-    return unpitched_reason(bool(piece.notes["is_drum"].all()), rep)
-
-
 def pitched_batch(n_files: int, file: np.ndarray, part: np.ndarray, is_drum: np.ndarray,
                   rep: Representation) -> tuple[np.ndarray, dict[int, str]]:
     """:func:`pitched_notes` of many files' notes at once, (n,) bool, and
-    :func:`pitched_reason` of each file without any (``part``: the note's program and
+    :func:`unpitched_reason` of each file without any (``part``: the note's program and
     track are chosen)."""
     drum = is_drum.astype(bool)
     pitched = ~drum & part
@@ -80,24 +77,12 @@ class Melody(Representation):
     """
 
     kind = "melody"
+    batchable = True
+    lines_by_track: ClassVar[bool] = True  # one line per track; False: one per piece
 
     @property
     def heads(self) -> tuple[tuple[int, int], ...]:
         return ((1, self.pitches + FIRST_PITCH_TOKEN),)
-
-    def sources(self, piece: Piece) -> list[np.ndarray]:
-        notes = pitched_notes(piece, self.programs, self.tracks)
-        instruments = np.unique(notes["instrument"])
-        return [melody.skyline(notes[notes["instrument"] == i]) for i in instruments]
-
-    def no_source_reason(self, piece: Piece) -> str:
-        return pitched_reason(piece, self)
-
-    def fit(self, notes: np.ndarray) -> np.ndarray | None:
-        shift = self.out_of_range == "shift"
-        return melody.fit_range(notes, self.min_pitch, self.max_pitch, shift)
-
-    batchable = True
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
                     pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,
@@ -105,13 +90,15 @@ class Melody(Representation):
         pitched, reasons = pitched_batch(n_files, file, part, is_drum, self)
         file, start, end = file[pitched], start[pitched], end[pitched]
         pitch, instrument = pitch[pitched], instrument[pitched]
-        # notes come file by file, track by track: a line is a run of one (file, instrument)
-        new = np.ones(len(file), dtype=bool)
-        new[1:] = (file[1:] != file[:-1]) | (instrument[1:] != instrument[:-1])
-        group = np.cumsum(new) - 1
+        # a line: one (file, track), or one file; its notes by start, highest first
+        line = file * (int(instrument.max(initial=0)) + 1) + instrument \
+            if self.lines_by_track else file
         width = int(start.max(initial=0)).bit_length() + 7
-        order = np.argsort((group << width) | (start << 7) | (127 - pitch), kind="stable")
-        file, group, start, end, pitch = (c[order] for c in (file, group, start, end, pitch))
+        order = np.argsort((line << width) | (start << 7) | (127 - pitch), kind="stable")
+        file, line, start, end, pitch = (c[order] for c in (file, line, start, end, pitch))
+        new = np.ones(len(file), dtype=bool)
+        new[1:] = line[1:] != line[:-1]
+        group = np.cumsum(new) - 1
         lines = NoteBatch(file, group, start, end, pitch)
         overlapping = distinct(group[1:][(start[1:] < end[:-1]) & ~new[1:]])
         if not len(overlapping):
@@ -129,7 +116,8 @@ class Melody(Representation):
     def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
         moved, inside = fit_pitches(self, notes)  # a run is kept whole or not at all
         kept = np.logical_and.reduceat(inside, run_first) if len(run_first) else inside[:0]
-        return moved, kept[run]
+        keep = kept[run]
+        return moved.take(keep), run[keep]
 
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         tokens = melody.encode_melody(notes, start, n_steps, self.min_pitch)
@@ -173,16 +161,6 @@ class Drums(Representation):
     def heads(self) -> tuple[tuple[int, int], ...]:
         return ((1, DRUMS_DEPTH),)
 
-    def sources(self, piece: Piece) -> list[np.ndarray]:
-        hits = drums.to_drum_classes(piece.notes[piece.notes["is_drum"]])
-        return [hits] if len(hits) else []
-
-    def no_source_reason(self, piece: Piece) -> str:
-        return "no drums"
-
-    def fit(self, notes: np.ndarray) -> np.ndarray | None:
-        return notes
-
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         return drums.multihot_to_index(drums.encode_drums(notes, start, n_steps))
 
@@ -202,7 +180,7 @@ class Drums(Representation):
         return NoteBatch(file, file, start, start + 1, drums.CANONICAL_PITCHES[classes]), reasons
 
     def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
-        return notes, np.ones(len(notes.start), dtype=bool)
+        return notes, run
 
     def onsets(self, tokens: np.ndarray) -> np.ndarray:
         return drums.hits_per_step(tokens)
@@ -231,21 +209,6 @@ class Pianoroll(Representation):
     def heads(self) -> tuple[tuple[int, int], ...]:
         return ((self.pitches, PIANOROLL_STATES),)
 
-    def sources(self, piece: Piece) -> list[np.ndarray]:
-        notes = pitched_notes(piece, self.programs, self.tracks)
-        return [notes] if len(notes) else []
-
-    def no_source_reason(self, piece: Piece) -> str:
-        return pitched_reason(piece, self)
-
-    def fit(self, notes: np.ndarray) -> np.ndarray | None:
-        """Shift (or drop) each out-of-range note on its own; None if no note is left."""
-        notes = notes.copy()
-        if self.out_of_range == "shift":
-            notes["pitch"] = melody.octave_shift(notes["pitch"], self.min_pitch, self.max_pitch)
-        notes = notes[(notes["pitch"] >= self.min_pitch) & (notes["pitch"] <= self.max_pitch)]
-        return notes if len(notes) else None
-
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         return pianoroll.encode_pianoroll(notes, start, n_steps, self.min_pitch, self.max_pitch)
 
@@ -262,7 +225,8 @@ class Pianoroll(Representation):
         return NoteBatch(file, file, start, end, pitch), reasons
 
     def fit_batch(self, notes: NoteBatch, run: np.ndarray, run_first: np.ndarray) -> tuple:
-        return fit_pitches(self, notes)  # each note kept on its own
+        moved, inside = fit_pitches(self, notes)  # each note kept on its own
+        return moved.take(inside), run[inside]
 
     def encode_cut(self, first: np.ndarray, last: np.ndarray, pitch: np.ndarray,
                    onset: np.ndarray, n_steps: int) -> np.ndarray:
@@ -273,6 +237,9 @@ class Pianoroll(Representation):
 
     def decode_notes(self, tokens: np.ndarray) -> np.ndarray:
         return pianoroll.decode_pianoroll(tokens, self.min_pitch)
+
+    def sounding(self, tokens: np.ndarray) -> np.ndarray | None:
+        return tokens != PIANOROLL_OFF
 
     def shift(self, block: np.ndarray, semitones: int) -> tuple[np.ndarray, np.ndarray]:
         moved = np.roll(block, semitones, axis=2)  # (m, steps, pitches)
@@ -298,7 +265,7 @@ class MelodyChords(Melody):
     """
 
     kind = "melody_chords"
-    batchable = False  # its chords are read from every part (see ChordControl)
+    lines_by_track = False  # the top line of all the pitched notes
 
     @property
     def track_names(self) -> tuple[str, ...]:
@@ -307,12 +274,6 @@ class MelodyChords(Melody):
     @property
     def controls(self) -> dict[str, Control]:
         return {CHORD.name: CHORD}
-
-    def sources(self, piece: Piece) -> list[np.ndarray]:
-        """The top line of the pitched notes (a chords track is never a part)."""
-        notes = pitched_notes(piece, self.programs, self.tracks)
-        return [melody.skyline(notes)] if len(notes) else []
-
 
 DRUMS_PART = "drums"  # the part name that makes a part a drum track (trio)
 

@@ -100,12 +100,3 @@ def decode_pianoroll(roll: np.ndarray, min_pitch: int = MIN_PITCH) -> np.ndarray
 def onsets_per_step(roll: np.ndarray) -> np.ndarray:
     """Notes starting at each step: (n_steps, pitches) → (n_steps,) int64."""
     return (roll == PIANOROLL_ONSET).sum(axis=1, dtype=np.int64)
-
-
-def frame_counts(guess: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Sounding (step, pitch) cells of rolls (B, T, P) on real steps (B, T): true positives,
-    false positives, false negatives. Bay et al. (2009)'s frame accuracy is
-    TP / (TP + FP + FN) of their sums."""
-    real_step = mask[..., None]
-    said, real = (guess != PIANOROLL_OFF) & real_step, (truth != PIANOROLL_OFF) & real_step
-    return np.array([(said & real).sum(), (said & ~real).sum(), (~said & real).sum()])

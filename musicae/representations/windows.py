@@ -1,10 +1,11 @@
-"""Where windows can go: runs of notes, whole bars, one meter at a time.
+"""Where windows can go, and why a piece gave none.
 
 A *run* is a stretch of notes with no silence of ``gap_bars`` bars or more
 inside it (as MusicVAE ends a melody at such a gap). A run is cut at every
-time-signature change into *spans* of whole bars, so no window ever straddles
-a meter change. Everything here works on note lists and step numbers, never
-on arrays as long as the piece, so a note far away costs nothing.
+time-signature change into *spans* of whole bars (``codec`` does both), so no
+window ever straddles a meter change; a bar longer than a slot is cut into
+equal groups of beats (:func:`bar_unit`). :class:`Diagnostics` names the reason
+a piece yields no window.
 """
 
 from __future__ import annotations
@@ -14,24 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicae.midi.notes import Meter, Piece
+from musicae.midi.notes import Meter
 
 QUARTERS_PER_DEFAULT_BAR = 4  # gap length used inside a meter that has no whole-step bar
-
-
-@dataclass(frozen=True)
-class Span:
-    """``bars`` window bars of one meter, the first starting at step ``start``.
-
-    A window bar is the meter's bar, or an equal part of it when the bar is
-    longer than a slot (see :func:`bar_unit`): ``unit`` is its time signature.
-    """
-
-    meter: Meter
-    unit: tuple[int, int]
-    steps_per_bar: int
-    start: int
-    bars: int
 
 
 def bar_unit(meter: Meter, slot: int) -> tuple[int, int] | None:
@@ -72,69 +58,10 @@ class Diagnostics:
         return f"shorter than {bars} bars"
 
 
-def split_runs(notes: np.ndarray, piece: Piece, gap_bars: int) -> list[np.ndarray]:
-    """Cut notes where nothing sounds for ``gap_bars`` bars (of the meter at the gap).
-
-    notes: (n,) ``NOTE_DTYPE`` → list of (n_i,) sorted by start, sum n_i = n.
-    """
-    if len(notes) == 0:
-        return []
-    notes = notes[np.argsort(notes["start"], kind="stable")]
-    reach = np.maximum.accumulate(notes["end"])  # (n,) last step sounding so far
-    silence = notes["start"][1:] - reach[:-1]  # (n - 1,)
-    cuts = np.flatnonzero(silence >= gap_bars * _bar_steps_at(piece, reach[:-1])) + 1
-    return np.split(notes, cuts)
-
-
-def _bar_steps_at(piece: Piece, steps: np.ndarray) -> np.ndarray:
-    """Steps per bar of the meter in force at each step: (n,) → (n,)."""
-    starts = np.array([m.start for m in piece.meters])
-    default_bar = QUARTERS_PER_DEFAULT_BAR * piece.steps_per_quarter
-    bar = np.array([m.steps_per_bar or default_bar for m in piece.meters])
-    return bar[np.searchsorted(starts, steps, side="right") - 1]
-
-
-def bar_spans(first: int, last: int, piece: Piece, slot: int, diag: Diagnostics) -> list[Span]:
-    """Whole-bar spans covering steps ``[first, last)``, one per meter segment.
-
-    The bar holding the last note counts as whole; a bar cut short by a meter
-    change does not. Bars longer than a slot are cut into equal parts
-    (:func:`bar_unit`); segments where that fails are counted in
-    ``diag.meter_skips`` instead.
-    """
-    spans = []
-    for meter, end in piece.meter_spans():
-        lo, hi = max(first, meter.start), min(last, end)
-        if lo >= hi:
-            continue
-        unit = bar_unit(meter, slot)
-        if unit is None:
-            bar = max(meter.steps_per_bar, 1)
-            diag.meter_skips[_meter_reason(meter)] += -(-(hi - lo) // bar)
-            continue
-        spb = meter.steps_per_bar * unit[0] // meter.numerator
-        first_bar = (lo - meter.start) // spb
-        end_bar = -(-(hi - meter.start) // spb)
-        if end != float("inf"):
-            end_bar = min(end_bar, int(end - meter.start) // spb)
-        if end_bar > first_bar:
-            start = meter.start + first_bar * spb
-            spans.append(Span(meter, unit, spb, start, end_bar - first_bar))
-    return spans
-
-
 def _meter_reason(meter: Meter) -> str:
     if meter.steps_per_bar == 0:
         return f"meter {meter.name} off the step grid"
     return f"meter {meter.name} does not fit the bar slot"
-
-
-def unique_rows(keys: list[bytes]) -> np.ndarray:
-    """Indices of the first occurrence of each distinct key, in order: (m,) int64."""
-    first: dict[bytes, int] = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, i)
-    return np.fromiter(first.values(), dtype=np.int64, count=len(first))
 
 
 def spread(count: int, cap: int | None) -> np.ndarray:
