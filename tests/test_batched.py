@@ -163,15 +163,18 @@ def test_a_batch_past_its_cells_goes_in_parts_with_the_same_windows(monkeypatch)
     assert len(parts[0]) > 10 and any(hi - lo == 1 for lo, hi in parts[0])
 
 
-def test_a_chunk_gives_each_file_what_it_gives_alone(tmp_path):
-    """The worker's batches agree with one file at a time, files the compiled reader
-    refuses (not MIDI, empty, missing) included, in order."""
-    good = files_of("folk", 500)
+@pytest.mark.parametrize(("kind", "corpus"), [("melody", "folk"), ("voices", "chorales"),
+                                              ("groove", "groove")])
+def test_a_chunk_gives_each_file_what_it_gives_alone(tmp_path, kind, corpus):
+    """The worker's batches (of compiled files, or of pieces for a kind that needs them)
+    agree with one file at a time, files the readers refuse (not MIDI, empty,
+    missing) included, in order."""
+    good = files_of(corpus, 500 if corpus == "folk" else 60)
     (tmp_path / "empty.mid").write_bytes(b"")
     (tmp_path / "text.mid").write_text("not midi")
     paths = [*good[:3], str(tmp_path / "empty.mid"), *good[3:], str(tmp_path / "text.mid"),
              str(tmp_path / "missing.mid")]
-    rep = Melody()
+    rep = REPRESENTATIONS[kind]()
     tasks = [Task(path, rep, 10.0) for path in paths]
     for got, task in zip(process_chunk(tasks), tasks, strict=True):
         want = process_file(task)

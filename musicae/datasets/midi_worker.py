@@ -1,7 +1,7 @@
-"""Turning files into windows, one file at a time, in worker processes.
+"""Turning files into windows, a chunk of files at a time, in worker processes.
 
-A worker reads a file's bytes, digests them (the cache key), and parses and
-encodes them under a time limit. Nothing but the small window arrays travels
+A worker reads each file's bytes, digests them (the cache key), parses them and
+encodes its chunk's files together under a time limit. Nothing but the small window arrays travels
 back to the parent, so memory stays bounded by the windows, never by MIDI
 objects; the parent keeps the cache. Workers die with the parent (a killed
 ``prepare`` leaves none behind holding its spill folder) and leave Ctrl-C to it.
@@ -29,13 +29,14 @@ from musicae.datasets.midi_cache import FileResult, content_digest
 from musicae.errors import MusicaeError
 from musicae.midi import compiled
 from musicae.midi.notes import (
+    Piece,
     UnusableMidi,
     default_reader,
     parse_midi,
     read_midi_file,
 )
 from musicae.representations.base import Representation
-from musicae.representations.codec import batch_windows, piece_windows
+from musicae.representations.codec import batch_windows, piece_windows, pieces_windows
 
 FILE_TIME_LIMIT_S = 60.0  # a file that takes longer is skipped, never waited on
 TIME_LIMIT_REASON = "time limit"
@@ -114,14 +115,15 @@ def process_file(task: Task) -> FileResult:
 
 
 def process_chunk(tasks: list[Task]) -> list[FileResult]:
-    """:func:`process_file` of several files of one representation at once: the files
-    the compiled reader reads go through ``batched`` together, ``BATCH_NOTES`` notes at
-    a time (one numpy call a step for all of them); the others, or all of a batch
-    that fails or runs past its time limit, one by one."""
+    """:func:`process_file` of several files of one representation at once, through the
+    codec together, ``BATCH_NOTES`` notes at a time (one numpy call a step for all of
+    them): read by the compiled reader where the kind needs no piece, else read into
+    pieces one by one. A file the compiled reader refuses, or all of a batch that fails
+    or runs past its time limit, goes on its own."""
     results: list[FileResult | None] = [None] * len(tasks)
-    batch: list[tuple[int, str, compiled.Parsed]] = []  # (task, digest, notes)
+    batch: list[tuple[int, str, compiled.Parsed | Piece]] = []  # (task, digest, notes)
     notes = 0
-    batchable = bool(tasks) and tasks[0].rep.columnar and default_reader() == "symusic"
+    columnar = bool(tasks) and tasks[0].rep.columnar and default_reader() == "symusic"
     stats: dict[int, tuple[int, int]] = {}
     for i, task in enumerate(tasks):
         if _stopping is not None and _stopping.value:
@@ -132,12 +134,15 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
             results[i] = FileResult(None, exc.reason, processed=True)
             continue
         digest = content_digest(data)
-        found = compiled.read_events(data) if batchable else None
-        if found is None:
+        found = compiled.read_events(data) if columnar else _piece(data, digest, task)
+        if found is None:  # the compiled reader refused it
             results[i] = _encode(data, digest, task)
             continue
+        if isinstance(found, FileResult):
+            results[i] = found
+            continue
         batch.append((i, digest, found))
-        notes += found.notes
+        notes += found.notes if columnar else len(found.notes)
         if notes >= BATCH_NOTES:
             _batch(tasks, batch, results)
             batch, notes = [], 0
@@ -147,16 +152,18 @@ def process_chunk(tasks: list[Task]) -> list[FileResult]:
     return results
 
 
-def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed]],
+def _batch(tasks: list[Task], batch: list[tuple[int, str, compiled.Parsed | Piece]],
            results: list[FileResult | None]) -> None:
-    """The results of a batch of parsed files."""
+    """The results of a batch of parsed files (or pieces)."""
     if not batch:
         return
     rep, limit = tasks[batch[0][0]].rep, tasks[batch[0][0]].time_limit
+    found = [notes for _, _, notes in batch]
+    paths = [tasks[i].path for i, _, _ in batch]
+    windows = pieces_windows if isinstance(found[0], Piece) else batch_windows
     try:
         with time_limit(limit):  # a batch takes far less than one slow file alone
-            outcomes = batch_windows([parsed for _, _, parsed in batch], rep,
-                                     [tasks[i].path for i, _, _ in batch])
+            outcomes = windows(found, rep, paths)
     except (_FileTimeout, Exception):  # each file then goes on its own, which names the error
         for i, _, _ in batch:
             results[i] = process_file(tasks[i])
@@ -231,17 +238,29 @@ def cacheable(result: FileResult) -> bool:
 
 def _encode(data: bytes, digest: str, task: Task) -> FileResult:
     """Parse and encode under the time limit; every failure becomes a reason."""
+    piece = _piece(data, digest, task)
+    if isinstance(piece, FileResult):
+        return piece
+    return _guarded(digest, task, lambda: FileResult.of_windows(
+        digest, piece_windows(piece, task.rep, task.path), processed=True))
+
+
+def _piece(data: bytes, digest: str, task: Task) -> Piece | FileResult:
+    """A file's piece, parsed under the time limit, or why there is none."""
+    return _guarded(digest, task, lambda: parse_midi(data, task.path, task.rep.steps_per_quarter))
+
+
+def _guarded(digest: str, task: Task, make):
+    """``make()`` under the task's time limit; every failure becomes a reason."""
     try:
         with time_limit(task.time_limit):
-            piece = parse_midi(data, task.path, task.rep.steps_per_quarter)
-            windows = piece_windows(piece, task.rep, task.path)
+            return make()
     except UnusableMidi as exc:
         return FileResult(digest, exc.reason, processed=True)
     except _FileTimeout:
         return FileResult(digest, TIME_LIMIT_REASON, processed=True)
     except Exception as exc:  # a file must never stop a whole folder; the report names it
         return FileResult(digest, INTERNAL_ERROR, processed=True, detail=repr(exc)[:200])
-    return FileResult.of_windows(digest, windows, processed=True)
 
 
 def run_tasks(tasks: list[Task], workers: int, progress: bool) -> Iterator[FileResult]:
