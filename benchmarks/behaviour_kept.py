@@ -5,7 +5,8 @@ every shipped model, from this checkout and from another commit's, side by side.
     python benchmarks/behaviour_kept.py 757a919d folk_mel_2bar mnist_cvae
 
 The other commit is checked out into a temporary git worktree and run from there (its
-own code, this checkout's shipped models and data). Prints, per model, whether the two
+own code, this checkout's shipped models and data). Each side cuts its own windows, into
+a dataset cache of its own that starts empty. Prints, per model, whether the two
 JSON results are identical, and the fields that differ; exits 1 if any does.
 """
 
@@ -24,8 +25,8 @@ MODELS = ROOT / "data" / "models"
 IGNORED = {"model"}  # the path of the model evaluated: the checkout's own
 
 
-def evaluate(checkout: Path, model: str, data: str) -> dict:
-    env = os.environ | {"PYTHONPATH": str(checkout)}
+def evaluate(checkout: Path, model: str, data: str, cache: Path) -> dict:
+    env = os.environ | {"PYTHONPATH": str(checkout), "MUSICAE_CACHE": str(cache)}
     done = subprocess.run([sys.executable, "-m", "musicae", "--threads", "1", "evaluate",
                            str(MODELS / model), data, "--json"], cwd=checkout, env=env,
                           capture_output=True, text=True, check=False)
@@ -48,7 +49,8 @@ def main() -> None:
         try:
             for name in names:
                 data = json.loads((MODELS / name / "config.json").read_text())["data"]
-                old, new = evaluate(before, name, data), evaluate(ROOT, name, data)
+                old = evaluate(before, name, data, Path(tmp) / "cache_before")
+                new = evaluate(ROOT, name, data, Path(tmp) / "cache_after")
                 changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
                 different += bool(changed)
                 print(f"{name:28s} {'identical' if not changed else 'DIFFERENT'}"

@@ -28,6 +28,7 @@ from musicae.representations import (
     Groove,
     Melody,
     MelodyChords,
+    Multitrack,
     Pianoroll,
     Representation,
     Trio,
@@ -163,6 +164,15 @@ _PRESETS += [
     _music("trio_2bar", "2-bar trio VAE (MusicVAE's): melody, bass and drums, one head each",
            Trio(bars=2), steps=6000, batch_size=64, enc_size=512, latent_dim=256,
            dec_size=256),
+    # Multitrack MusicVAE's shape (Simon et al. 2018) at CPU widths: the events of each
+    # track, then the tracks, are encoded hierarchically; a conductor makes one embedding
+    # per track slot, from which (and z) the track's program and events are decoded.
+    _music("multitrack_1bar", "1-bar multitrack VAE: up to 8 tracks of any General MIDI "
+           "instrument or drums, each as performance events (program, note-on/off, time "
+           "shift, velocity)", Multitrack(), steps=6000, batch_size=32, lr=2e-3,
+           lr_decay=0.9999, free_bits=64, encoder="hierarchical", enc_size=192,
+           latent_dim=256, dec_size=256, dec_layers=2, conductor_size=256,
+           conductor_layers=1, z_to_bars=True),
     _music("trio_16bar", "16-bar trio VAE: conductor over bars, a head per part",
            Trio(bars=16), steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
            enc_size=256, enc_layers=2, latent_dim=512, dec_size=256, dec_layers=2,

@@ -155,11 +155,14 @@ def encode_piece(piece: Piece, rep: Representation) -> tuple[list[Window], Diagn
         for span in bar_spans(first, last, piece, rep.slot, diag):
             spb = span.steps_per_bar
             steps = span.bars * spb
-            tokens = rep.encode_notes(run, span.start, steps)
-            controls = rep.encode_controls(piece, span.start, steps, span.unit)
             if span.bars < rep.bars:
                 diag.short_runs += 1
                 continue
+            if not rep.on_grid:  # an event kind: each window's notes, one window at a time
+                windows += event_windows(run, span, rep, diag)
+                continue
+            tokens = rep.encode_notes(run, span.start, steps)
+            controls = rep.encode_controls(piece, span.start, steps, span.unit)
             onsets = rep.onsets(tokens).reshape(steps, -1)
             before = np.concatenate([np.zeros((1, onsets.shape[1]), np.int64),
                                      np.cumsum(onsets, axis=0)])
@@ -172,6 +175,26 @@ def encode_piece(piece: Piece, rep: Representation) -> tuple[list[Window], Diagn
                 windows.append(Window(tokens[lo:hi], spb, span.unit, span.meter.name,
                                       {name: c[lo:hi] for name, c in controls.items()}))
     return windows, diag
+
+
+def event_windows(run: np.ndarray, span: Span, rep: Representation,
+                  diag: Diagnostics) -> list[Window]:
+    """The windows of an event kind in one span, each encoded from the notes starting in it
+    (tokens and lengths as ``controls``, so that both are compared)."""
+    found = []
+    spb = span.steps_per_bar
+    for bar in range(0, span.bars - rep.bars + 1, rep.hop_bars):
+        begin = span.start + bar * spb
+        inside = np.flatnonzero((run["start"] >= begin) & (run["start"] < begin + rep.bars * spb))
+        lo, hi = (np.array([inside[0] if len(inside) else 0]),
+                  np.array([inside[-1] + 1 if len(inside) else 0]))
+        arrays, enough = rep.encode_windows(run, lo, hi, np.array([begin]), np.array([spb]))
+        if not enough[0]:
+            diag.sparse_windows += 1
+            continue
+        found.append(Window(arrays["tokens"][0], spb, span.unit, span.meter.name,
+                            {"lengths": arrays["lengths"][0]}))
+    return found
 
 
 def piece_windows(piece: Piece, rep: Representation,
@@ -197,6 +220,13 @@ def piece_windows(piece: Piece, rep: Representation,
                                        rep.slot)
         return out
 
+    if not rep.on_grid:
+        return FileWindows(
+            arrays={"tokens": np.stack([w.tokens for w in kept]),
+                    "lengths": np.stack([w.controls["lengths"] for w in kept]),
+                    "meter": np.array([w.meter for w in kept], dtype=np.int16)},
+            windows_by_meter=dict(Counter(w.source for w in kept).most_common()),
+            bars_skipped=dict(diag.meter_skips))
     arrays = {"tokens": slotted([w.tokens for w in kept], rep.token_shape, rep.token_dtype),
               "lengths": rep.window_lengths(spb),
               "meter": np.array([w.meter for w in kept], dtype=np.int16)}

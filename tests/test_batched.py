@@ -323,7 +323,8 @@ def as_trio(data: bytes) -> bytes:
 
 CORPORA = {"melody": ("folk", "chorales"), "drums": ("groove",), "pianoroll": ("chorales",),
            "melody_chords": ("pop909", "chorales"), "voices": ("chorales",),
-           "trio": ("chorales",), "groove": ("groove",)}
+           "trio": ("chorales",), "groove": ("groove",),
+           "multitrack": ("pop909", "chorales", "groove")}
 
 
 @pytest.mark.parametrize("kind", list(REPRESENTATIONS))

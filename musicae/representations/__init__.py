@@ -4,7 +4,8 @@ windows of a representation.
 No torch here. ``kinds`` holds one
 :class:`~musicae.representations.base.Representation` per kind (melody,
 drums, piano-roll, melody over chords, voices, trio; ``groove`` the drums as
-played), each owning its encoding and its output geometry; ``codec`` cuts
+played; ``multitrack`` a bar of any instruments as events), each owning its
+encoding and its output geometry; ``codec`` cuts
 pieces into windows laid out in bar ``slots`` and back; ``chords`` infers and
 names triads.
 """
@@ -21,6 +22,7 @@ from musicae.representations.kinds import (
     Voices,
     from_dict,
 )
+from musicae.representations.multitrack import Multitrack
 
-__all__ = ["REPRESENTATIONS", "Drums", "Groove", "Melody", "MelodyChords", "Pianoroll",
-           "Representation", "Trio", "Voices", "from_dict"]
+__all__ = ["REPRESENTATIONS", "Drums", "Groove", "Melody", "MelodyChords", "Multitrack",
+           "Pianoroll", "Representation", "Trio", "Voices", "from_dict"]

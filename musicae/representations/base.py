@@ -9,14 +9,17 @@ datasets and commands ask it; none of them branches on its kind.
 
 What a new kind writes
 ----------------------
-Must (abstract): ``heads`` (what a model predicts at a step); ``encode_notes`` /
-``decode_notes`` (a span of steps ⇄ tokens); ``onsets`` (what ``min_notes``
-counts); ``shift`` and ``pitch_span`` (transposition). And the notes it reads,
-in one of two ways: one piece at a time, ``sources`` (its lines),
-``no_source_reason`` (why a piece has none) and ``fit`` (a run brought into
-range); or many files at once, ``batchable`` with ``lines_batch`` and
+Must (abstract): ``heads`` (what a model predicts at a step); ``shift`` and
+``pitch_span`` (transposition). Its tokens, one of two ways: on a step grid
+(``on_grid``, the default), ``encode_notes`` / ``decode_notes`` (a span of steps
+⇄ tokens) and ``onsets`` (what ``min_notes`` counts); or as events,
+``encode_windows`` (each window's notes → its arrays and lengths) with
+``decode``, ``length_shape``, ``window_lengths`` and ``mask`` (multitrack). And
+the notes it reads, one of two ways: one piece at a time, ``sources`` (its
+lines), ``no_source_reason`` (why a piece has none) and ``fit`` (a run brought
+into range); or many files at once, ``batchable`` with ``lines_batch`` and
 ``fit_batch`` (melody, drums, piano-roll: what lets ``prepare`` read a folder at
-the compiled parser's speed). A kind's rules live in one of the two, never both.
+the compiled parser's speed). A kind's rules live in one of each pair, never both.
 
 May: ``track_names`` (the parts it writes); ``controls`` (per-step labels a
 model is conditioned on, each a ``controls.Control``: chords, a beat's hits);
@@ -213,18 +216,18 @@ class Representation(abc.ABC):
         """A run brought into range (sorted by start), or None when it is dropped."""
         raise NotImplementedError(f"{self.kind} brings runs into range many at once")
 
-    @abc.abstractmethod
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         """Tokens of steps ``[start, start + n_steps)``: (n_steps, *token_shape)."""
+        raise NotImplementedError(f"{self.kind} encodes whole windows (encode_windows)")
 
-    @abc.abstractmethod
     def onsets(self, tokens: np.ndarray) -> np.ndarray:
         """Notes starting at each step: (steps, *token_shape) → (steps,) int64, or
         (steps, parts) for several parts (a window needs ``min_notes`` in each)."""
+        raise NotImplementedError(f"{self.kind} counts the notes of whole windows")
 
-    @abc.abstractmethod
     def decode_notes(self, tokens: np.ndarray) -> np.ndarray:
         """Notes of real steps (steps, *token_shape) → (m,) ``NOTE_DTYPE`` from step 0."""
+        raise NotImplementedError(f"{self.kind} decodes whole windows (decode)")
 
     @abc.abstractmethod
     def shift(self, block: np.ndarray, semitones: int) -> tuple[np.ndarray, np.ndarray]:
@@ -246,6 +249,9 @@ class Representation(abc.ABC):
     # False: a model of this kind only plays given material (groove: a given beat's
     # hits), so its prior alone decodes to nothing to sample
     samples: ClassVar[bool] = True
+    # True: a window's tokens are one per step of its bars, cut from the span's step grid
+    # by the codec; False: an event kind encodes each window's notes (encode_windows)
+    on_grid: ClassVar[bool] = True
 
     @property
     def columnar(self) -> bool:
@@ -269,6 +275,16 @@ class Representation(abc.ABC):
         dropped). ``run`` numbers each note's run; ``run_first`` is the first note of
         each."""
         raise NotImplementedError
+
+    def encode_windows(self, notes: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                       start: np.ndarray, bar: np.ndarray) -> tuple[dict[str, np.ndarray],
+                                                                     np.ndarray]:
+        """An event kind's windows (``on_grid`` False): window k holds ``notes[lo[k]:hi[k]]``
+        (a run's notes starting in it, as :meth:`sources` gave them, by start), ``bars``
+        window bars of ``bar[k]`` steps from the piece's step ``start[k]``. Returns the
+        named arrays of every window (``tokens`` (w, steps, ...), ``lengths`` (w,
+        *length_shape), and any other) and which have enough notes to keep, (w,) bool."""
+        raise NotImplementedError(f"{self.kind} windows are cut from a step grid")
 
     def encode_cut(self, first: np.ndarray, last: np.ndarray, pitch: np.ndarray,
                    onset: np.ndarray, n_steps: int) -> np.ndarray:

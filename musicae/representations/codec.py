@@ -376,10 +376,31 @@ class _Windows:
         self.skipped: dict[int, Counter] = {}
 
     def cut(self, lines: NoteBatch) -> None:
+        """Every window of the lines: where windows go (every hop_bars bars of a span),
+        their arrays (sliced from a step grid, or a kind's own: ``on_grid``), those with
+        enough notes, duplicates removed, capped."""
+        rep = self.rep
         notes, run, first, last, run_file = self.runs(lines)
         spans = self._spans(first, last, run_file)
-        tokens = self._tokens(notes, run, spans)
-        self._choose(tokens, self._controls(spans), spans)
+        spans["offset"] = np.cumsum(spans["steps"]) - spans["steps"]  # where laid end to end
+        short = spans["bars"] < rep.bars
+        np.add.at(self.short, spans["file"][short], 1)
+        span, within = _ranks(np.where(short, 0, (spans["bars"] - rep.bars) // rep.hop_bars + 1))
+        bar = spans["bar"][span]
+        if rep.on_grid:
+            tokens = self._tokens(notes, run, spans)
+            arrays, enough = self._sliced(tokens, self._controls(spans), spans["offset"][span]
+                                          + within * rep.hop_bars * bar, bar)
+        else:
+            start = spans["start"][span] + within * rep.hop_bars * bar  # the piece's steps
+            key = run * SEGMENT + notes.start
+            at = spans["run"][span] * SEGMENT + start
+            lo, hi = (np.searchsorted(key, edge, side="left") for edge in (at, at + rep.bars * bar))
+            arrays, enough = rep.encode_windows(notes.notes, lo, hi, start, bar)
+        file = spans["file"][span]
+        np.add.at(self.sparse, file[~enough], 1)
+        self._keep({name: values[enough] for name, values in arrays.items()}, file[enough],
+                   bar[enough], spans["row"][span[enough]])
 
     def runs(self, notes: NoteBatch) -> tuple:
         """Cut lines where nothing sounds for gap_bars bars; bring runs into range.
@@ -443,8 +464,8 @@ class _Windows:
         """Every span's tokens, one after another, and a last step that takes what falls
         outside all spans: each note's onset and end are written where they fall (or,
         for a roll, each note is cut at the edges of the spans it sounds in)."""
-        offset = np.concatenate([[0], np.cumsum(spans["steps"])])
-        spans["offset"] = offset[:-1]
+        offset = np.append(spans["offset"], spans["offset"][-1] + spans["steps"][-1]) \
+            if len(spans["offset"]) else np.zeros(1, np.int64)
         outside = int(offset[-1])
         key = spans["run"] * SEGMENT + spans["start"]
         if not len(notes.start):  # (nothing to encode: a batch of files without notes)
@@ -499,41 +520,42 @@ class _Windows:
         last = np.minimum(stop, end[sounds]) + offset
         return self.rep.encode_cut(first, last, notes.pitch[note], start >= begin, n_steps)
 
-    def _choose(self, tokens: np.ndarray, controls: dict[str, np.ndarray], spans: dict) -> None:
-        """Windows every hop_bars bars with enough onsets, in slots, duplicates removed."""
-        rep, n_files = self.rep, len(self.meters.count)
-        short = spans["bars"] < rep.bars
-        np.add.at(self.short, spans["file"][short], 1)
-        per_span = np.where(short, 0, (spans["bars"] - rep.bars) // rep.hop_bars + 1)
-        span, within = _ranks(per_span)
-        bar = spans["bar"][span]
-        first = spans["offset"][span] + within * rep.hop_bars * bar
+    def _sliced(self, tokens: np.ndarray, controls: dict[str, np.ndarray], first: np.ndarray,
+                bar: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The windows that start at laid step ``first`` (w,), ``rep.bars`` bars of ``bar``
+        (w,) steps each, in slots, and which have enough onsets in every part (w,) bool."""
+        rep = self.rep
         onsets = rep.onsets(tokens).reshape(len(tokens), -1)
         before = np.concatenate([np.zeros((1, onsets.shape[1]), np.int64),
                                  np.cumsum(onsets, axis=0)])
         counts = before[first + rep.bars * bar] - before[first]
         enough = (counts >= rep.min_notes).all(axis=1)
-        file = spans["file"][span]
-        np.add.at(self.sparse, file[~enough], 1)
-        span, first, bar, file = span[enough], first[enough], bar[enough], file[enough]
-
         laid = {"tokens": (tokens, rep.token_dtype)} | {
             name: (labels, np.int16) for name, labels in controls.items()}
         slotted = {name: np.zeros((len(first), rep.steps, *values.shape[1:]), dtype=dtype)
                    for name, (values, dtype) in laid.items()}
-        for steps in distinct(bar).tolist():
-            rows = np.flatnonzero(bar == steps)
+        for steps in distinct(bar[enough]).tolist():
+            rows = np.flatnonzero((bar == steps) & enough)
             index = first[rows, None] + np.arange(rep.bars * steps)
             for name, (values, _) in laid.items():
                 slotted[name][rows] = to_slots_batch(values[index], steps, rep.slot)
-        kept = np.arange(len(first))
+        arrays = {"tokens": slotted.pop("tokens"), "lengths": rep.window_lengths(bar)}
+        return arrays | slotted, enough
+
+    def _keep(self, arrays: dict[str, np.ndarray], file: np.ndarray, bar: np.ndarray,
+              row: np.ndarray) -> None:
+        """The windows kept: duplicates of a file's window removed, at most
+        ``max_windows_per_file`` a file (evenly spread)."""
+        n_files = len(self.meters.count)
+        kept = np.arange(len(file))
         if self.distinct:
-            kept = kept[_first_of_each(file, bar, slotted.values())]
-            kept = kept[_capped(file[kept], n_files, rep.max_windows_per_file)]
-        row = spans["row"][span[kept]]
-        self.arrays = {"tokens": slotted["tokens"][kept], "lengths": rep.window_lengths(bar[kept]),
+            kept = kept[_first_of_each(file, bar, arrays.values())]
+            kept = kept[_capped(file[kept], n_files, self.rep.max_windows_per_file)]
+        row = row[kept]
+        self.arrays = {"tokens": arrays["tokens"][kept], "lengths": arrays["lengths"][kept],
                        "meter": self.meters.unit[row]} | {
-            name: slotted[name][kept] for name in controls}
+            name: values[kept] for name, values in arrays.items()
+            if name not in ("tokens", "lengths")}
         self.rows = row
         file = file[kept]
         self.bounds = np.searchsorted(file, np.arange(n_files + 1)).tolist()

@@ -30,6 +30,7 @@ from musicae.representations.constants import (
 )
 from musicae.representations.controls import ChordControl, Control
 from musicae.representations.groove import Groove
+from musicae.representations.multitrack import Multitrack
 
 CHORD = ChordControl()
 
@@ -455,7 +456,8 @@ class Trio(Parts):
 
 
 REPRESENTATIONS: dict[str, type[Representation]] = {
-    cls.kind: cls for cls in (Melody, Drums, Pianoroll, MelodyChords, Voices, Trio, Groove)
+    cls.kind: cls for cls in (Melody, Drums, Pianoroll, MelodyChords, Voices, Trio, Groove,
+                              Multitrack)
 }
 
 

@@ -1,0 +1,157 @@
+"""Multitrack measures: a bar of any instruments as event sequences, cut, encoded, decoded,
+transposed, and a hierarchical model over its tracks trained and sampled from the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+
+from musicae.errors import MusicaeError
+from musicae.midi.notes import read_midi, write_midi
+from musicae.representations import Multitrack
+from musicae.representations.codec import piece_windows
+from musicae.representations.multitrack import END, FIRST_ON, FIRST_PROGRAM
+
+REP = Multitrack()
+QPM = 120.0
+STEP = 60.0 / QPM / REP.steps_per_quarter  # seconds per 1/24 of a quarter
+
+
+def write_band(path: Path, parts: list[tuple[int, bool, list[tuple[int, int, int, int]]]],
+               meter: tuple[int, int] = (4, 4)) -> Path:
+    """One instrument per (program, is_drum, [(pitch, start, end, velocity)]), steps of
+    1/24 of a quarter."""
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=QPM)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(*meter, 0.0))
+    for program, drum, notes in parts:
+        instrument = pretty_midi.Instrument(program, is_drum=drum)
+        instrument.notes += [pretty_midi.Note(v, p, s * STEP, e * STEP) for p, s, e, v in notes]
+        midi.instruments.append(instrument)
+    midi.write(str(path))
+    return path
+
+
+def band_bars(bars: int, bar: int = 96) -> list[tuple[int, bool, list]]:
+    """Piano chords, a bass in eighth-note triplets, swung hi-hats with a kick: ``bars``
+    bars of ``bar`` steps."""
+    piano = [(p, b * bar, b * bar + 48, 70) for b in range(bars) for p in (60, 64, 67)]
+    bass = [(36 + (i * 5) % 12, b * bar + i * 16, b * bar + i * 16 + 12, 100)
+            for b in range(bars) for i in range(bar // 16)]
+    hats = [(42, b * bar + t, b * bar + t + 1, 60 + 30 * (t % 24 == 0))
+            for b in range(bars) for t in range(0, bar, 24)] + \
+        [(42, b * bar + t + 16, b * bar + t + 17, 50) for b in range(bars) for t in range(0, bar, 24)]
+    kick = [(36, b * bar, b * bar + 1, 110) for b in range(bars)]
+    return [(0, False, piano), (33, False, bass), (0, True, hats + kick)]
+
+
+def notes_of(piece) -> list[tuple]:
+    """(program, or 128 for drums; pitch, start, end, velocity) of every note."""
+    n = piece.notes
+    return sorted((128 if d else int(g), int(p), int(s), int(e), int(v))
+                  for g, d, p, s, e, v in zip(n["program"], n["is_drum"], n["pitch"],
+                                              n["start"], n["end"], n["velocity"], strict=True))
+
+
+def test_a_bar_of_three_instruments_comes_back_as_it_was_played(tmp_path):
+    piece = read_midi(write_band(tmp_path / "band.mid", band_bars(2)), REP.steps_per_quarter)
+    found = piece_windows(piece, REP, "band.mid")
+    assert len(found) == 1  # two equal bars: one window kept
+    assert found.lengths.shape == (1, REP.track_slots)
+    slots = found.tokens[0].reshape(REP.track_slots, REP.events)
+    # drums last, pitched tracks by program; empty slots are a lone END
+    assert slots[:3, 0].tolist() == [FIRST_PROGRAM + 0, FIRST_PROGRAM + 33, FIRST_PROGRAM + 128]
+    assert (slots[3:, 0] == END).all() and (found.lengths[0, 3:] == 1).all()
+    back = REP.decode(found.tokens[0], REP.mask(found.lengths)[0], found.meter_of(0))
+    bar = [note for note in notes_of(piece) if note[2] < 96]
+    bins = REP.velocity_bins  # velocities come back as the middle of their bins' edges
+
+    def binned(v: int) -> int:
+        return round((1 + (v - 1) * bins // 127) * 127 / bins)
+
+    want = sorted((g, p, s, s + 1 if g == 128 else e, binned(v)) for g, p, s, e, v in bar)
+    assert notes_of(back) == want
+    out = tmp_path / "back.mid"
+    write_midi(back, out)
+    written = pretty_midi.PrettyMIDI(str(out))
+    assert [(i.program, i.is_drum, i.name) for i in written.instruments] == [
+        (0, False, "Acoustic Grand Piano"), (33, False, "Electric Bass (finger)"),
+        (0, True, "Drums")]
+    drum_channels = {m.channel for t in mido.MidiFile(str(out)).tracks for m in t
+                     if m.type == "note_on" and m.note == 42}
+    assert drum_channels == {9}
+
+
+def test_bars_keep_their_own_length_in_other_meters(tmp_path):
+    path = write_band(tmp_path / "six.mid", band_bars(3, bar=72), meter=(6, 8))
+    found = piece_windows(read_midi(path, REP.steps_per_quarter), REP)
+    assert found.meter.tolist()[0] == [6, 8]
+    back = REP.decode(found.tokens[0], REP.mask(found.lengths)[0], (6, 8))
+    assert back.length == 72 and back.notes["end"].max() <= 72
+
+
+def test_more_instruments_than_slots_keep_the_first_by_the_ordering_rule(tmp_path):
+    parts = [(program, False, [(60 + program % 12, 0, 24, 80), (62, 48, 72, 80)])
+             for program in (40, 5, 73, 0, 24, 56, 19, 33, 90, 11)]
+    parts.append((0, True, [(36, 0, 1, 100), (38, 48, 49, 100)]))
+    rep = Multitrack(track_slots=4)
+    found = piece_windows(read_midi(write_band(tmp_path / "many.mid", parts), 24), rep)
+    programs = found.tokens[0].reshape(4, rep.events)[:, 0] - FIRST_PROGRAM
+    assert programs.tolist() == [0, 5, 11, 19]  # by program; drums would come last
+
+
+def test_a_track_longer_than_its_slot_is_cut_and_still_ends(tmp_path):
+    busy = [(60 + i % 7, i * 3, i * 3 + 2, 80) for i in range(32)]  # 32 notes, ~96 events
+    rep = Multitrack(events=24)
+    found = piece_windows(read_midi(write_band(tmp_path / "busy.mid", [(0, False, busy)]), 24),
+                          rep)
+    assert found.lengths[0, 0] == 24
+    assert found.tokens[0, 23] == END and (found.tokens[0, :23] != END).all()
+    back = rep.decode(found.tokens[0], rep.mask(found.lengths)[0], (4, 4))
+    assert 0 < len(back.notes) < 32 and back.notes["end"].max() <= 96
+
+
+def test_transposing_moves_pitched_tracks_only(tmp_path):
+    found = piece_windows(read_midi(write_band(tmp_path / "band.mid", band_bars(1)), 24), REP)
+    moved, ok = REP.shift(found.tokens, 2)
+    assert ok.all()
+    before = REP.decode(found.tokens[0], REP.mask(found.lengths)[0], (4, 4)).notes
+    after = REP.decode(moved[0], REP.mask(found.lengths)[0], (4, 4)).notes
+    assert (after["pitch"][~after["is_drum"]] == before["pitch"][~before["is_drum"]] + 2).all()
+    assert (after["pitch"][after["is_drum"]] == before["pitch"][before["is_drum"]]).all()
+    assert REP.pitch_span(found.tokens) == (36, 67)
+    assert not REP.shift(found.tokens, 100)[1].any()  # out of MIDI's range: left as it was
+    assert int((found.tokens >= FIRST_ON).sum()) > 0
+
+
+@pytest.mark.parametrize(("setting", "message"), [({"bars": 2}, "bars must be 1"),
+                                                   ({"track_slots": 0}, "track_slots"),
+                                                   ({"events": 1}, "events")])
+def test_bad_settings_are_one_line_errors(setting, message):
+    with pytest.raises(MusicaeError, match=message):
+        Multitrack(**setting)
+
+
+def test_a_multitrack_model_trains_and_samples_named_instruments(cli, tmp_path):
+    data = tmp_path / "band"
+    data.mkdir()
+    for i in range(6):
+        parts = band_bars(4)
+        parts[0] = (i * 8, False, [(p + i, s, e, v) for p, s, e, v in parts[0][2]])
+        write_band(data / f"band_{i}.mid", parts)
+    sizes = ["--set", "track_slots=4", "--set", "events=40", "--set", "enc_size=16",
+             "--set", "latent_dim=8", "--set", "dec_size=16", "--set", "conductor_size=16",
+             "--set", "batch_size=4"]
+    done = cli("train", str(data), "--preset", "multitrack_1bar", "--out", str(tmp_path / "m"),
+               "--steps", "3", *sizes)
+    assert done.exit_code == 0, done.output
+    done = cli("sample", str(tmp_path / "m"), "-n", "2", "-o", str(tmp_path / "s"),
+               "--seed", "1")
+    assert done.exit_code == 0, done.output
+    for path in sorted((tmp_path / "s").glob("*.mid")):
+        midi = pretty_midi.PrettyMIDI(str(path))
+        assert midi.get_end_time() <= 2.0 + 1e-6  # one 4/4 bar at 120 qpm
+        assert all(i.name for i in midi.instruments)
