@@ -147,6 +147,14 @@ def split_of(name: str) -> str:
     return next(split for split, limit in SPLITS if bucket < limit)
 
 
+def write_manifest(path: Path, rows: list[dict]) -> None:
+    """One CSV row per file, columns as the first row names them."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -181,10 +189,7 @@ def main() -> None:
         rows.append({"split": split, "file": f"{split}/{name}", "meter": meters,
                      "qpm": round(midi.get_tempo_changes()[1][0], 2),
                      "notes": sum(len(t.notes) for t in midi.instruments)})
-    with open(OUT_DIR / "manifest.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_manifest(OUT_DIR / "manifest.csv", rows)
     print(f"{len(rows)} chorales from {len(paths)} scores: "
           f"{dict(Counter(r['split'] for r in rows))}; skipped {dict(skipped)}")
 

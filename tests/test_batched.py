@@ -324,7 +324,7 @@ def as_trio(data: bytes) -> bytes:
 CORPORA = {"melody": ("folk", "chorales"), "drums": ("groove",), "pianoroll": ("chorales",),
            "melody_chords": ("pop909", "chorales"), "voices": ("chorales",),
            "trio": ("chorales",), "groove": ("groove",),
-           "multitrack": ("pop909", "chorales", "groove")}
+           "multitrack": ("pop909", "chorales", "groove", "ensembles")}
 
 
 @pytest.mark.parametrize("kind", list(REPRESENTATIONS))

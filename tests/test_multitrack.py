@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import mido
-import numpy as np
 import pretty_midi
 import pytest
 
@@ -41,9 +40,9 @@ def band_bars(bars: int, bar: int = 96) -> list[tuple[int, bool, list]]:
     piano = [(p, b * bar, b * bar + 48, 70) for b in range(bars) for p in (60, 64, 67)]
     bass = [(36 + (i * 5) % 12, b * bar + i * 16, b * bar + i * 16 + 12, 100)
             for b in range(bars) for i in range(bar // 16)]
-    hats = [(42, b * bar + t, b * bar + t + 1, 60 + 30 * (t % 24 == 0))
-            for b in range(bars) for t in range(0, bar, 24)] + \
-        [(42, b * bar + t + 16, b * bar + t + 17, 50) for b in range(bars) for t in range(0, bar, 24)]
+    beats = [(b * bar + t) for b in range(bars) for t in range(0, bar, 24)]
+    hats = [(42, t, t + 1, 60 + 30 * (t % bar == 0)) for t in beats] + \
+        [(42, t + 16, t + 17, 50) for t in beats]  # swung: the off-beat 2/3 into the beat
     kick = [(36, b * bar, b * bar + 1, 110) for b in range(bars)]
     return [(0, False, piano), (33, False, bass), (0, True, hats + kick)]
 

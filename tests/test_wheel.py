@@ -34,7 +34,7 @@ def test_a_wheel_installed_elsewhere_finds_its_models_and_corpora(tmp_path):
     shipped = sorted(p.name for p in (ROOT / "data" / "models").iterdir() if p.is_dir())
     for model in shipped:
         assert f"musicae/bundled/models/{model}/model.safetensors" in names
-    for corpus in ("folk", "chorales", "groove", "pop909"):
+    for corpus in ("folk", "chorales", "groove", "pop909", "ensembles"):
         wanted = sum(1 for _ in (ROOT / "data" / corpus).rglob("*.mid"))
         inside = [n for n in names if n.startswith(f"musicae/bundled/{corpus}/")]
         assert sum(n.endswith(".mid") for n in inside) == wanted

@@ -37,7 +37,8 @@ from musicae.representations.base import Representation
 from musicae.representations.codec import Rows, WindowArrays, piece_windows
 
 FOLK = "folk"  # the bundled melody corpus
-BUNDLED = (FOLK, "chorales", "groove", "pop909")  # bundled corpora (folders under data/)
+BUNDLED = (FOLK, "chorales", "groove", "pop909", "ensembles")  # bundled corpora (data/)
+JOIN = "+"  # DATA of several folders: "pop909+chorales" trains on both
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 SPLITS = ("train", "valid", "test")
 SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}  # for folders without split subfolders
@@ -95,6 +96,15 @@ def resolve_data(data: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise MusicaeError(f"{data}: not a folder")
     return folder
+
+
+def data_parts(data: str | os.PathLike) -> list[str]:
+    """The folders (or bundled names) of a DATA argument: several joined by ``+``
+    ("pop909+chorales+groove"), where no folder of that whole name exists."""
+    text = str(data)
+    if JOIN in text and not Path(text).expanduser().exists():
+        return [part for part in text.split(JOIN) if part] or [text]
+    return [text]
 
 
 def list_midi(root: Path) -> list[Path]:

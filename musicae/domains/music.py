@@ -16,7 +16,13 @@ import torch
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
 from musicae.datasets.examples import Examples, window_arrays, window_batch, window_examples
-from musicae.datasets.midi import load_windows, resolve_data, windows_from_file
+from musicae.datasets.midi import (
+    JOIN,
+    data_parts,
+    load_windows,
+    resolve_data,
+    windows_from_file,
+)
 from musicae.domains.base import Domain, no_groove
 from musicae.errors import MusicaeError
 from musicae.midi.notes import Piece, UnusableMidi, read_midi, steps_per_bar, write_midi
@@ -47,9 +53,11 @@ def parse_meter(meter: str | tuple[int, int] | None) -> tuple[int, int] | None:
 class MusicDomain(Domain):
     def examples(self, data: str, split: str, rep: Representation | None = None,
                  transpose: int = 0, progress: bool = True) -> Examples:
-        windows = load_windows(resolve_data(data), rep, split=split, progress=progress,
-                               allow_empty=split == "valid")
-        return window_examples(windows.arrays, rep, transpose if split == "train" else 0)
+        found = [load_windows(resolve_data(part), rep, split=split, progress=progress,
+                              allow_empty=split == "valid").arrays for part in data_parts(data)]
+        arrays = found[0] if len(found) == 1 else {
+            name: np.concatenate([arrays[name] for arrays in found]) for name in found[0]}
+        return window_examples(arrays, rep, transpose if split == "train" else 0)
 
     def read_input(self, bundle: ModelBundle, path: Path, bar: int | None = None
                    ) -> tuple[Batch, dict]:
@@ -141,7 +149,7 @@ class MusicDomain(Domain):
 
     def data_path(self, data: str) -> str | None:
         try:
-            return str(resolve_data(data).resolve())
+            return JOIN.join(str(resolve_data(part).resolve()) for part in data_parts(data))
         except MusicaeError:  # not a folder
             return None
 
