@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mido
+import numpy as np
 import pretty_midi
 import pytest
 
@@ -16,6 +17,7 @@ from musicae.representations.codec import piece_windows
 from musicae.representations.multitrack import END, FIRST_ON, FIRST_PROGRAM
 
 REP = Multitrack()
+REP_4 = Multitrack(track_slots=4, events=40)  # the tiny model's
 QPM = 120.0
 STEP = 60.0 / QPM / REP.steps_per_quarter  # seconds per 1/24 of a quarter
 
@@ -135,18 +137,24 @@ def test_bad_settings_are_one_line_errors(setting, message):
 
 
 def test_a_multitrack_model_trains_and_samples_named_instruments(cli, tmp_path):
-    data = tmp_path / "band"
-    data.mkdir()
-    for i in range(6):
+    for i in range(6):  # two folders, trained on together (DATA joined by +)
+        data = tmp_path / f"band{i % 2}"
+        data.mkdir(exist_ok=True)
         parts = band_bars(4)
         parts[0] = (i * 8, False, [(p + i, s, e, v) for p, s, e, v in parts[0][2]])
         write_band(data / f"band_{i}.mid", parts)
+    data = f"{tmp_path / 'band0'}+{tmp_path / 'band1'}"
     sizes = ["--set", "track_slots=4", "--set", "events=40", "--set", "enc_size=16",
              "--set", "latent_dim=8", "--set", "dec_size=16", "--set", "conductor_size=16",
              "--set", "batch_size=4"]
-    done = cli("train", str(data), "--preset", "multitrack_1bar", "--out", str(tmp_path / "m"),
+    done = cli("train", data, "--preset", "multitrack_1bar", "--out", str(tmp_path / "m"),
                "--steps", "3", *sizes)
     assert done.exit_code == 0, done.output
+    from musicae.datasets.midi import load_windows
+
+    each = [len(load_windows(tmp_path / f"band{i}", REP_4, "train", progress=False).arrays[
+        "tokens"]) for i in range(2)]
+    assert all(each) and f"train_examples: {sum(each)}" in done.output  # both folders
     done = cli("sample", str(tmp_path / "m"), "-n", "2", "-o", str(tmp_path / "s"),
                "--seed", "1")
     assert done.exit_code == 0, done.output
@@ -154,3 +162,34 @@ def test_a_multitrack_model_trains_and_samples_named_instruments(cli, tmp_path):
         midi = pretty_midi.PrettyMIDI(str(path))
         assert midi.get_end_time() <= 2.0 + 1e-6  # one 4/4 bar at 120 qpm
         assert all(i.name for i in midi.instruments)
+
+
+def test_bars_joined_merge_their_tracks_by_instrument(tmp_path):
+    """An interpolation's bars, joined: each instrument one track across bars, the k-th of
+    a kind (two violins) its own, and every note inside its bar."""
+    from musicae.datasets.examples import window_batch
+    from musicae.domains.music import _one_after_another
+
+    quartet = [(40, False, [(76, 0, 48, 80)]), (40, False, [(72, 0, 96, 80)]),
+               (42, False, [(48, 0, 96, 80)])]
+    band = band_bars(1)
+    rows = []
+    for name, parts in (("quartet", quartet), ("band", band), ("again", quartet)):
+        found = piece_windows(read_midi(write_band(tmp_path / f"{name}.mid", parts), 24), REP)
+        rows.append({k: v[:1] for k, v in found.arrays.items()})
+    batch = window_batch({k: np.concatenate([r[k] for r in rows]) for k in rows[0]}, REP)
+    joined = _one_after_another(REP, batch, {})
+    assert joined.length == 3 * 96
+    assert sorted(joined.names) == sorted(["Violin", "Violin", "Cello", "Acoustic Grand Piano",
+                                           "Electric Bass (finger)", "Drums"])
+    n = joined.notes
+    for track, name in enumerate(joined.names):
+        mine = n[n["instrument"] == track]
+        assert len(np.unique(mine["program"])) == 1, name
+    violins = [t for t, name in enumerate(joined.names) if name == "Violin"]
+    assert [len(n[n["instrument"] == t]) for t in violins] == [2, 2]  # bars 1 and 3
+    bar = n["start"] // 96
+    assert (n["end"] <= (bar + 1) * 96).all()  # nothing hangs across a bar
+    out = tmp_path / "joined.mid"
+    write_midi(joined, out)
+    assert len(pretty_midi.PrettyMIDI(str(out)).instruments) == 6

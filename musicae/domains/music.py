@@ -321,15 +321,40 @@ def _style(qpm: float | None, program: int | None) -> dict:
 
 
 def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:
-    """Windows one after another as one piece (written in ``style``; one shared layout)."""
+    """Windows one after another as one piece (written in ``style``; one shared layout).
+    Where windows name their tracks differently (multitrack bars: each its instruments),
+    tracks are merged by instrument: the k-th track of a name and program in each window
+    is one track of the piece."""
     pieces = decoded_pieces(rep, batch, **style)
     length = pieces[0].length
+    names = pieces[0].names
+    merged: dict[tuple, int] = {}  # (name, program, drums, k) -> track of the piece
     notes = []
     for i, piece in enumerate(pieces):
         shifted = piece.notes.copy()
         shifted["start"] += i * length
         shifted["end"] += i * length
+        if piece.names != pieces[0].names:
+            names = None
         notes.append(shifted)
+    if names is None:
+        names = []
+        for piece, shifted in zip(pieces, notes, strict=True):
+            seen: dict[tuple, int] = {}
+            ids = shifted["instrument"].copy()
+            for track in np.unique(ids).tolist():
+                first = shifted[ids == track][0]
+                kind = (piece.name_of(track), int(first["program"]), bool(first["is_drum"]))
+                seen[kind] = seen.get(kind, -1) + 1
+                key = (*kind, seen[kind])
+                if key not in merged:
+                    merged[key] = len(names)
+                    names.append(kind[0])
+                shifted["instrument"][ids == track] = merged[key]
+        names = tuple(names)
+    joined = np.concatenate(notes)
+    if names != pieces[0].names:
+        joined = np.sort(joined, order=["start", "pitch"], kind="stable")
     first = pieces[0]
-    return Piece(np.concatenate(notes), first.meters, first.qpm, first.steps_per_quarter,
-                 length=length * len(pieces), names=first.names)
+    return Piece(joined, first.meters, first.qpm, first.steps_per_quarter,
+                 length=length * len(pieces), names=names)
