@@ -40,7 +40,8 @@ from musicae.representations.windows import (
 
 @dataclass(frozen=True)
 class Window:
-    """One window's real steps: tokens (bars * steps_per_bar, *token_shape) in one meter.
+    """One window's real steps: tokens (bars * steps_per_bar, *token_shape) in one meter
+    (an event kind's: its arrays as stored, (steps, *token_shape)), and its lengths.
 
     ``meter`` is the time signature of a window bar; ``source`` names the
     piece's own, which differs where a long bar was cut into parts (4/2 → 2/2).
@@ -51,6 +52,7 @@ class Window:
     meter: tuple[int, int]
     source: str
     controls: dict[str, np.ndarray]  # name -> (bars * steps_per_bar,) labels
+    lengths: np.ndarray  # (*length_shape,) as stored
 
 
 class WindowArrays:
@@ -189,12 +191,15 @@ def encode_piece(piece: Piece, rep: Representation) -> list[Window]:
     found = _Windows(_MeterTable([piece.meters], rep), rep, [piece], distinct=False)
     found.cut(lines)
     arrays, meters = found.arrays, found.meters.meters
-    lengths = arrays["lengths"][:, 0].tolist()
-    return [Window(from_slots(arrays["tokens"][k], rep.mask(arrays["lengths"][k : k + 1])[0]),
-                   lengths[k], found.meters.unit_of(row), meters[row].name,
-                   {name: from_slots(arrays[name][k], rep.mask(arrays["lengths"][k : k + 1])[0])
-                    for name in rep.controls})
-            for k, row in enumerate(found.rows.tolist())]
+    windows = []
+    for k, row in enumerate(found.rows.tolist()):
+        real = rep.mask(arrays["lengths"][k : k + 1])[0]
+        tokens = from_slots(arrays["tokens"][k], real) if rep.on_grid else arrays["tokens"][k]
+        windows.append(Window(tokens, int(found.meters.unit_steps[row]),
+                              found.meters.unit_of(row), meters[row].name,
+                              {name: from_slots(arrays[name][k], real) for name in rep.controls},
+                              arrays["lengths"][k]))
+    return windows
 
 
 def encode_runs(piece: Piece, rep: Representation) -> list[tuple[int, np.ndarray]]:

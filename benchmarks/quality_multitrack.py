@@ -1,0 +1,135 @@
+"""A multitrack model's reconstructions, bar by bar, against a trivial baseline.
+
+For every bar of every file of DATA's test split (or of a folder), in order, the
+model encodes the bar and decodes its posterior mean (temperature 0); the baseline
+plays the file's previous bar again (nothing for its first). Printed, over all bars:
+
+- note F1: a decoded note matches a played one when their pitches are equal, their
+  instruments are of one General MIDI family (eight programs; drums are their own) and
+  their onsets are at most one grid step (1/24 of a quarter) apart; each note matches
+  at most once;
+- instrument accuracy: of the bar's played tracks, the share whose program (or drums)
+  comes back in the same track slot;
+- with ``--outside``: the same on Mozart's quartet K. 458 (not in data/; made by
+  ``data/build_ensembles.py --outside``), music the model never saw.
+
+    python benchmarks/quality_multitrack.py [MODEL] [--data pop909+chorales+groove+ensembles]
+                                           [--outside runs/outside_ensemble]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicae import api
+from musicae.datasets.examples import window_batch
+from musicae.datasets.midi import data_parts, list_midi, resolve_data, split_files
+from musicae.domains.music import decoded_pieces
+from musicae.midi.notes import UnusableMidi, read_midi
+from musicae.representations.codec import encode_piece
+from musicae.representations.multitrack import FIRST_PROGRAM
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 64
+DRUM_FAMILY = 16  # program // 8 is 0..15 for pitched instruments
+
+
+def notes_of(piece) -> list[tuple[int, int, int]]:
+    """(family, pitch, onset) of every note of a decoded bar."""
+    n = piece.notes
+    family = np.where(n["is_drum"], DRUM_FAMILY, n["program"] // 8)
+    return list(zip(family.tolist(), n["pitch"].tolist(), n["start"].tolist(), strict=True))
+
+
+def matches(said: list[tuple], played: list[tuple]) -> int:
+    """Notes of ``said`` matched one to one to ``played`` (same family and pitch, onsets at
+    most one step apart), greedily by onset."""
+    left = sorted(played)
+    found = 0
+    for family, pitch, onset in sorted(said):
+        for k, (f, p, o) in enumerate(left):
+            if f == family and p == pitch and abs(o - onset) <= 1:
+                found += 1
+                del left[k]
+                break
+    return found
+
+
+def score(bundle, paths: list[Path]) -> dict[str, float]:
+    """Note F1 and instrument accuracy of the model and of repeating the previous bar."""
+    rep, model = bundle.representation, bundle.model
+    counts = {"model": np.zeros(3), "previous bar": np.zeros(3)}  # matched, said, played
+    slots_right = slots = bars = 0
+    for path in paths:
+        try:
+            piece = read_midi(path, rep.steps_per_quarter)
+            windows = encode_piece(piece, rep)
+        except UnusableMidi:
+            continue
+        if not windows:
+            continue
+        rows = {"tokens": np.stack([w.tokens for w in windows]),
+                "lengths": np.stack([w.lengths for w in windows]),
+                "meter": np.array([w.meter for w in windows], np.int16)}
+        batch = window_batch(rows, rep)
+        with torch.no_grad():
+            outputs = [model.reconstruct(part.to(model.device), temperature=0.0).to("cpu")
+                       for part in batch.split(CHUNK)]
+        played = [notes_of(p) for p in decoded_pieces(rep, batch)]
+        said = [notes_of(p) for out in outputs for p in decoded_pieces(rep, out)]
+        for k in range(len(windows)):
+            counts["model"] += (matches(said[k], played[k]), len(said[k]), len(played[k]))
+            if k:  # the file's previous window (the bar before, within a run)
+                counts["previous bar"] += (matches(played[k - 1], played[k]),
+                                           len(played[k - 1]), len(played[k]))
+        shape = (len(windows), rep.track_slots, rep.events)
+        first = rows["tokens"].reshape(shape)[:, :, 0]
+        again = torch.cat([out.tokens for out in outputs]).numpy().reshape(shape)[:, :, 0]
+        real = (rows["lengths"] > 1) & (first >= FIRST_PROGRAM)
+        slots_right += int(((again == first) & real).sum())
+        slots += int(real.sum())
+        bars += len(windows)
+    out = {}
+    for name, (matched, said, played) in counts.items():
+        precision, recall = matched / max(said, 1), matched / max(played, 1)
+        out[f"{name} note F1"] = 2 * precision * recall / max(precision + recall, 1e-9)
+    out["instrument accuracy"] = slots_right / max(slots, 1)
+    return {"bars": bars} | out
+
+
+def test_files(data: str) -> list[Path]:
+    return [path for part in data_parts(data)
+            for path in split_files(resolve_data(part))["test"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", default="multitrack_1bar")
+    parser.add_argument("--data", default=None, help="default: the model's own")
+    parser.add_argument("--outside", type=Path, default=None,
+                        help="a folder of K. 458 (made here when missing)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    bundle = api.load(args.model)
+    data = args.data or bundle.meta["data"]
+    sets = {"test split": test_files(data)}
+    if args.outside:
+        if not any(args.outside.glob("*.mid")):
+            subprocess.run([sys.executable, str(ROOT / "data" / "build_ensembles.py"),
+                            "--outside", str(args.outside)], check=True)
+        sets["Mozart K. 458 (outside)"] = list_midi(args.outside)
+    for name, paths in sets.items():
+        found = score(bundle, paths)
+        print(f"{name}: {len(paths)} files, {found.pop('bars')} bars; " + ", ".join(
+            f"{k} {v:.3f}" for k, v in found.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
