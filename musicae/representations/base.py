@@ -10,26 +10,25 @@ datasets and commands ask it; none of them branches on its kind.
 What a new kind writes
 ----------------------
 Must (abstract): ``heads`` (what a model predicts at a step); ``shift`` and
-``pitch_span`` (transposition). Its tokens, one of two ways: on a step grid
-(``on_grid``, the default), ``encode_notes`` / ``decode_notes`` (a span of steps
-⇄ tokens) and ``onsets`` (what ``min_notes`` counts); or as events,
-``encode_windows`` (each window's notes → its arrays and lengths) with
-``decode``, ``length_shape``, ``window_lengths`` and ``mask`` (multitrack). And
-the notes it reads, one of two ways: one piece at a time, ``sources`` (its
-lines), ``no_source_reason`` (why a piece has none) and ``fit`` (a run brought
-into range); or many files at once, ``batchable`` with ``lines_batch`` and
-``fit_batch`` (melody, drums, piano-roll: what lets ``prepare`` read a folder at
-the compiled parser's speed). A kind's rules live in one of each pair, never both.
+``pitch_span`` (transposition). Its tokens, one of two ways: on a step grid,
+``encode_notes`` / ``decode_notes`` (a span of steps ⇄ tokens) and ``onsets``
+(what ``min_notes`` counts); or as events, ``encode_windows`` (each window's
+notes → its arrays and lengths), ``decode`` and ``slots`` (how a model sees a
+window: multitrack's tracks of events). And the notes it reads, one of two ways:
+one piece at a time, ``sources`` (its lines), ``no_source_reason`` (why a piece
+has none) and ``fit`` (a run brought into range); or many files at once,
+``lines_batch`` and ``fit_batch`` (melody, drums, piano-roll: what lets
+``prepare`` read a folder at the compiled parser's speed). A kind's rules live in
+one of each pair, never both; what a kind is (``batchable``, ``rolls``,
+``on_grid``, ``samples``) follows from what it writes.
 
 May: ``track_names`` (the parts it writes); ``controls`` (per-step labels a
 model is conditioned on, each a ``controls.Control``: chords, a beat's hits);
 ``attributes`` (for attribute vectors); ``sounding`` (for frame accuracy);
-``length_shape`` and ``mask`` (the lengths stored with each window, and the
-mask made of them: a kind that is not on a time grid declares its own);
 ``geometry`` and ``decode`` (a kind whose model reads or writes more than its
-tokens: groove); ``samples`` False with ``given`` and ``play`` (a kind whose model
-plays given material: groove); and ``rolls`` with ``encode_cut`` (a batchable
-kind whose tokens fill every step a note sounds).
+tokens: groove); ``given`` and ``play`` (a kind whose model plays given
+material rather than sampling: groove); and ``encode_cut`` (a kind that chooses
+lines many at once and whose tokens fill every step a note sounds: piano-roll).
 
 Everything else (window layout, meters, slots, cache keys, transposition of
 windows and controls, MIDI writing) is written once, here and in ``codec.py``.
@@ -166,34 +165,48 @@ class Representation(abc.ABC):
         return {}
 
     def geometry(self) -> dict:
-        """What a model of this representation is shaped by: heads, controls, bars, slot."""
-        return {"heads": self.heads, "bars": self.bars, "slot": self.slot,
+        """What a model of this representation is shaped by: heads, controls, and the
+        slots of a window (its ``bars`` and ``slot``, see :attr:`slots`)."""
+        slots, size = self.slots
+        return {"heads": self.heads, "bars": slots, "slot": size,
                 "controls": tuple((name, c.classes) for name, c in self.controls.items())}
 
     @property
+    def slots(self) -> tuple[int, int]:
+        """How a model sees a window: (slots, positions a slot). For a kind on a time grid,
+        ``bars`` bar slots of ``slot`` steps; an event kind declares its own (tracks of
+        events, say)."""
+        return self.bars, self.slot
+
+    @property
     def steps(self) -> int:
-        """Positions in a window: ``bars * slot``."""
-        return self.bars * self.slot
+        """Positions in a window: ``bars * slot`` (all its slots' positions)."""
+        slots, size = self.slots
+        return slots * size
 
     # --- lengths: stored with each window; the mask is made from them, here only ------
 
     @property
     def length_shape(self) -> tuple[int, ...]:
-        """Axes of the lengths stored with each window (magenta's ``length_shape``): for kinds
-        on a time grid, the real steps of each bar slot, ``(bars,)``; an event kind
-        declares its own (events per track, say) and overrides :meth:`mask`."""
-        return (self.bars,)
+        """Axes of the lengths stored with each window (magenta's ``length_shape``): the
+        real positions of each slot, ``(slots,)``; for a kind on a time grid, the steps of
+        each bar."""
+        return self.slots[:1]
 
     def window_lengths(self, steps_per_bar: np.ndarray) -> np.ndarray:
-        """The lengths stored with windows of whole bars of ``steps_per_bar`` (n,) steps
-        each: (n, *length_shape) int16."""
-        return np.repeat(np.asarray(steps_per_bar, dtype=np.int16)[:, None], self.bars, axis=1)
+        """The lengths of windows of whole bars of ``steps_per_bar`` (n,) steps each, as a
+        kind on a time grid stores them and as a layout to decode is made: (n,
+        *length_shape) int16. An event kind's layout opens every position of every slot
+        (what is decoded ends where the kind says: its END)."""
+        slots, size = self.slots
+        fill = steps_per_bar if self.on_grid else np.full(len(steps_per_bar), size)
+        return np.repeat(np.asarray(fill, dtype=np.int16)[:, None], slots, axis=1)
 
     def mask(self, lengths: np.ndarray) -> np.ndarray:
         """Which positions of windows are real, from their stored lengths: (n,
-        *length_shape) → (n, steps) bool (bar b's real steps lead its slot)."""
+        *length_shape) → (n, steps) bool (slot s's real positions lead it)."""
         lengths = np.asarray(lengths)
-        return (np.arange(self.slot) < lengths[..., None]).reshape(len(lengths), self.steps)
+        return (np.arange(self.slots[1]) < lengths[..., None]).reshape(len(lengths), self.steps)
 
     @property
     def pitches(self) -> int:
@@ -244,14 +257,23 @@ class Representation(abc.ABC):
     # spans goes to one spare step); a kind whose tokens fill every step a note sounds
     # (``rolls``) gets each note cut at the edges of the spans it sounds in, through
     # encode_cut.
+
+    # What a kind is follows from what it writes (set for each kind as it is defined):
+    # batchable: it chooses lines many files at once (lines_batch); rolls: its tokens fill
+    # every step a note sounds (encode_cut); on_grid: its tokens are one per step, cut
+    # from a step grid by the codec, unless it encodes whole windows (encode_windows);
+    # samples: its prior decodes to music, unless its model plays given material (given).
     batchable: ClassVar[bool] = False
     rolls: ClassVar[bool] = False
-    # False: a model of this kind only plays given material (groove: a given beat's
-    # hits), so its prior alone decodes to nothing to sample
-    samples: ClassVar[bool] = True
-    # True: a window's tokens are one per step of its bars, cut from the span's step grid
-    # by the codec; False: an event kind encodes each window's notes (encode_windows)
     on_grid: ClassVar[bool] = True
+    samples: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        writes = {name: getattr(cls, name) is not getattr(Representation, name)
+                  for name in ("lines_batch", "encode_cut", "encode_windows", "given")}
+        cls.batchable, cls.rolls = writes["lines_batch"], writes["encode_cut"]
+        cls.on_grid, cls.samples = not writes["encode_windows"], not writes["given"]
 
     @property
     def columnar(self) -> bool:

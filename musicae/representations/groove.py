@@ -229,7 +229,6 @@ class Groove(Representation):
     """
 
     kind = "groove"
-    samples = False  # it plays the hits it is given
     velocity_bins: int = 16
     offset_bins: int = 16
 

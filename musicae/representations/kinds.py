@@ -78,7 +78,6 @@ class Melody(Representation):
     """
 
     kind = "melody"
-    batchable = True
     lines_by_track: ClassVar[bool] = True  # one line per track; False: one per piece
 
     @property
@@ -165,8 +164,6 @@ class Drums(Representation):
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         return drums.multihot_to_index(drums.encode_drums(notes, start, n_steps))
 
-    batchable = True
-
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
                     pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,
                     is_drum: np.ndarray, instrument: np.ndarray) -> tuple:
@@ -212,9 +209,6 @@ class Pianoroll(Representation):
 
     def encode_notes(self, notes: np.ndarray, start: int, n_steps: int) -> np.ndarray:
         return pianoroll.encode_pianoroll(notes, start, n_steps, self.min_pitch, self.max_pitch)
-
-    batchable = True
-    rolls = True
 
     def lines_batch(self, n_files: int, file: np.ndarray, start: np.ndarray, end: np.ndarray,
                     pitch: np.ndarray, velocity: np.ndarray, part: np.ndarray,

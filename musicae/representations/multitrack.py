@@ -72,7 +72,6 @@ class Multitrack(Representation):
     """
 
     kind = "multitrack"
-    on_grid = False
     bars: int = 1
     slot: int = MULTITRACK_SLOT
     steps_per_quarter: int = MULTITRACK_SPQ
@@ -101,28 +100,10 @@ class Multitrack(Representation):
     def track_names(self) -> tuple[str, ...]:
         return tuple(f"track {i + 1}" for i in range(self.track_slots))
 
-    # --- geometry: track slots of events, not bars of steps --------------------------
-
-    def geometry(self) -> dict:
-        """A model sees ``tracks`` slots of ``events`` positions (its bars and slot)."""
-        return super().geometry() | {"bars": self.track_slots, "slot": self.events}
-
     @property
-    def steps(self) -> int:
-        return self.track_slots * self.events
-
-    @property
-    def length_shape(self) -> tuple[int, ...]:
-        return (self.track_slots,)
-
-    def window_lengths(self, steps_per_bar: np.ndarray) -> np.ndarray:
-        """Windows laid out to be decoded (sampling): every event position of every track
-        slot open; what is decoded ends at each track's first ``END``."""
-        return np.full((len(steps_per_bar), self.track_slots), self.events, np.int16)
-
-    def mask(self, lengths: np.ndarray) -> np.ndarray:
-        lengths = np.asarray(lengths)
-        return (np.arange(self.events) < lengths[..., None]).reshape(len(lengths), self.steps)
+    def slots(self) -> tuple[int, int]:
+        """A model sees ``track_slots`` slots of ``events`` positions (its bars and slot)."""
+        return self.track_slots, self.events
 
     # --- notes in ---------------------------------------------------------------------
 
