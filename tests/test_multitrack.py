@@ -3,6 +3,7 @@ transposed, and a hierarchical model over its tracks trained and sampled from th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mido
@@ -94,14 +95,21 @@ def test_bars_keep_their_own_length_in_other_meters(tmp_path):
     assert back.length == 72 and back.notes["end"].max() <= 72
 
 
-def test_more_instruments_than_slots_keep_the_first_by_the_ordering_rule(tmp_path):
+def test_more_instruments_than_slots_keep_the_first_by_the_ordering_rule(tmp_path, cli):
     parts = [(program, False, [(60 + program % 12, 0, 24, 80), (62, 48, 72, 80)])
              for program in (40, 5, 73, 0, 24, 56, 19, 33, 90, 11)]
     parts.append((0, True, [(36, 0, 1, 100), (38, 48, 49, 100)]))
     rep = Multitrack(track_slots=4)
-    found = piece_windows(read_midi(write_band(tmp_path / "many.mid", parts), 24), rep)
+    (tmp_path / "many").mkdir()
+    found = piece_windows(read_midi(write_band(tmp_path / "many" / "a.mid", parts), 24), rep)
     programs = found.tokens[0].reshape(4, rep.events)[:, 0] - FIRST_PROGRAM
     assert programs.tolist() == [0, 5, 11, 19]  # by program; drums would come last
+    done = cli("prepare", tmp_path / "many", "--preset", "multitrack_1bar", "--json")
+    assert done.exit_code == 0, done.output
+    facts = json.loads(done.stdout)["facts"]  # eleven instruments, four slots
+    assert facts["bars with more than 4 instruments"] == 1
+    assert facts["instruments left out of them"] == 7
+    assert facts["bars with 4 tracks"] == 1 and facts["tracks of Acoustic Grand Piano"] == 1
 
 
 def test_a_track_longer_than_its_slot_is_cut_and_still_ends(tmp_path):

@@ -22,7 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from musicae.datasets.midi_cache import FileResult, MidiCache, Pieces, default_cache_dir
-from musicae.datasets.midi_report import PrepareReport, build_report, pitch_range, printable
+from musicae.datasets.midi_report import (
+    PrepareReport,
+    build_report,
+    pitch_range,
+    printable,
+    window_facts,
+)
 from musicae.datasets.midi_worker import (
     FILE_TIME_LIMIT_S,
     Task,
@@ -371,7 +377,7 @@ def _build(
         pieces = _pieces(results, rep) if changed else [(mapped, 0, len(mapped["tokens"]))]
         tokens = [(arrays["tokens"], lo, hi) for arrays, lo, hi in pieces]
         report = build_report(root, split, rep, files, results, time.perf_counter() - started,
-                              pitch_range(rep, tokens))
+                              pitch_range(rep, tokens), window_facts(rep, pieces))
         if changed:
             # whole: every result is the file's own, read (a file unreadable today may not
             # be tomorrow, with the same size and time)
@@ -491,5 +497,6 @@ def windows_from_file(path: str | os.PathLike, rep: Representation) -> Windows:
     result = FileResult.of_windows("", found, processed=True)
     arrays = dict(found.arrays) | {"file_index": _file_index([result.windows])}
     report = build_report(path.parent, ALL, rep, [path], [result], time.perf_counter() - started,
-                          pitch_range(rep, [(arrays["tokens"], 0, result.windows)]))
+                          pitch_range(rep, [(arrays["tokens"], 0, result.windows)]),
+                          window_facts(rep, [(arrays, 0, result.windows)]))
     return Windows(arrays, [str(path)], rep, report)

@@ -37,6 +37,7 @@ class PrepareReport:
     windows_by_meter: dict[str, int]  # the files' time signature ("6/8") → windows
     bars_skipped_by_meter: dict[str, int]  # e.g. "meter 12/8 longer than the bar slot" → bars
     pitch_range: tuple[int, int] | None  # lowest, highest MIDI pitch in the windows
+    facts: dict[str, int]  # what the representation counts in its windows (tracks per bar)
     files_parsed: int  # read and encoded in this run
     files_cached: int  # found in the cache
     seconds: float
@@ -51,7 +52,7 @@ class PrepareReport:
     def from_dict(cls, values: dict) -> PrepareReport:
         """A report from :meth:`to_dict`'s values."""
         pitch = values["pitch_range"]
-        return cls(**(values | {"pitch_range": tuple(pitch) if pitch else None}))
+        return cls(**({"facts": {}} | values | {"pitch_range": tuple(pitch) if pitch else None}))
 
     def summary(self) -> str:
         """A few lines for people."""
@@ -67,6 +68,7 @@ class PrepareReport:
         if self.pitch_range:
             low, high = self.pitch_range
             lines.append(f"  pitch range: {low}..{high} ({pitch_name(low)}..{pitch_name(high)})")
+        lines += [f"  {fact}: {count}" for fact, count in self.facts.items()]
         for reason, count in sorted(self.skipped.items(), key=lambda item: -item[1]):
             example = self.skipped_examples.get(reason, [""])[0]
             more = f"; all {count} in --json" if count > 1 else ""
@@ -96,8 +98,10 @@ def build_report(
     results: list[FileResult],
     seconds: float,
     pitch_range: tuple[int, int] | None,
+    facts: dict[str, int] | None = None,
 ) -> PrepareReport:
-    """Add up per-file results (the pitch range is the windows', see :func:`pitch_range`)."""
+    """Add up per-file results (the pitch range and facts are the windows', see
+    :func:`pitch_range` and :func:`window_facts`)."""
     skipped: Counter = Counter()
     every: dict[str, list[str]] = {}
     bars_skipped: Counter = Counter()
@@ -130,6 +134,7 @@ def build_report(
         windows_by_meter=dict(Counter(by_meter).most_common()),
         bars_skipped_by_meter=dict(bars_skipped.most_common()),
         pitch_range=pitch_range,
+        facts=facts or {},
         files_parsed=parsed,
         files_cached=len(results) - parsed,
         seconds=round(seconds, 4),
@@ -147,6 +152,17 @@ def pitch_range(rep: Representation, parts: list[tuple[np.ndarray, int, int]]
     if not spans:
         return None
     return min(low for low, _ in spans), max(high for _, high in spans)
+
+
+def window_facts(rep: Representation, parts: list[tuple[dict, int, int]]) -> dict[str, int]:
+    """What the representation counts in windows (``Representation.facts``), rows ``[lo,
+    hi)`` of each (arrays, lo, hi) part, a block of rows at a time, added up."""
+    total: Counter = Counter()
+    for arrays, lo, hi in parts:
+        for i in range(lo, hi, PITCH_BLOCK):
+            stop = min(i + PITCH_BLOCK, hi)
+            total.update(rep.facts({name: values[i:stop] for name, values in arrays.items()}))
+    return dict(sorted(total.items()))
 
 
 def _relative(path: Path | str, root: Path) -> str:

@@ -25,6 +25,7 @@ one of each pair, never both; what a kind is (``batchable``, ``rolls``,
 May: ``track_names`` (the parts it writes); ``controls`` (per-step labels a
 model is conditioned on, each a ``controls.Control``: chords, a beat's hits);
 ``attributes`` (for attribute vectors); ``sounding`` (for frame accuracy);
+``facts`` (what ``prepare`` counts in its windows);
 ``geometry`` and ``decode`` (a kind whose model reads or writes more than its
 tokens: groove); ``given`` and ``play`` (a kind whose model plays given
 material rather than sampling: groove); and ``encode_cut`` (a kind that chooses
@@ -60,8 +61,9 @@ from musicae.representations.slots import from_slots
 if TYPE_CHECKING:
     from musicae.representations.controls import Control
 
-CODEC_VERSION = 4  # bump when encoding changes, so cached windows are rebuilt (3: chords by
-# beats; 4: lengths (n, *length_shape) stored in place of steps_per_bar (n,))
+CODEC_VERSION = 5  # bump when encoding changes, so cached windows are rebuilt (3: chords by
+# beats; 4: lengths (n, *length_shape) stored in place of steps_per_bar (n,); 5: multitrack
+# stores each bar's instrument count)
 OUT_OF_RANGE = ("shift", "drop")  # octave-shift notes into range, or drop them
 MIDI_PITCH_RANGE = (0, 127)
 GM_PROGRAMS = range(128)
@@ -314,6 +316,12 @@ class Representation(abc.ABC):
         each sounds over steps ``[first, last)`` of ``n_steps``, ``onset`` False where it
         sounds on from before its span. → (n_steps, *token_shape)."""
         raise NotImplementedError
+
+    def facts(self, arrays: dict[str, np.ndarray]) -> dict[str, int]:
+        """What ``prepare`` reports of windows (named arrays as stored, n rows) beyond their
+        meters and pitches: counts that add up over blocks (multitrack: tracks per bar,
+        instruments, tracks cut to fit). None by default."""
+        return {}
 
     def sounding(self, tokens: np.ndarray) -> np.ndarray | None:
         """Which (step, pitch) cells of windows (n, steps, *token_shape) sound, (n, steps,

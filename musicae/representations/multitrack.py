@@ -125,22 +125,28 @@ class Multitrack(Representation):
                                                                      np.ndarray]:
         tokens = np.zeros((len(lo), self.steps), self.token_dtype)
         lengths = np.ones((len(lo), self.track_slots), np.int16)  # a lone END
+        instruments = np.zeros(len(lo), np.int16)  # the bar's, slots or not (for facts)
         for k, (first, last, begin, steps) in enumerate(zip(
                 lo.tolist(), hi.tolist(), start.tolist(), bar.tolist(), strict=True)):
-            for slot, events in enumerate(self._bar_events(notes[first:last], begin, steps)):
+            found = self._bar_events(notes[first:last], begin, steps)
+            instruments[k] = len(found)
+            for slot, events in enumerate(found[: self.track_slots]):
                 tokens[k, slot * self.events : slot * self.events + len(events)] = events
                 lengths[k, slot] = len(events)
-        return {"tokens": tokens, "lengths": lengths}, (hi - lo) >= self.min_notes
+        arrays = {"tokens": tokens, "lengths": lengths, "instruments": instruments}
+        return arrays, (hi - lo) >= self.min_notes
 
     def _bar_events(self, notes: np.ndarray, begin: int, steps: int) -> list[list[int]]:
-        """The event tokens of each track of one bar's notes (those starting in it)."""
+        """The event tokens of each instrument of one bar's notes (those starting in it), in
+        track order; those past ``track_slots`` (left out) as no events."""
         instruments = np.unique(notes["instrument"])
         drum = [bool(notes["is_drum"][notes["instrument"] == i][0]) for i in instruments]
         program = [DRUMS if d else int(notes["program"][notes["instrument"] == i][0])
                    for i, d in zip(instruments, drum, strict=True)]
         order = sorted(range(len(instruments)), key=lambda j: (drum[j], program[j]))
         return [self._track_events(notes[notes["instrument"] == instruments[j]], program[j],
-                                   begin, steps) for j in order[: self.track_slots]]
+                                   begin, steps) if rank < self.track_slots else []
+                for rank, j in enumerate(order)]
 
     def _track_events(self, notes: np.ndarray, program: int, begin: int,
                       steps: int) -> list[int]:
@@ -167,6 +173,27 @@ class Multitrack(Representation):
             events.append((FIRST_ON if is_on else FIRST_OFF) + pitch)
         return events[: self.events - 1] + [END]
 
+    def facts(self, arrays: dict[str, np.ndarray]) -> dict[str, int]:
+        """Bars by how many tracks they hold, tracks by instrument, tracks cut to fit their
+        slot, and instruments left out of bars with more than ``track_slots``."""
+        lengths = np.asarray(arrays["lengths"])
+        real = lengths > 1
+        first = np.asarray(arrays["tokens"]).reshape(len(lengths), *self.slots)[:, :, 0]
+        found = {f"bars with {k} track{'s' if k != 1 else ''}": int(count) for k, count in
+                 enumerate(np.bincount(real.sum(axis=1), minlength=self.track_slots + 1))
+                 if count}
+        numbers, counts = np.unique(first[real] - FIRST_PROGRAM, return_counts=True)
+        for number, count in sorted(zip(numbers.tolist(), counts.tolist(), strict=True),
+                                    key=lambda pair: -pair[1]):
+            found[f"tracks of {_instrument_name(number)}"] = count
+        found[f"tracks cut to {self.events} events"] = int((lengths >= self.events).sum())
+        if "instruments" in arrays:
+            over = np.maximum(np.asarray(arrays["instruments"]).astype(np.int64)
+                              - self.track_slots, 0)
+            found[f"bars with more than {self.track_slots} instruments"] = int((over > 0).sum())
+            found["instruments left out of them"] = int(over.sum())
+        return found
+
     # --- notes out --------------------------------------------------------------------
 
     def decode(self, tokens: np.ndarray, mask: np.ndarray, meter: tuple[int, int],
@@ -187,8 +214,7 @@ class Multitrack(Representation):
                 notes["program"] = program
             notes["instrument"] = len(names)
             parts.append(notes)
-            names.append("Drums" if number == DRUMS
-                         else pretty_midi.program_to_instrument_name(int(notes["program"][0])))
+            names.append(_instrument_name(DRUMS if number == DRUMS else int(notes["program"][0])))
         notes = np.concatenate(parts) if parts else np.zeros(0, NOTE_DTYPE)
         notes = np.sort(notes, order=["start", "pitch"], kind="stable")
         return meter_piece(notes, meter, qpm, self.steps_per_quarter, length=steps,
@@ -257,6 +283,11 @@ class Multitrack(Representation):
         if not len(ons):
             return None
         return int(ons.min()) - FIRST_ON, int(ons.max()) - FIRST_ON
+
+
+def _instrument_name(number: int) -> str:
+    """General MIDI's name of a program, or "Drums"."""
+    return "Drums" if number == DRUMS else pretty_midi.program_to_instrument_name(number)
 
 
 def _problem(rep: Multitrack) -> str:
