@@ -180,7 +180,7 @@ def encode_piece(piece: Piece, rep: Representation) -> tuple[list[Window], Diagn
 def event_windows(run: np.ndarray, span: Span, rep: Representation,
                   diag: Diagnostics) -> list[Window]:
     """The windows of an event kind in one span, each encoded from the notes starting in it
-    (tokens and lengths as ``controls``, so that both are compared)."""
+    (lengths and whatever else the kind stores as ``controls``, so that all are compared)."""
     found = []
     spb = span.steps_per_bar
     for bar in range(0, span.bars - rep.bars + 1, rep.hop_bars):
@@ -193,7 +193,7 @@ def event_windows(run: np.ndarray, span: Span, rep: Representation,
             diag.sparse_windows += 1
             continue
         found.append(Window(arrays["tokens"][0], spb, span.unit, span.meter.name,
-                            {"lengths": arrays["lengths"][0]}))
+                            {name: a[0] for name, a in arrays.items() if name != "tokens"}))
     return found
 
 
@@ -221,10 +221,10 @@ def piece_windows(piece: Piece, rep: Representation,
         return out
 
     if not rep.on_grid:
+        stored = {name: np.stack([w.controls[name] for w in kept]) for name in kept[0].controls}
         return FileWindows(
-            arrays={"tokens": np.stack([w.tokens for w in kept]),
-                    "lengths": np.stack([w.controls["lengths"] for w in kept]),
-                    "meter": np.array([w.meter for w in kept], dtype=np.int16)},
+            arrays={"tokens": np.stack([w.tokens for w in kept]), "lengths": stored.pop("lengths"),
+                    "meter": np.array([w.meter for w in kept], dtype=np.int16), **stored},
             windows_by_meter=dict(Counter(w.source for w in kept).most_common()),
             bars_skipped=dict(diag.meter_skips))
     arrays = {"tokens": slotted([w.tokens for w in kept], rep.token_shape, rep.token_dtype),

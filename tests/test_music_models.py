@@ -134,7 +134,7 @@ def test_every_preset_takes_its_geometry_from_its_representation(name, tmp_path)
     model = build_model(name, {"enc_size": 16, "dec_size": 16, "latent_dim": 4}).eval()
     assert model.decoder.head.heads == rep.heads
     assert (model.cfg.bars, model.cfg.slot, model.cfg.controls) == (
-        rep.bars, rep.slot, tuple((name, c.classes) for name, c in rep.controls.items()))
+        *rep.slots, tuple((name, c.classes) for name, c in rep.controls.items()))
     notes = [(60 + (i * 5) % 12, 2 * i, 2 * i + 2) for i in range(8 * rep.bars)]
     drums = [(36 + (i % 2) * 2, 2 * i, 2 * i + 1) for i in range(8 * rep.bars)]
     # four pitched tracks (the lowest on a bass program) and drums: every kind finds its parts
