@@ -130,6 +130,23 @@ def test_prepare_json(cli, tunes):
     assert report["files_seen"] == report["files_used"] == 15 and report["windows"] > 0
 
 
+def test_prepare_reports_folders_joined_by_plus_as_one(cli, tunes, tmp_path):
+    more = tmp_path / "more"
+    more.mkdir()
+    write_tune(more / "extra.mid", bars=6, meter=(2, 4), seed=99)
+    (more / "broken.mid").write_bytes(b"MThd broken")
+    reports = [json.loads(cli("prepare", data, "--preset", "mel_2bar_small", "--json",
+                              "--quiet").stdout) for data in (tunes, more, f"{tunes}+{more}")]
+    one, other, joined = reports
+    for count in ("files_seen", "files_used", "windows"):
+        assert joined[count] == one[count] + other[count]
+    assert joined["skipped"] == other["skipped"] and sum(joined["skipped"].values()) == 1
+    assert set(joined["windows_by_meter"]) == {*one["windows_by_meter"], "2/4"}
+    missing = cli("prepare", f"{tunes}+{tmp_path / 'nowhere'}", "--preset", "mel_2bar_small")
+    assert missing.exit_code != 0 and "nowhere: no such folder" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+
+
 def bad_inputs(tmp_path: Path, tunes: Path) -> dict[str, list]:
     image = tmp_path / "digit.png"
     from PIL import Image

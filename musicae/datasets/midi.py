@@ -246,14 +246,17 @@ def prepare(
     progress: bool = True,
     time_limit: float | None = FILE_TIME_LIMIT_S,
 ) -> PrepareReport:
-    """Prepare (and cache) every file of a folder; the report of what it yields.
+    """Prepare (and cache) every file of a folder (or of several joined by ``+``); the
+    report of what it yields.
 
     Raises
     ------
     MusicaeError
         ``"<folder>: no usable windows (N files: reasons)"`` when nothing is usable.
     """
-    return load_windows(data, rep, ALL, workers, cache_dir, progress, time_limit).report
+    reports = [load_windows(part, rep, ALL, workers, cache_dir, progress, time_limit).report
+               for part in data_parts(data)]
+    return reports[0] if len(reports) == 1 else PrepareReport.joined(str(data), reports)
 
 
 def load_windows(

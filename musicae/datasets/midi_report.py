@@ -54,6 +54,34 @@ class PrepareReport:
         pitch = values["pitch_range"]
         return cls(**({"facts": {}} | values | {"pitch_range": tuple(pitch) if pitch else None}))
 
+    @classmethod
+    def joined(cls, data: str, reports: list[PrepareReport]) -> PrepareReport:
+        """One report of several folders' (DATA joined by ``+``): counts added, lists
+        joined, the pitch range the widest."""
+        first, *rest = reports
+        values = first.to_dict() | {"data": data}
+        for report in rest:
+            for name, value in report.to_dict().items():
+                if isinstance(value, int) and not isinstance(value, bool) or name == "seconds":
+                    values[name] += value
+                elif name in ("skipped_examples", "skipped_files"):
+                    for reason, files in value.items():
+                        values[name][reason] = values[name].get(reason, []) + files
+                elif name == "skipped_folders":
+                    values[name] |= value
+                elif isinstance(value, dict) and name != "representation":
+                    values[name] = {key: values[name].get(key, 0) + value.get(key, 0)
+                                    for key in {**values[name], **value}}
+        values["facts"] = dict(sorted(values["facts"].items()))
+        values["windows_by_meter"] = dict(sorted(values["windows_by_meter"].items(),
+                                                 key=lambda item: -item[1]))
+        ranges = [r.pitch_range for r in reports if r.pitch_range]
+        values["pitch_range"] = ((min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
+                                 if ranges else None)
+        values["skipped_examples"] = {reason: files[:EXAMPLES_PER_REASON]
+                                      for reason, files in values["skipped_examples"].items()}
+        return cls.from_dict(values)
+
     def summary(self) -> str:
         """A few lines for people."""
         kind = f"{self.representation['kind']}, {self.representation['bars']} bars"
