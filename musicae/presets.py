@@ -122,6 +122,16 @@ _MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=
                   lr_decay=0.9999, free_bits=256, enc_size=256, enc_layers=2, latent_dim=512,
                   dec_layers=2)
 
+# Multitrack MusicVAE's shape (Simon et al. 2018) at CPU widths: the events of each track,
+# then the tracks, are encoded hierarchically; a conductor makes one embedding per track
+# slot, from which (and z) the track's program and events are decoded. Four track slots,
+# not the representation's eight: every bundled bar has at most four instruments, and
+# eight slots of 64 events cost 4.7 s a step of 32 on one thread against 1.7 s for four at
+# these widths (README: "Multitrack measures").
+MULTITRACK_MODEL = dict(steps=6000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=64,
+                        encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192,
+                        dec_layers=2, conductor_size=128, conductor_layers=1, z_to_bars=True)
+
 _PRESETS += [
     # Tuned for 30 minutes on 2 CPU cores (pilot runs in README): small batches give
     # ~10 steps/s, and 64 free bits let z carry a 2-bar tune before beta bites.
@@ -164,18 +174,13 @@ _PRESETS += [
     _music("trio_2bar", "2-bar trio VAE (MusicVAE's): melody, bass and drums, one head each",
            Trio(bars=2), steps=6000, batch_size=64, enc_size=512, latent_dim=256,
            dec_size=256),
-    # Multitrack MusicVAE's shape (Simon et al. 2018) at CPU widths: the events of each
-    # track, then the tracks, are encoded hierarchically; a conductor makes one embedding
-    # per track slot, from which (and z) the track's program and events are decoded. Four
-    # track slots, not the representation's eight: every bundled bar has at most four
-    # instruments, and eight slots of 64 events cost 4.7 s a step of 32 on one thread
-    # against 1.7 s for four at these widths (README: "Multitrack").
     _music("multitrack_1bar", "1-bar multitrack VAE: up to 4 tracks (--set track_slots=8 "
            "for more) of any General MIDI instrument or drums, each as performance events "
            "(program, note-on/off, time shift, velocity)", Multitrack(track_slots=4),
-           steps=6000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=64,
-           encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192, dec_layers=2,
-           conductor_size=128, conductor_layers=1, z_to_bars=True),
+           **MULTITRACK_MODEL),
+    _music("multitrack_1bar_chords", "1-bar multitrack VAE conditioned on the bar's chord "
+           "(48 triads and no chord, inferred from its pitched notes, or --chords)",
+           Multitrack(track_slots=4, chords=True), **MULTITRACK_MODEL),
     _music("trio_16bar", "16-bar trio VAE: conductor over bars, a head per part",
            Trio(bars=16), steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
            enc_size=256, enc_layers=2, latent_dim=512, dec_size=256, dec_layers=2,

@@ -23,6 +23,7 @@ from musicae.representations import (
     REPRESENTATIONS,
     Drums,
     Melody,
+    Multitrack,
     Pianoroll,
     codec,
 )
@@ -352,3 +353,15 @@ def test_every_kind_cuts_pieces_as_the_oracle_does(kind):
     assert assert_same(paths, datas, rep, wants) == (len(datas) if rep.columnar else 0)
     found = [want for want in wants if not isinstance(want, UnusableMidi)]
     assert len(found) >= 10  # files with windows compared, not only reasons
+
+
+def test_multitrack_with_chords_cuts_pieces_as_the_oracle_does():
+    """The bar's chord (a control an event kind writes beside its tokens) comes out of the
+    codec as the oracle makes it, and is the bar's triad."""
+    rep = Multitrack(track_slots=4, chords=True)
+    paths = [path for name in ("pop909", "chorales", "ensembles") for path in files_of(name, 16)]
+    wants: list = []
+    assert_same(paths, [read_midi_bytes(path) for path in paths], rep, wants)
+    chords = np.concatenate([w.arrays["chord"] for w in wants if not isinstance(w, UnusableMidi)])
+    assert (chords == chords[:, :1]).all()  # one chord a window, on every position
+    assert (chords[:, 0] > 0).mean() > 0.8  # pitched bars mostly have a triad

@@ -105,3 +105,31 @@ class ChordControl(Control):
                 if label is not None:
                     found.append((start, chords.chord_name(label)))
         return found
+
+
+class BarChordControl(ChordControl):
+    """One chord per window (a one-bar kind's: multitrack measures), the triad inferred
+    from the bar's pitched notes (:meth:`of_bar`), laid on every position of the window.
+    Given as text, the progression's chords go to windows in turn ("C G Am F" over eight
+    windows: C, G, Am, F, C, ...). Not written as a track of its own: the instruments
+    play it."""
+
+    track_name = None
+
+    @staticmethod
+    def of_bar(notes: np.ndarray, start: int, steps: int) -> int:
+        """The chord of the pitched notes of one bar of ``steps`` steps from ``start``."""
+        pitched = notes[~notes["is_drum"]]
+        return int(chords.infer_chords(pitched, start, steps, steps)[0]) if steps else 0
+
+    def given(self, text: str | None, mask: np.ndarray) -> np.ndarray:
+        if text is None:
+            raise MusicaeError('this model plays over chords; give a progression, e.g. '
+                               '--chords "C G Am F"')
+        labels = chords.parse_progression(text)
+        turn = np.array(labels, np.int16)[np.arange(len(mask)) % len(labels)]
+        return np.repeat(turn[:, None], mask.shape[1], axis=1)
+
+    def marks(self, tracks: list[tuple[str, list[tuple[float, int]]]]
+              ) -> list[tuple[float, str]]:
+        return []

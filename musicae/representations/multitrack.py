@@ -46,6 +46,7 @@ from musicae.errors import MusicaeError
 from musicae.midi.constants import DEFAULT_QPM
 from musicae.midi.notes import NOTE_DTYPE, Piece, meter_piece, steps_per_bar
 from musicae.representations.base import Representation, part_notes
+from musicae.representations.controls import BarChordControl, Control
 
 MIDI_PITCHES = 128
 DRUMS = 128  # the program number that stands for the drum kit
@@ -55,6 +56,7 @@ FIRST_OFF = FIRST_ON + MIDI_PITCHES
 FIRST_SHIFT = FIRST_OFF + MIDI_PITCHES
 MULTITRACK_SPQ = 24  # steps a quarter: sixteenths, triplets and swing on one grid
 MULTITRACK_SLOT = 96  # steps of the longest window bar (4/4 at 24 a quarter)
+BAR_CHORD = BarChordControl()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class Multitrack(Representation):
         Events a track slot holds, its program and ``END`` included.
     velocity_bins : int
         Equal bins of velocity over 1..127.
+    chords : bool
+        Condition on the bar's chord (48 triads and no chord), inferred from its pitched
+        notes, or given (``--chords``): the control ``chord``, one label a window.
     """
 
     kind = "multitrack"
@@ -79,6 +84,7 @@ class Multitrack(Representation):
     track_slots: int = 8
     events: int = 64
     velocity_bins: int = 8
+    chords: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -95,6 +101,10 @@ class Multitrack(Representation):
     @property
     def heads(self) -> tuple[tuple[int, int], ...]:
         return ((1, self.first_velocity + self.velocity_bins),)
+
+    @property
+    def controls(self) -> dict[str, Control]:
+        return {"chord": BAR_CHORD} if self.chords else {}
 
     @property
     def track_names(self) -> tuple[str, ...]:
@@ -126,14 +136,19 @@ class Multitrack(Representation):
         tokens = np.zeros((len(lo), self.steps), self.token_dtype)
         lengths = np.ones((len(lo), self.track_slots), np.int16)  # a lone END
         instruments = np.zeros(len(lo), np.int16)  # the bar's, slots or not (for facts)
+        chord = np.zeros(len(lo), np.int16)
         for k, (first, last, begin, steps) in enumerate(zip(
                 lo.tolist(), hi.tolist(), start.tolist(), bar.tolist(), strict=True)):
             found = self._bar_events(notes[first:last], begin, steps)
             instruments[k] = len(found)
+            if self.chords:
+                chord[k] = BAR_CHORD.of_bar(notes[first:last], begin, steps)
             for slot, events in enumerate(found[: self.track_slots]):
                 tokens[k, slot * self.events : slot * self.events + len(events)] = events
                 lengths[k, slot] = len(events)
         arrays = {"tokens": tokens, "lengths": lengths, "instruments": instruments}
+        if self.chords:
+            arrays["chord"] = np.repeat(chord[:, None], self.steps, axis=1)
         return arrays, (hi - lo) >= self.min_notes
 
     def _bar_events(self, notes: np.ndarray, begin: int, steps: int) -> list[list[int]]:
@@ -187,6 +202,8 @@ class Multitrack(Representation):
                                     key=lambda pair: -pair[1]):
             found[f"tracks of {_instrument_name(number)}"] = count
         found[f"tracks cut to {self.events} events"] = int((lengths >= self.events).sum())
+        if "chord" in arrays:
+            found["bars with no chord"] = int((np.asarray(arrays["chord"])[:, 0] == 0).sum())
         if "instruments" in arrays:
             over = np.maximum(np.asarray(arrays["instruments"]).astype(np.int64)
                               - self.track_slots, 0)
