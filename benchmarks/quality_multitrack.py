@@ -11,27 +11,36 @@ plays the file's previous bar again (nothing for its first). Printed, over all b
 - instrument accuracy: of the bar's played tracks, the share whose program (or drums)
   comes back in the same track slot;
 - with ``--outside``: the same on Mozart's quartet K. 458 (not in data/; made by
-  ``data/build_ensembles.py --outside``), music the model never saw.
+  ``data/build_ensembles.py --outside``), music the model never saw;
+- for a chord model, ``arrange`` over "C Caug Am E" (16 bars, one style each of
+  ``--styles`` seeds): the share of pitched onsets in each bar that are tones of its
+  chord, beside the same styles decoded with no chord ("N.C.");
+- speed, with the model loaded: medians of sampling 4 measures and of arranging 16 bars
+  (each as PrettyMIDI, as ``musicae.load(MODEL)`` gives them).
 
-    python benchmarks/quality_multitrack.py [MODEL] [--data pop909+chorales+groove+ensembles]
-                                           [--outside runs/outside_ensemble]
+    python benchmarks/quality_multitrack.py MODEL [--data pop909+chorales+groove+ensembles]
+                                           [--outside runs/outside_ensemble] [--styles 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+import musicae
 from musicae import api
 from musicae.datasets.examples import window_batch
 from musicae.datasets.midi import data_parts, list_midi, resolve_data, split_files
 from musicae.domains.music import decoded_pieces
 from musicae.midi.notes import UnusableMidi, read_midi
+from musicae.representations.chords import chord_tones, parse_progression
 from musicae.representations.codec import encode_piece
 from musicae.representations.multitrack import FIRST_PROGRAM
 
@@ -76,7 +85,8 @@ def score(bundle, paths: list[Path]) -> dict[str, float]:
             continue
         rows = {"tokens": np.stack([w.tokens for w in windows]),
                 "lengths": np.stack([w.lengths for w in windows]),
-                "meter": np.array([w.meter for w in windows], np.int16)}
+                "meter": np.array([w.meter for w in windows], np.int16)} | {
+            name: np.stack([w.controls[name] for w in windows]) for name in rep.controls}
         batch = window_batch(rows, rep)
         with torch.no_grad():
             outputs = [model.reconstruct(part.to(model.device), temperature=0.0).to("cpu")
@@ -103,6 +113,54 @@ def score(bundle, paths: list[Path]) -> dict[str, float]:
     return {"bars": bars} | out
 
 
+PROGRESSION = "C Caug Am E"
+ARRANGED_BARS = 16
+
+
+def chord_tone_share(midi, labels: list[int], bar_seconds: float) -> float:
+    """Of a joined arrangement's pitched onsets, the share that are tones of the chord of
+    their bar (``labels`` in turn)."""
+    tones = hits = 0
+    for instrument in midi.instruments:
+        if instrument.is_drum:
+            continue
+        for note in instrument.notes:
+            bar = int(note.start // bar_seconds + 1e-9)
+            tones += note.pitch % 12 in chord_tones(labels[bar % len(labels)])
+            hits += 1
+    return tones / max(hits, 1)
+
+
+def arranged(handle, styles: int) -> dict[str, float]:
+    """Chord-tone shares of arrangements over PROGRESSION, and of the same styles (seeds)
+    with no chord, each averaged over the styles."""
+    labels = parse_progression(PROGRESSION)
+    shares = {"over the chords": [], "no chord": []}
+    for seed in range(styles):
+        for name, chords in (("over the chords", PROGRESSION), ("no chord", "N.C.")):
+            midi = handle.arrange(chords, bars=ARRANGED_BARS, seed=seed)
+            shares[name].append(chord_tone_share(midi, labels, 2.0))  # 4/4 at 120 qpm
+    return {name: float(np.mean(values)) for name, values in shares.items()}
+
+
+def speeds(handle, repeats: int = 5) -> dict[str, float]:
+    """Median seconds of sampling 4 measures, and (a chord model) arranging 16 bars."""
+    runs = {"sample 4": lambda: handle.sample(4, seed=0)}
+    if handle.bundle.representation.controls:
+        runs = {"sample 4": lambda: handle.sample(4, seed=0, chords=PROGRESSION),
+                f"arrange {ARRANGED_BARS}": lambda: handle.arrange(
+                    PROGRESSION, bars=ARRANGED_BARS, seed=0)}
+    found = {}
+    for name, run in runs.items():
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        found[name] = statistics.median(times)
+    return found
+
+
 def test_files(data: str) -> list[Path]:
     return [path for part in data_parts(data)
             for path in split_files(resolve_data(part))["test"]]
@@ -110,11 +168,13 @@ def test_files(data: str) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", default="multitrack_1bar")
+    parser.add_argument("model", help="a multitrack model (run directory)")
     parser.add_argument("--data", default=None, help="default: the model's own")
     parser.add_argument("--outside", type=Path, default=None,
                         help="a folder of K. 458 (made here when missing)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--styles", type=int, default=20,
+                        help="styles (seeds) arranged, for a chord model")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     bundle = api.load(args.model)
@@ -129,6 +189,14 @@ def main() -> None:
         found = score(bundle, paths)
         print(f"{name}: {len(paths)} files, {found.pop('bars')} bars; " + ", ".join(
             f"{k} {v:.3f}" for k, v in found.items()), flush=True)
+    handle = musicae.load(args.model)
+    if bundle.representation.controls:
+        shares = arranged(handle, args.styles)
+        print(f"arrange over {PROGRESSION!r}, {ARRANGED_BARS} bars, {args.styles} styles: "
+              "chord-tone share of pitched onsets " + ", ".join(
+                  f"{k} {v:.3f}" for k, v in shares.items()), flush=True)
+    print(f"speed ({torch.get_num_threads()} threads), medians: " + ", ".join(
+        f"{k} {v:.3f} s" for k, v in speeds(handle).items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -346,6 +346,32 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
                        prior=prior, **_controls(chords, label))
 
 
+@torch.no_grad()
+def arrange(model: str, chords: str, out: str | Path, bars: int | None = None,
+            temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
+            device: str = "auto", meter: str | None = None, prior: str | None = None,
+            **options) -> dict:
+    """One style (one code from the prior) decoded under each chord of a progression in
+    turn, repeated to ``bars`` bars, written as one piece (see ``MusicDomain.arrange``)."""
+    check_temperature(temperature)
+    writable(out)
+    bundle = load(model, device)
+    dom = domain(bundle)
+    if not isinstance(dom, MusicDomain):
+        raise MusicaeError(f"{bundle.path}: arrange takes a music model conditioned on chords")
+    prior = check_prior(bundle, prior)
+    seed = _chosen(seed)
+    batch = dom.arrange(bundle, chords, bars, temperature, _generator(seed), meter, prior)
+    bars = len(batch) * bundle.representation.bars
+    with staged_output(Path(out)) as staging:
+        title = f"one style over {chords.strip()}, {bars} bars"
+        paths = dom.write_joined(bundle, batch, staging, "arrangement", title, **options)
+        summary = {"model": str(bundle.path), "prior": prior, "bars": bars, "written": paths}
+        return _record(Path(out), staging, "arrange", summary, model=str(bundle.path),
+                       chords=chords, bars=bars, seed=seed, temperature=temperature,
+                       meter=meter, prior=prior)
+
+
 def check_prior(bundle: ModelBundle, prior: str | None) -> str:
     """The prior to sample from (``--prior``, or the model's default), or a one-line error
     naming the model (the CLI and the Python handle)."""

@@ -405,6 +405,35 @@ def sample(model, n, out, temperature, seed, shift, prior, meter, wav, qpm, prog
     report(summary, as_json)
 
 
+@main.command()
+@click.argument("model")
+@click.option("--chords", required=True, metavar='"C Caug Am E"',
+              help="The progression: one chord a bar, in turn.")
+@click.option("--bars", type=click.IntRange(1, MAX_SAMPLES), default=None,
+              help="Bars to write, the progression repeated [default: the progression once].")
+@out_option
+@click.option("--temperature", type=Finite(min=0), default=SAMPLE_TEMPERATURE,
+              show_default=True, help="Sampling temperature (0 = argmax).")
+@seed_option
+@click.option("--prior", type=OneOf(["fitted", "standard"]), default=None,
+              help="Where the style's code is drawn from (as for sample).")
+@meter_option
+@wav_option
+@style_options[0]  # --qpm
+@device_option
+@json_option
+def arrange(model, chords, bars, out, temperature, seed, prior, meter, wav, qpm, device,
+            as_json):
+    """One style (one random code) played under each chord of --chords in turn, bars
+    joined into one MIDI file whose tracks are merged by instrument (chord-conditioned
+    models: multitrack_1bar_chords, pop_lead_2bar). The same --seed gives the same style
+    under another progression (--chords "N.C." for none)."""
+    from musicae import api
+
+    report(api.arrange(model, chords, out, bars, temperature, seed, device, meter, prior,
+                       wav=wav, qpm=qpm), as_json)
+
+
 @main.command("fit-prior")
 @click.argument("model")
 @click.argument("data")

@@ -107,6 +107,25 @@ class Model:
         return self._outputs(made)
 
     @torch.no_grad()
+    def arrange(self, chords: str, bars: int | None = None,
+                temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
+                meter: str | None = None, prior: str | None = None):
+        """One style (one code from the prior) under each chord of ``chords`` in turn,
+        repeated to ``bars`` bars, as one PrettyMIDI whose tracks are merged by instrument
+        (as ``musicae arrange`` writes it; chord-conditioned music models)."""
+        from musicae.api import check_prior, check_temperature
+        from musicae.domains.music import joined_piece
+
+        if not self.is_music:
+            raise MusicaeError(f"{self.bundle.path}: arrange takes a music model")
+        check_temperature(temperature)
+        prior = check_prior(self.bundle, prior)
+        generator = torch.Generator().manual_seed(_seed(seed))
+        batch = self.domain.arrange(self.bundle, chords, bars, temperature, generator, meter,
+                                    prior)
+        return _pretty_midi(joined_piece(self.bundle.representation, batch))
+
+    @torch.no_grad()
     def reconstruct(self, x: Input, bar: int | None = None, chords: str | None = None,
                     label: int | None = None, shift: dict[str, float] | None = None):
         """The input encoded and decoded (music: over ``chords`` instead of its own;
@@ -142,18 +161,13 @@ class Model:
         """A drum beat (a MIDI path or PrettyMIDI) played with the velocities and
         micro-timing this groove model learned, its hits unchanged: a PrettyMIDI (as
         ``musicae groove`` writes it)."""
-        import pretty_midi
-
         from musicae.api import check_temperature
-        from musicae.midi.notes import write_midi
 
         check_temperature(temperature)
         _seed(seed)
         with tempfile.TemporaryDirectory() as tmp:
             path = _midi_file(beat, Path(tmp))
-            played = self.domain.groove(self.bundle, path, temperature)[1]
-            write_midi(played, Path(tmp) / "groove.mid")
-            return pretty_midi.PrettyMIDI(io.BytesIO((Path(tmp) / "groove.mid").read_bytes()))
+            return _pretty_midi(self.domain.groove(self.bundle, path, temperature)[1])
 
     # --- inputs and outputs -------------------------------------------------------------
 
@@ -177,18 +191,22 @@ class Model:
     def _outputs(self, batch: Batch) -> list:
         if not self.is_music:
             return [image.squeeze(0) for image in batch.tokens.detach().cpu().numpy()]
-        import pretty_midi
-
         from musicae.domains.music import decoded_pieces
-        from musicae.midi.notes import write_midi
 
-        out = []
-        with tempfile.TemporaryDirectory() as tmp:
-            for i, piece in enumerate(decoded_pieces(self.bundle.representation, batch)):
-                path = Path(tmp) / f"{i}.mid"
-                write_midi(piece, path)
-                out.append(pretty_midi.PrettyMIDI(io.BytesIO(path.read_bytes())))
-        return out
+        return [_pretty_midi(piece)
+                for piece in decoded_pieces(self.bundle.representation, batch)]
+
+
+def _pretty_midi(piece) -> object:
+    """A piece as the PrettyMIDI of the file musicae writes for it."""
+    import pretty_midi
+
+    from musicae.midi.notes import write_midi
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "piece.mid"
+        write_midi(piece, path)
+        return pretty_midi.PrettyMIDI(io.BytesIO(path.read_bytes()))
 
 
 def load(name_or_dir: str | os.PathLike, device: str = "auto") -> Model:

@@ -217,7 +217,7 @@ def test_every_command_has_help(cli):
 
     assert set(main.commands) == {"train", "sample", "interpolate", "reconstruct", "encode",
                                   "decode", "prepare", "evaluate", "attribute", "plot-latent",
-                                  "demo", "models", "serve", "groove", "fit-prior"}
+                                  "demo", "models", "serve", "groove", "fit-prior", "arrange"}
     for command in main.commands:
         assert f"Usage: main {command}" in ok(cli(command, "--help")).stdout
 

@@ -176,7 +176,7 @@ def test_bars_joined_merge_their_tracks_by_instrument(tmp_path):
     """An interpolation's bars, joined: each instrument one track across bars, the k-th of
     a kind (two violins) its own, and every note inside its bar."""
     from musicae.datasets.examples import window_batch
-    from musicae.domains.music import _one_after_another
+    from musicae.domains.music import joined_piece
 
     quartet = [(40, False, [(76, 0, 48, 80)]), (40, False, [(72, 0, 96, 80)]),
                (42, False, [(48, 0, 96, 80)])]
@@ -186,7 +186,7 @@ def test_bars_joined_merge_their_tracks_by_instrument(tmp_path):
         found = piece_windows(read_midi(write_band(tmp_path / f"{name}.mid", parts), 24), REP)
         rows.append({k: v[:1] for k, v in found.arrays.items()})
     batch = window_batch({k: np.concatenate([r[k] for r in rows]) for k in rows[0]}, REP)
-    joined = _one_after_another(REP, batch, {})
+    joined = joined_piece(REP, batch)
     assert joined.length == 3 * 96
     assert sorted(joined.names) == sorted(["Violin", "Violin", "Cello", "Acoustic Grand Piano",
                                            "Electric Bass (finger)", "Drums"])
@@ -201,3 +201,67 @@ def test_bars_joined_merge_their_tracks_by_instrument(tmp_path):
     out = tmp_path / "joined.mid"
     write_midi(joined, out)
     assert len(pretty_midi.PrettyMIDI(str(out)).instruments) == 6
+
+
+def test_a_bar_s_chord_is_inferred_from_its_pitched_notes(tmp_path):
+    from musicae.representations.chords import parse_chord
+
+    rep = Multitrack(track_slots=4, chords=True)
+    a_minor = [(p, 0, 96, 80) for p in (57, 60, 64)] + [(p, 96, 192, 80) for p in (60, 64, 67)]
+    kick = [(36, b * 96 + t, b * 96 + t + 1, 100) for b in range(3) for t in (0, 48)]
+    path = write_band(tmp_path / "am.mid", [(0, False, a_minor), (0, True, kick)])
+    found = piece_windows(read_midi(path, 24), rep).arrays
+    assert found["chord"][:, 0].tolist() == [parse_chord("Am"), parse_chord("C"), 0]
+    assert (found["chord"] == found["chord"][:, :1]).all()  # the bar's, on every position
+
+
+def test_arrange_plays_one_style_over_a_progression_as_one_piece(cli, tmp_path):
+    data = tmp_path / "bands"
+    data.mkdir()
+    for i in range(4):
+        parts = band_bars(4)
+        parts[0] = (0, False, [(p + i, s, e, v) for p, s, e, v in parts[0][2]])
+        write_band(data / f"band_{i}.mid", parts)
+    sizes = ["--set", "track_slots=4", "--set", "events=40", "--set", "enc_size=16",
+             "--set", "latent_dim=8", "--set", "dec_size=16", "--set", "conductor_size=16",
+             "--set", "batch_size=4"]
+    for preset in ("multitrack_1bar_chords", "multitrack_1bar"):
+        done = cli("train", str(data), "--preset", preset, "--out", str(tmp_path / preset),
+                   "--steps", "3", *sizes)
+        assert done.exit_code == 0, done.output
+    model = str(tmp_path / "multitrack_1bar_chords")
+    runs = {}
+    for name, chords in (("over", "C Caug Am E"), ("none", "N.C.")):
+        done = cli("arrange", model, "--chords", chords, "--bars", "6", "-o",
+                   str(tmp_path / name), "--seed", "5", "--temperature", "0", "--json")
+        assert done.exit_code == 0, done.output
+        runs[name] = json.loads(done.stdout)
+        midi = pretty_midi.PrettyMIDI(str(tmp_path / name / "arrangement.mid"))
+        downbeats = midi.get_downbeats()
+        assert runs[name]["bars"] == 6 and len(downbeats) == 6  # six 4/4 bars at 120 qpm
+        kinds = [(i.name, i.program, i.is_drum) for i in midi.instruments]
+        for kind in set(kinds):  # merged by instrument: as many tracks of a kind as some
+            mine = [i for i, k in zip(midi.instruments, kinds, strict=True) if k == kind]
+            most = max(sum(any(2 * b <= n.start < 2 * b + 2 for n in i.notes) for i in mine)
+                       for b in range(6))  # bar (2 s) holds, not one a bar
+            assert len(mine) == most, (kind, len(mine), most)
+        assert all(n.end <= 12.0 + 1e-6 for i in midi.instruments for n in i.notes)
+    import musicae
+
+    played = musicae.load(model).arrange("C Caug Am E", bars=6, seed=5, temperature=0)
+    written = pretty_midi.PrettyMIDI(str(tmp_path / "over" / "arrangement.mid"))
+    assert [(i.name, [(n.pitch, n.start) for n in i.notes]) for i in played.instruments] == [
+        (i.name, [(n.pitch, n.start) for n in i.notes]) for i in written.instruments]
+    record = json.loads((tmp_path / "over" / "run.json").read_text())
+    assert record["chords"] == "C Caug Am E" and record["seed"] == 5 and record["bars"] == 6
+    refusals = {
+        "needs a model conditioned on chords": ["arrange", str(tmp_path / "multitrack_1bar"),
+                                      "--chords", "C G", "-o", str(tmp_path / "x")],
+        "unknown chord symbol 'H7'": ["arrange", model, "--chords", "C H7", "-o",
+                                      str(tmp_path / "y")],
+    }
+    for message, args in refusals.items():
+        done = cli(*args)
+        assert done.exit_code != 0 and message in done.output, done.output
+        assert len(done.output.strip().splitlines()) == 1 and "Traceback" not in done.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

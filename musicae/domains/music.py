@@ -23,6 +23,7 @@ from musicae.datasets.midi import (
     resolve_data,
     windows_from_file,
 )
+from musicae.defaults import MAX_SAMPLES, SAMPLE_TEMPERATURE
 from musicae.domains.base import Domain, no_groove
 from musicae.errors import MusicaeError
 from musicae.midi.notes import Piece, UnusableMidi, read_midi, steps_per_bar, write_midi
@@ -34,6 +35,7 @@ from musicae.models.sequence import (
 )
 from musicae.output.render import pianoroll_sheet, write_wav
 from musicae.representations.base import Representation, default_meter
+from musicae.representations.chords import chord_name, parse_progression
 from musicae.train import mean_loss_terms
 
 FREE_RUNNING_LIMIT = 2048  # windows decoded step by step in `evaluate` (the slow metric)
@@ -99,6 +101,33 @@ class MusicDomain(Domain):
         controls = dict(batch.controls) | _progression(bundle, chords, batch.mask)
         return dataclasses.replace(batch, controls=controls)
 
+    def arrange(self, bundle: ModelBundle, chords: str, bars: int | None = None,
+                temperature: float = SAMPLE_TEMPERATURE,
+                generator: torch.Generator | None = None, meter: str | None = None,
+                prior: str | None = None) -> Batch:
+        """One code from ``prior`` decoded under each chord of a progression in turn,
+        repeated to ``bars`` bars (default: the progression once; whole windows, so a 2-bar
+        model rounds up to even bars): the windows in order, each taking the chords of its
+        bars (a multitrack bar one, a 2-bar melody over chords two)."""
+        labels = parse_progression(chords)
+        bars = len(labels) if bars is None else bars
+        if isinstance(bars, bool) or not isinstance(bars, int) or not 1 <= bars <= MAX_SAMPLES:
+            raise MusicaeError(f"--bars must be a whole number 1..{MAX_SAMPLES:,} "
+                               f"(got {bars!r})")
+        if not bundle.representation.controls:
+            raise MusicaeError(f"{bundle.path}: arrange needs a model conditioned on chords "
+                               f"(such as multitrack_1bar_chords or pop_lead_2bar)")
+        per = bundle.representation.bars
+        parts = [self.layout(bundle, 1, meter, " ".join(
+            chord_name(labels[(i * per + k) % len(labels)]) for k in range(per)))
+            for i in range(-(-bars // per))]
+        layout = {name: torch.cat([part[name] for part in parts])
+                  for name in ("mask", "lengths", "meter")}
+        layout["controls"] = {name: torch.cat([part["controls"][name] for part in parts])
+                              for name in parts[0]["controls"]}
+        z = bundle.model.prior_sample(1, generator, prior, layout["mask"][:1])
+        return bundle.model.decode(z.expand(len(parts), -1), temperature, **layout)
+
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
                     wav: bool = False, qpm: float | None = None, program: int | None = None,
                     **options) -> list[Path]:
@@ -120,14 +149,22 @@ class MusicDomain(Domain):
         """One MIDI per step, the whole path as one MIDI, and a piano-roll PNG of the path."""
         paths = self.write_batch(bundle, batch, out, "step", wav=wav, qpm=qpm, program=program)
         midis = [p for p in paths if p.suffix == ".mid"]
-        whole = out / "interpolation.mid"
-        style = _style(qpm, program)
-        write_midi(_one_after_another(bundle.representation, batch, style), whole)
-        sheet = pianoroll_sheet([whole], out / "interpolation.png",
-                                titles=["A → B, one window per step"], columns=1,
+        paths[0].unlink()  # the path's sheet replaces the per-step sheet
+        joined = self.write_joined(bundle, batch, out, "interpolation",
+                                   "A → B, one window per step", wav, qpm, program)
+        return joined[:2] + midis + joined[2:] + paths[1 + len(midis):]
+
+    def write_joined(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,
+                     title: str, wav: bool = False, qpm: float | None = None,
+                     program: int | None = None) -> list[Path]:
+        """The windows one after another as one MIDI (tracks merged by instrument), its
+        piano-roll PNG and, with ``wav``, its audio."""
+        out.mkdir(parents=True, exist_ok=True)
+        whole = out / f"{stem}.mid"
+        write_midi(joined_piece(bundle.representation, batch, **_style(qpm, program)), whole)
+        sheet = pianoroll_sheet([whole], out / f"{stem}.png", titles=[title], columns=1,
                                 segments=len(batch), marks=bundle.representation.marks)
-        paths[0].unlink()  # the path sheet replaces the per-step sheet
-        return [whole, sheet] + midis + _wavs([whole], wav) + paths[1 + len(midis):]
+        return [whole, sheet] + _wavs([whole], wav)
 
     def write_pair(self, bundle: ModelBundle, inputs: Batch, outputs: Batch, out: Path,
                    stem: str, corrupted: Batch | None = None, wav: bool = False,
@@ -320,7 +357,7 @@ def _style(qpm: float | None, program: int | None) -> dict:
     return {k: v for k, v in {"qpm": qpm, "program": program}.items() if v is not None}
 
 
-def _one_after_another(rep: Representation, batch: Batch, style: dict) -> Piece:
+def joined_piece(rep: Representation, batch: Batch, **style) -> Piece:
     """Windows one after another as one piece (written in ``style``; one shared layout).
     Where windows name their tracks differently (multitrack bars: each its instruments),
     tracks are merged by instrument: the k-th track of a name and program in each window

@@ -197,7 +197,8 @@ def encode_piece(piece: Piece, rep: Representation) -> list[Window]:
         tokens = from_slots(arrays["tokens"][k], real) if rep.on_grid else arrays["tokens"][k]
         windows.append(Window(tokens, int(found.meters.unit_steps[row]),
                               found.meters.unit_of(row), meters[row].name,
-                              {name: from_slots(arrays[name][k], real) for name in rep.controls},
+                              {name: from_slots(arrays[name][k], real) if rep.on_grid
+                               else arrays[name][k] for name in rep.controls},
                               arrays["lengths"][k]))
     return windows
 
