@@ -47,6 +47,7 @@ from musicae.files import (
     staged_output,
     writable,
 )
+from musicae.models.base import path_codes
 from musicae.output import render
 from musicae.presets import (
     PRESETS,
@@ -429,34 +430,58 @@ def _vector(bundle: ModelBundle, name: str, stored: object) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(model: str, a: str, b: str, out: str | Path,
+def interpolate(model: str, a: str | None, b: str | None, out: str | Path,
                 steps: int = INTERPOLATION_STEPS, method: str = INTERPOLATION_METHOD,
                 temperature: float = DECODE_TEMPERATURE, device: str = "auto",
                 bar: int | None = None, seed: int | None = None, chords: str | None = None,
-                label: int | None = None, **options) -> dict:
+                label: int | None = None, meter: str | None = None, prior: str | None = None,
+                **options) -> dict:
     """Decode the path between the codes of inputs a and b (endpoints included), in the
     layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords.
-    Label-conditioned models move from a's label to b's, or keep ``label`` all along."""
+    Label-conditioned models move from a's label to b's, or keep ``label`` all along.
+    With neither input, between two random styles: codes from ``prior``, in ``meter``
+    over ``chords`` (a one-bar chord model: a chord a step, in turn)."""
     check_temperature(temperature)
     check_path_steps(steps)
+    if (a is None) != (b is None):
+        raise MusicaeError("interpolate takes two inputs, or none (two random styles)")
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
     seed = _chosen(seed)
-    xa, info_a = dom.read_input(bundle, Path(a), bar)
-    xb, info_b = dom.read_input(bundle, Path(b), bar)
-    device_ = bundle.model.device
-    xa, xb = xa.to(device_), xb.to(device_)
-    like = dom.condition(bundle, xa, chords, label)
-    like = None if like is xa else like  # a's own layout: its labels blend into b's
-    path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
+    if a is None:
+        prior = check_prior(bundle, prior)
+        path = random_path(bundle, dom, steps, method, temperature, _generator(seed), meter,
+                           chords, label, prior)
+        info_a = info_b = {"input": f"a random style (prior {prior}, seed {seed})"}
+    else:
+        xa, info_a = dom.read_input(bundle, Path(a), bar)
+        xb, info_b = dom.read_input(bundle, Path(b), bar)
+        device_ = bundle.model.device
+        xa, xb = xa.to(device_), xb.to(device_)
+        like = dom.condition(bundle, xa, chords, label)
+        like = None if like is xa else like  # a's own layout: its labels blend into b's
+        path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
     with staged_output(Path(out)) as staging:
         written = dom.write_path(bundle, path, staging, **options)
         summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
                    "method": method, "written": written}
         return _record(Path(out), staging, "interpolate", summary, model=str(bundle.path),
-                       a=str(a), b=str(b), bar=bar, steps=steps, method=method,
-                       temperature=temperature, seed=seed, **_controls(chords, label))
+                       a=a and str(a), b=b and str(b), bar=bar, steps=steps, method=method,
+                       temperature=temperature, seed=seed, **_controls(chords, label),
+                       **({"prior": prior, "meter": meter} if a is None else {}))
+
+
+def random_path(bundle: ModelBundle, dom: Domain, steps: int, method: str,
+                temperature: float, generator: torch.Generator, meter: str | None,
+                chords: str | None, label: int | None, prior: str) -> Batch:
+    """The path between two codes drawn from ``prior``, decoded in the layout of ``steps``
+    new examples (music: in ``meter``, over ``chords``; images: under ``label``)."""
+    layout = dom.layout(bundle, steps, meter, chords, label)
+    mask = layout.get("mask")
+    ends = bundle.model.prior_sample(2, generator, prior, None if mask is None else mask[:2])
+    return bundle.model.decode(path_codes(ends[0], ends[1], steps, method), temperature,
+                               **layout)
 
 
 @torch.no_grad()

@@ -465,27 +465,37 @@ def fit_prior(model, data, out, components, covariance, windows, split, seed, qu
 
 
 @main.command()
-@click.argument("args", nargs=-1, required=True, metavar="[MODEL] A B")
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] A B | MODEL")
 @out_option
 @click.option("--steps", type=click.IntRange(2, MAX_SAMPLES), default=INTERPOLATION_STEPS,
-              show_default=True, help="Points on the path, endpoints included.")
+              show_default=True, help="Points on the path, endpoints included (a one-bar "
+              "model: bars).")
 @click.option("--method", type=OneOf(["slerp", "lerp"]), default=INTERPOLATION_METHOD,
               show_default=True)
 @with_music_options
 @seed_option
 @with_style_options
 @label_option
+@click.option("--meter", default=METER,
+              help="Music, two random styles: meter of the path [default: 4/4].")
+@click.option("--prior", type=OneOf(["fitted", "standard"]), default=None,
+              help="Two random styles: the prior they are drawn from (as for sample).")
 @device_option
 @json_option
-def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, label, device,
-                as_json):
-    """Walk the latent space from input A to input B (music: in A's meter)."""
+def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, label, meter,
+                prior, device, as_json):
+    """Walk the latent space from input A to input B (music: in A's meter), or, given only
+    MODEL, between two random styles (music over --chords: a one-bar chord model takes one
+    chord a step, in turn)."""
     from musicae import api
 
-    model, (a, b) = split_model(args, 2)
+    if len(args) == 1:
+        model, (a, b) = args[0], (None, None)
+    else:
+        model, (a, b) = split_model(args, 2)
     report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav,
-                           seed=seed, qpm=qpm, program=program, chords=chords, label=label),
-           as_json)
+                           seed=seed, qpm=qpm, program=program, chords=chords, label=label,
+                           meter=meter, prior=prior), as_json)
 
 
 @main.command()

@@ -139,16 +139,28 @@ class Model:
         return self._outputs(self.model.reconstruct(batch, shift=vector, like=like))[0]
 
     @torch.no_grad()
-    def interpolate(self, a: Input, b: Input, steps: int = INTERPOLATION_STEPS,
-                    method: str = INTERPOLATION_METHOD,
+    def interpolate(self, a: Input | None = None, b: Input | None = None,
+                    steps: int = INTERPOLATION_STEPS, method: str = INTERPOLATION_METHOD,
                     temperature: float = DECODE_TEMPERATURE, bar: int | None = None,
-                    chords: str | None = None, label: int | None = None) -> list:
+                    chords: str | None = None, label: int | None = None,
+                    seed: int | None = None, meter: str | None = None,
+                    prior: str | None = None) -> list:
         """``steps`` outputs on the path from a to b, endpoints included, in a's layout
-        (label-conditioned models: from a's label to b's, or ``label`` all along)."""
-        from musicae.api import check_path_steps, check_temperature
+        (label-conditioned models: from a's label to b's, or ``label`` all along); with
+        neither, between two random styles (codes from ``prior``, drawn by ``seed``; music
+        in ``meter`` over ``chords``)."""
+        from musicae.api import check_path_steps, check_prior, check_temperature, random_path
 
         check_path_steps(steps)
         check_temperature(temperature)
+        if a is None and b is None:
+            prior = check_prior(self.bundle, prior)
+            generator = torch.Generator().manual_seed(_seed(seed))
+            return self._outputs(random_path(self.bundle, self.domain, steps, method,
+                                             temperature, generator, meter, chords, label,
+                                             prior))
+        if a is None or b is None:
+            raise MusicaeError("interpolate takes two inputs, or none (two random styles)")
         xa, xb = self._read(a, bar), self._read(b, bar)
         like = self.domain.condition(self.bundle, xa, chords, label)
         like = None if like is xa else like

@@ -103,6 +103,16 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
 
 
+def path_codes(za: Tensor, zb: Tensor, steps: int = INTERPOLATION_STEPS,
+               method: str = INTERPOLATION_METHOD) -> Tensor:
+    """``steps`` codes (steps, latent) on the path from za to zb (latent,), both included."""
+    if steps < 2:
+        raise MusicaeError(f"--steps must be at least 2 (got {steps})")
+    if method not in INTERPOLATIONS:
+        raise MusicaeError(f"unknown interpolation method {method!r}; use slerp or lerp")
+    return INTERPOLATIONS[method](za, zb, torch.linspace(0.0, 1.0, steps, device=za.device))
+
+
 def blend(a: Batch, b: Batch, t: Tensor) -> Batch:
     """a's layout at each fraction t (steps,) of a path from a to b (batches of 1): float
     controls (a digit's one-hot label) move from a's to b's; discrete ones (chords per
@@ -256,13 +266,9 @@ class Autoencoder(nn.Module, abc.ABC):
 
         a, b: single inputs (batches of 1); both endpoints are included.
         """
-        if steps < 2:
-            raise MusicaeError(f"--steps must be at least 2 (got {steps})")
-        if method not in INTERPOLATIONS:
-            raise MusicaeError(f"unknown interpolation method {method!r}; use slerp or lerp")
         za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
+        z = path_codes(za, zb, steps, method)
         t = torch.linspace(0.0, 1.0, steps, device=za.device)
-        z = INTERPOLATIONS[method](za, zb, t)  # (steps, latent)
         return self.decode_like(z, like if like is not None else blend(a, b, t), temperature)
 
     @torch.no_grad()
