@@ -490,7 +490,9 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
                 bar: int | None = None, seed: int | None = None, chords: str | None = None,
                 label: int | None = None, **options) -> dict:
     """Encode and decode each input (moved by ``shift``; over ``chords`` or under ``label``
-    in place of its own where given); writes input beside output."""
+    in place of its own where given); writes input beside output. An event kind's input
+    (multitrack: ``Representation.whole_inputs``) is read whole, window by window, and
+    written back as one piece, unless ``bar`` picks one window."""
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
@@ -499,6 +501,14 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
     written, infos = [], []
     with staged_output(Path(out)) as staging:
         for path in inputs:
+            if reads_whole(bundle, bar):
+                whole = dom.read_piece(bundle, Path(path))
+                y = bundle.model.reconstruct(whole.batch, shift=vector, like=dom.condition(
+                    bundle, whole.batch, chords, label))
+                written += dom.write_piece_pair(bundle, whole, y, staging, Path(path).stem,
+                                                **options)
+                infos.append({"input": str(path)} | whole.info)
+                continue
             x, info = dom.read_input(bundle, Path(path), bar)
             x = x.to(bundle.model.device)
             seen = bundle.model.corrupted(x) if corrupt_input else None  # one draw for both
@@ -517,13 +527,18 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
 @torch.no_grad()
 def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
            bar: int | None = None) -> dict:
-    """Posterior means of the inputs, saved as one (n, latent) .npy array."""
+    """Posterior means of the inputs, saved as one (n, latent) .npy array (an event
+    kind's: one code a window of each input, in order, unless ``bar`` picks one)."""
     writable(out, folder=False)
     bundle = load(model, device)
     dom = domain(bundle)
     codes, infos = [], []
     for path in inputs:
-        x, info = dom.read_input(bundle, Path(path), bar)
+        if reads_whole(bundle, bar):
+            whole = dom.read_piece(bundle, Path(path))
+            x, info = whole.batch, whole.info
+        else:
+            x, info = dom.read_input(bundle, Path(path), bar)
         codes.append(bundle.model.encode(x.to(bundle.model.device)).mean.cpu().numpy())
         infos.append({"input": str(path)} | info)
     z = np.concatenate(codes)
@@ -532,6 +547,12 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
     artifacts.atomic_write(out, lambda p: np.save(open(p, "wb"), z))
     return {"model": str(bundle.path), "inputs": infos, "shape": list(z.shape),
             "written": [str(out)]}
+
+
+def reads_whole(bundle: ModelBundle, bar: int | None) -> bool:
+    """Whether an input is read whole (every window, in order) rather than one window."""
+    return bar is None and bundle.preset.domain == "music" \
+        and bundle.representation.whole_inputs
 
 
 @torch.no_grad()

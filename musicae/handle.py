@@ -61,12 +61,22 @@ class Model:
 
     @torch.no_grad()
     def encode(self, inputs: Input | list[Input], bar: int | None = None) -> np.ndarray:
-        """Posterior means of the inputs (music: window ``bar``, default the first): (n, latent)."""
+        """Posterior means of the inputs (music: window ``bar``, default the first; an
+        event kind's, such as multitrack: every window in order, unless ``bar`` picks
+        one): (n, latent)."""
+        from musicae.api import reads_whole
+
         inputs = _listed(inputs)
         if not inputs:
             raise MusicaeError("encode takes at least one input")
-        return torch.cat([self.model.encode(self._read(x, bar)).mean
-                          for x in inputs]).cpu().numpy()
+        whole = reads_whole(self.bundle, bar)
+        return torch.cat([self.model.encode(self._whole(x).batch if whole else self._read(x, bar)
+                                            ).mean for x in inputs]).cpu().numpy()
+
+    def _whole(self, x: Input):
+        """Every window of a MIDI input (``MusicDomain.read_piece``)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            return self.domain.read_piece(self.bundle, _midi_file(x, Path(tmp)))
 
     @torch.no_grad()
     def decode(self, z: np.ndarray, temperature: float = DECODE_TEMPERATURE,
@@ -130,13 +140,20 @@ class Model:
                     label: int | None = None, shift: dict[str, float] | None = None):
         """The input encoded and decoded (music: over ``chords`` instead of its own;
         label-conditioned models: under ``label`` instead of its own), its code moved by
-        ``shift`` along stored attribute vectors."""
-        from musicae.api import shift_vector
+        ``shift`` along stored attribute vectors. An event kind's input (multitrack) is
+        read whole and comes back as one piece, unless ``bar`` picks a window."""
+        from musicae.api import reads_whole, shift_vector
+        from musicae.domains.music import joined_piece
 
-        batch = self._read(x, bar)
+        whole = self._whole(x) if reads_whole(self.bundle, bar) else None
+        batch = self._read(x, bar) if whole is None else whole.batch
         like = self.domain.condition(self.bundle, batch, chords, label)
         vector = shift_vector(self.bundle, shift)
-        return self._outputs(self.model.reconstruct(batch, shift=vector, like=like))[0]
+        made = self.model.reconstruct(batch, shift=vector, like=like)
+        if whole is None:
+            return self._outputs(made)[0]
+        return _pretty_midi(joined_piece(self.bundle.representation, made, whole.starts,
+                                         whole.piece, qpm=whole.piece.qpm))
 
     @torch.no_grad()
     def interpolate(self, a: Input | None = None, b: Input | None = None,

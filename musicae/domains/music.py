@@ -36,6 +36,7 @@ from musicae.models.sequence import (
 from musicae.output.render import pianoroll_sheet, write_wav
 from musicae.representations.base import Representation, default_meter
 from musicae.representations.chords import chord_name, parse_progression
+from musicae.representations.codec import encode_piece, piece_windows
 from musicae.train import mean_loss_terms
 
 FREE_RUNNING_LIMIT = 2048  # windows decoded step by step in `evaluate` (the slow metric)
@@ -66,6 +67,14 @@ class MusicDomain(Domain):
         index = 0 if bar is None else bar
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
             raise MusicaeError(f"--bar {bar!r}: a window number is a whole number >= 0")
+        if bundle.representation.whole_inputs:  # windows in order, as a whole read has them
+            whole = self.read_piece(bundle, path)
+            if index >= len(whole.batch):
+                raise MusicaeError(f"{path}: --bar {bar} is past its last window "
+                                   f"({len(whole.batch)} windows)")
+            meter = tuple(whole.batch.meter[index].tolist())
+            return whole.batch[index : index + 1], {
+                "window": index, "windows": len(whole.batch), "meter": f"{meter[0]}/{meter[1]}"}
         found = input_windows(path, bundle.representation)
         if index >= len(found):
             raise MusicaeError(f"{path}: --bar {bar} is past its last window "
@@ -74,6 +83,26 @@ class MusicDomain(Domain):
         meter = found.meter_of(index)
         info = {"window": index, "windows": len(found), "meter": f"{meter[0]}/{meter[1]}"}
         return window_batch(rows, bundle.representation), info
+
+    def read_piece(self, bundle: ModelBundle, path: Path) -> WholeInput:
+        """Every window of a MIDI file, in order (duplicates and all), where each starts,
+        and the piece they came from (``Representation.whole_inputs``)."""
+        rep = bundle.representation
+        if not path.exists():
+            raise MusicaeError(f"{path}: no such file")
+        piece = read_midi(path, rep.steps_per_quarter)
+        windows = encode_piece(piece, rep)
+        if not windows:
+            piece_windows(piece, rep, path)  # says why there are none
+            raise MusicaeError(f"{path}: no window to encode")
+        rows = {"tokens": np.stack([w.tokens for w in windows]),
+                "lengths": np.stack([w.lengths for w in windows]),
+                "meter": np.array([w.meter for w in windows], np.int16)} | {
+            name: np.stack([w.controls[name] for w in windows]) for name in rep.controls}
+        info = {"windows": len(windows), "bars": len(windows) * rep.bars,
+                "meter": f"{windows[0].meter[0]}/{windows[0].meter[1]}"}
+        return WholeInput(window_batch(rows, rep).to(bundle.model.device),
+                          [w.start for w in windows], piece, info)
 
     def layout(self, bundle: ModelBundle, n: int, meter: str | None = None,
                chords: str | None = None, label: int | None = None) -> dict:
@@ -177,6 +206,24 @@ class MusicDomain(Domain):
             midis.append(out / f"{stem}_{name}.mid")
             write_midi(rep.decode(**next(_rows(rep, batch)), **_style(qpm, program)), midis[-1])
         sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=2,
+                                marks=rep.marks)
+        return [sheet] + midis + _wavs(midis, wav)
+
+    def write_piece_pair(self, bundle: ModelBundle, whole: WholeInput, outputs: Batch,
+                         out: Path, stem: str, wav: bool = False, qpm: float | None = None,
+                         program: int | None = None, **options) -> list[Path]:
+        """A whole input as the model read it and its reconstruction, each one piece with
+        every window back where it started (the input's meters and tempo), a piano-roll
+        PNG of both and, with ``wav``, their audio."""
+        out.mkdir(parents=True, exist_ok=True)
+        rep = bundle.representation
+        style = _style(whole.piece.qpm if qpm is None else qpm, program)
+        midis = []
+        for name, batch in (("input", whole.batch), ("reconstruction", outputs)):
+            midis.append(out / f"{stem}_{name}.mid")
+            write_midi(joined_piece(rep, batch, starts=whole.starts, source=whole.piece,
+                                    **style), midis[-1])
+        sheet = pianoroll_sheet(midis, out / f"{stem}_reconstruction.png", columns=1,
                                 marks=rep.marks)
         return [sheet] + midis + _wavs(midis, wav)
 
@@ -357,20 +404,23 @@ def _style(qpm: float | None, program: int | None) -> dict:
     return {k: v for k, v in {"qpm": qpm, "program": program}.items() if v is not None}
 
 
-def joined_piece(rep: Representation, batch: Batch, **style) -> Piece:
-    """Windows one after another as one piece (written in ``style``; one shared layout).
-    Where windows name their tracks differently (multitrack bars: each its instruments),
-    tracks are merged by instrument: the k-th track of a name and program in each window
-    is one track of the piece."""
+def joined_piece(rep: Representation, batch: Batch, starts: list[int] | None = None,
+                 source: Piece | None = None, **style) -> Piece:
+    """Windows one after another as one piece (written in ``style``; one shared layout),
+    or each at its step of ``starts`` in the meters of ``source`` (a whole input read
+    back). Where windows name their tracks differently (multitrack bars: each its
+    instruments), tracks are merged by instrument: the k-th track of a name and program
+    in each window is one track of the piece."""
     pieces = decoded_pieces(rep, batch, **style)
     length = pieces[0].length
+    starts = [i * length for i in range(len(pieces))] if starts is None else starts
     names = pieces[0].names
     merged: dict[tuple, int] = {}  # (name, program, drums, k) -> track of the piece
     notes = []
-    for i, piece in enumerate(pieces):
+    for start, piece in zip(starts, pieces, strict=True):
         shifted = piece.notes.copy()
-        shifted["start"] += i * length
-        shifted["end"] += i * length
+        shifted["start"] += start
+        shifted["end"] += start
         if piece.names != pieces[0].names:
             names = None
         notes.append(shifted)
@@ -390,8 +440,21 @@ def joined_piece(rep: Representation, batch: Batch, **style) -> Piece:
                 shifted["instrument"][ids == track] = merged[key]
         names = tuple(names)
     joined = np.concatenate(notes)
-    if names != pieces[0].names:
+    if names != pieces[0].names or source is not None:
         joined = np.sort(joined, order=["start", "pitch"], kind="stable")
-    first = pieces[0]
-    return Piece(joined, first.meters, first.qpm, first.steps_per_quarter,
-                 length=length * len(pieces), names=names)
+    first = source or pieces[0]
+    end = max(start + piece.length for start, piece in zip(starts, pieces, strict=True))
+    return Piece(joined, first.meters, pieces[0].qpm, first.steps_per_quarter,
+                 length=max(end, (source.length or 0) if source is not None else 0),
+                 names=names)
+
+
+@dataclasses.dataclass
+class WholeInput:
+    """Every window of an input file, in order: the batch, the step each starts on in
+    the piece, the piece, and what to tell the user."""
+
+    batch: Batch
+    starts: list[int]
+    piece: Piece
+    info: dict

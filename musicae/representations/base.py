@@ -278,6 +278,13 @@ class Representation(abc.ABC):
         cls.on_grid, cls.samples = not writes["encode_windows"], not writes["given"]
 
     @property
+    def whole_inputs(self) -> bool:
+        """Whether ``reconstruct`` and ``encode`` take every window of an input, in order,
+        unless ``--bar`` picks one: an event kind's, whose one-bar windows tile a piece
+        (a grid kind's windows overlap, and take the first)."""
+        return not self.on_grid and self.hop_bars == self.bars
+
+    @property
     def columnar(self) -> bool:
         """Whether windows can be made from the compiled reader's note columns alone, with
         no piece: lines chosen many files at once, and no control read from a piece."""

@@ -53,6 +53,7 @@ class Window:
     source: str
     controls: dict[str, np.ndarray]  # name -> (bars * steps_per_bar,) labels
     lengths: np.ndarray  # (*length_shape,) as stored
+    start: int = 0  # the piece's step it starts on
 
 
 class WindowArrays:
@@ -199,7 +200,7 @@ def encode_piece(piece: Piece, rep: Representation) -> list[Window]:
                               found.meters.unit_of(row), meters[row].name,
                               {name: from_slots(arrays[name][k], real) if rep.on_grid
                                else arrays[name][k] for name in rep.controls},
-                              arrays["lengths"][k]))
+                              arrays["lengths"][k], int(found.starts[k])))
     return windows
 
 
@@ -393,12 +394,12 @@ class _Windows:
         np.add.at(self.short, spans["file"][short], 1)
         span, within = _ranks(np.where(short, 0, (spans["bars"] - rep.bars) // rep.hop_bars + 1))
         bar = spans["bar"][span]
+        start = spans["start"][span] + within * rep.hop_bars * bar  # the piece's steps
         if rep.on_grid:
             tokens = self._tokens(notes, run, spans)
             arrays, enough = self._sliced(tokens, self._controls(spans), spans["offset"][span]
                                           + within * rep.hop_bars * bar, bar)
         else:
-            start = spans["start"][span] + within * rep.hop_bars * bar  # the piece's steps
             key = run * SEGMENT + notes.start
             at = spans["run"][span] * SEGMENT + start
             lo, hi = (np.searchsorted(key, edge, side="left") for edge in (at, at + rep.bars * bar))
@@ -406,7 +407,7 @@ class _Windows:
         file = spans["file"][span]
         np.add.at(self.sparse, file[~enough], 1)
         self._keep({name: values[enough] for name, values in arrays.items()}, file[enough],
-                   bar[enough], spans["row"][span[enough]])
+                   bar[enough], spans["row"][span[enough]], start[enough])
 
     def runs(self, notes: NoteBatch) -> tuple:
         """Cut lines where nothing sounds for gap_bars bars; bring runs into range.
@@ -549,15 +550,15 @@ class _Windows:
         return arrays | slotted, enough
 
     def _keep(self, arrays: dict[str, np.ndarray], file: np.ndarray, bar: np.ndarray,
-              row: np.ndarray) -> None:
+              row: np.ndarray, start: np.ndarray) -> None:
         """The windows kept: duplicates of a file's window removed, at most
-        ``max_windows_per_file`` a file (evenly spread)."""
+        ``max_windows_per_file`` a file (evenly spread); where each starts in its piece."""
         n_files = len(self.meters.count)
         kept = np.arange(len(file))
         if self.distinct:
             kept = kept[_first_of_each(file, bar, arrays.values())]
             kept = kept[_capped(file[kept], n_files, self.rep.max_windows_per_file)]
-        row = row[kept]
+        row, self.starts = row[kept], start[kept]
         self.arrays = {"tokens": arrays["tokens"][kept], "lengths": arrays["lengths"][kept],
                        "meter": self.meters.unit[row]} | {
             name: values[kept] for name, values in arrays.items()
