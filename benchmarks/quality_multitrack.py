@@ -7,9 +7,9 @@ plays the file's previous bar again (nothing for its first). Printed, over all b
 - note F1: a decoded note matches a played one when their pitches are equal, their
   instruments are of one General MIDI family (eight programs; drums are their own) and
   their onsets are at most one grid step (1/24 of a quarter) apart; each note matches
-  at most once;
-- instrument accuracy: of the bar's played tracks, the share whose program (or drums)
-  comes back in the same track slot;
+  at most once (``musicae.domains.music.note_counts``, as ``evaluate`` counts it);
+- instrument accuracy: of the bar's played instruments (programs, or drums), the share
+  the decoded bar has too;
 - with ``--outside``: the same on Mozart's quartet K. 458 (not in data/; made by
   ``data/build_ensembles.py --outside``), music the model never saw;
 - for a chord model, ``arrange`` over "C Caug Am E" (16 bars, one style each of
@@ -36,81 +36,41 @@ import torch
 
 import musicae
 from musicae import api
-from musicae.datasets.examples import window_batch
 from musicae.datasets.midi import data_parts, list_midi, resolve_data, split_files
-from musicae.domains.music import decoded_pieces
-from musicae.midi.notes import UnusableMidi, read_midi
+from musicae.domains.music import decoded_pieces, note_counts, note_scores
+from musicae.errors import MusicaeError
 from musicae.representations.chords import chord_tones, parse_progression
-from musicae.representations.codec import encode_piece
-from musicae.representations.multitrack import FIRST_PROGRAM
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 64
-DRUM_FAMILY = 16  # program // 8 is 0..15 for pitched instruments
-
-
-def notes_of(piece) -> list[tuple[int, int, int]]:
-    """(family, pitch, onset) of every note of a decoded bar."""
-    n = piece.notes
-    family = np.where(n["is_drum"], DRUM_FAMILY, n["program"] // 8)
-    return list(zip(family.tolist(), n["pitch"].tolist(), n["start"].tolist(), strict=True))
-
-
-def matches(said: list[tuple], played: list[tuple]) -> int:
-    """Notes of ``said`` matched one to one to ``played`` (same family and pitch, onsets at
-    most one step apart), greedily by onset."""
-    left = sorted(played)
-    found = 0
-    for family, pitch, onset in sorted(said):
-        for k, (f, p, o) in enumerate(left):
-            if f == family and p == pitch and abs(o - onset) <= 1:
-                found += 1
-                del left[k]
-                break
-    return found
 
 
 def score(bundle, paths: list[Path]) -> dict[str, float]:
     """Note F1 and instrument accuracy of the model and of repeating the previous bar."""
-    rep, model = bundle.representation, bundle.model
-    counts = {"model": np.zeros(3), "previous bar": np.zeros(3)}  # matched, said, played
-    slots_right = slots = bars = 0
+    rep, model, dom = bundle.representation, bundle.model, api.domain(bundle)
+    counts = {"model": np.zeros(5), "previous bar": np.zeros(5)}
+    bars = 0
     for path in paths:
         try:
-            piece = read_midi(path, rep.steps_per_quarter)
-            windows = encode_piece(piece, rep)
-        except UnusableMidi:
+            whole = dom.read_piece(bundle, path)
+        except MusicaeError:
             continue
-        if not windows:
-            continue
-        rows = {"tokens": np.stack([w.tokens for w in windows]),
-                "lengths": np.stack([w.lengths for w in windows]),
-                "meter": np.array([w.meter for w in windows], np.int16)} | {
-            name: np.stack([w.controls[name] for w in windows]) for name in rep.controls}
-        batch = window_batch(rows, rep)
         with torch.no_grad():
-            outputs = [model.reconstruct(part.to(model.device), temperature=0.0).to("cpu")
-                       for part in batch.split(CHUNK)]
-        played = [notes_of(p) for p in decoded_pieces(rep, batch)]
-        said = [notes_of(p) for out in outputs for p in decoded_pieces(rep, out)]
-        for k in range(len(windows)):
-            counts["model"] += (matches(said[k], played[k]), len(said[k]), len(played[k]))
+            outputs = [model.reconstruct(part, temperature=0.0).to("cpu")
+                       for part in whole.batch.split(CHUNK)]
+        played = decoded_pieces(rep, whole.batch.to("cpu"))
+        said = [p for out in outputs for p in decoded_pieces(rep, out)]
+        for k in range(len(played)):
+            counts["model"] += note_counts(played[k], said[k])
             if k:  # the file's previous window (the bar before, within a run)
-                counts["previous bar"] += (matches(played[k - 1], played[k]),
-                                           len(played[k - 1]), len(played[k]))
-        shape = (len(windows), rep.track_slots, rep.events)
-        first = rows["tokens"].reshape(shape)[:, :, 0]
-        again = torch.cat([out.tokens for out in outputs]).numpy().reshape(shape)[:, :, 0]
-        real = (rows["lengths"] > 1) & (first >= FIRST_PROGRAM)
-        slots_right += int(((again == first) & real).sum())
-        slots += int(real.sum())
-        bars += len(windows)
-    out = {}
-    for name, (matched, said, played) in counts.items():
-        precision, recall = matched / max(said, 1), matched / max(played, 1)
-        out[f"{name} note F1"] = 2 * precision * recall / max(precision + recall, 1e-9)
-    out["instrument accuracy"] = slots_right / max(slots, 1)
-    return {"bars": bars} | out
+                counts["previous bar"] += note_counts(played[k], played[k - 1])
+        bars += len(played)
+    found = {"bars": bars}
+    for name, summed in counts.items():
+        scores = note_scores(summed)
+        found[f"{name} note F1"] = scores["note_f1"]
+        found[f"{name} instrument accuracy"] = scores["instrument_accuracy"]
+    return found
 
 
 PROGRESSION = "C Caug Am E"

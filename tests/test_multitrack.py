@@ -3,6 +3,7 @@ transposed, and a hierarchical model over its tracks trained and sampled from th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -326,8 +327,34 @@ def test_a_whole_song_is_reconstructed_bar_by_bar_as_one_piece(cli, tmp_path, ti
     assert cli("encode", model, song, "-o", one, "--bar", "2").exit_code == 0
     assert np.load(one).shape == (1, 8)
 
+    scored = cli("evaluate", model, tiny / "bands", "--split", "all", "--json")
+    assert scored.exit_code == 0, scored.output
+    metrics = json.loads(scored.stdout)
+    assert 0 <= metrics["note_f1"] <= 1 and 0 <= metrics["instrument_accuracy"] <= 1
+
     import musicae
 
     whole = musicae.load(model).reconstruct(str(song))
     assert sorted((n.pitch, round(n.start, 3)) for i in whole.instruments for n in i.notes) \
         == sorted((n.pitch, round(n.start, 3)) for i in again.instruments for n in i.notes)
+
+
+def test_notes_match_by_pitch_family_and_onset_within_a_step(tmp_path):
+    from musicae.domains.music import note_counts, note_scores
+
+    played = read_midi(write_band(tmp_path / "band.mid", band_bars(1)), 24)
+    n = played.notes
+    said = played.notes.copy()
+    bass = np.flatnonzero(said["program"] == 33)
+    said["start"][bass[0]] += 1  # a step late: still the note
+    said["start"][bass[1]] += 2  # two steps late: another
+    said["pitch"][bass[2]] += 1  # another pitch
+    said["program"][bass] = 34  # another bass (family 32..39): the notes match, not the bass
+    piano = np.flatnonzero((said["program"] == 0) & ~said["is_drum"])
+    said["program"][piano] = 40  # piano's chords on a violin: another family, another instrument
+    said = dataclasses.replace(played, notes=said)
+    counts = note_counts(played, said)
+    assert counts.tolist() == [len(n) - 2 - len(piano), len(n), len(n), 1, 3]  # drums kept
+    scores = note_scores(counts)
+    assert scores["instrument_accuracy"] == 1 / 3
+    assert scores["note_f1"] == pytest.approx((len(n) - 2 - len(piano)) / len(n))

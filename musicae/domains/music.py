@@ -8,6 +8,7 @@ keeps its meter from reading to writing: a 6/8 tune is reconstructed in 6/8.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -323,6 +324,12 @@ def evaluate_windows(model: SequenceVAE, examples: Examples,
                 for name, _ in model.cfg.controls}
     if rep is not None:
         controls |= frame_accuracies(model, rep, chunks, decoded)
+    if rep is not None and not rep.on_grid:  # an event kind's notes, matched as played
+        counts = sum(note_counts(played, said) for chunk, free in zip(chunks, decoded,
+                                                                       strict=True)
+                     for played, said in zip(decoded_pieces(rep, chunk.to("cpu")),
+                                             decoded_pieces(rep, free.to("cpu")), strict=True))
+        controls |= note_scores(counts)
     steps = sum(real_steps) / len(examples)
     return {"windows": len(examples), "teacher_forced_accuracy": terms["accuracy"],
             "free_running_accuracy": float(free), "free_running_windows": len(subset),
@@ -349,6 +356,50 @@ def frame_accuracies(model: SequenceVAE, rep: Representation, chunks: list[Batch
                                          rep.sounding(chunk.tokens.cpu().numpy()),
                                          chunk.mask.cpu().numpy())
     return {f"frame_accuracy_{name}": float(c[0] / max(c.sum(), 1)) for name, c in counts.items()}
+
+
+DRUM_FAMILY = 16  # a note's General MIDI family is program // 8, 0..15; drums their own
+
+
+def note_counts(played: Piece, said: Piece) -> np.ndarray:
+    """How a decoded window's notes and instruments match a played window's: notes
+    matched, said and played; instruments matched and played. A note matches a played
+    one when their pitches are equal, their instruments are of one General MIDI family
+    (drums their own) and their onsets are at most one step apart, each at most once
+    (greedily by onset); an instrument (program, or drums) matches as often as both
+    windows have it."""
+    found = [_notes_of(piece) for piece in (played, said)]
+    left, matched = sorted(found[0]), 0
+    for family, pitch, onset in sorted(found[1]):
+        for k, (f, p, o) in enumerate(left):
+            if f == family and p == pitch and abs(o - onset) <= 1:
+                matched += 1
+                del left[k]
+                break
+    kinds = [Counter(_instruments_of(piece)) for piece in (played, said)]
+    return np.array([matched, len(found[1]), len(found[0]),
+                     sum((kinds[0] & kinds[1]).values()), sum(kinds[0].values())])
+
+
+def note_scores(counts: np.ndarray) -> dict[str, float]:
+    """Note F1 and instrument accuracy from summed :func:`note_counts`."""
+    matched, said, played, kinds_right, kinds = (float(c) for c in counts)
+    precision, recall = matched / max(said, 1), matched / max(played, 1)
+    return {"note_f1": 2 * precision * recall / max(precision + recall, 1e-9),
+            "instrument_accuracy": kinds_right / max(kinds, 1)}
+
+
+def _notes_of(piece: Piece) -> list[tuple[int, int, int]]:
+    n = piece.notes
+    family = np.where(n["is_drum"], DRUM_FAMILY, n["program"] // 8)
+    return list(zip(family.tolist(), n["pitch"].tolist(), n["start"].tolist(), strict=True))
+
+
+def _instruments_of(piece: Piece) -> list[int]:
+    """The program (128: drums) of each track of a piece that has notes."""
+    n = piece.notes
+    _, first = np.unique(n["instrument"], return_index=True)
+    return np.where(n["is_drum"][first], 128, n["program"][first]).tolist()
 
 
 def frame_counts(said: np.ndarray, real: np.ndarray, mask: np.ndarray) -> np.ndarray:
