@@ -358,8 +358,6 @@ def arrange(model: str, chords: str, out: str | Path, bars: int | None = None,
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
-    if not isinstance(dom, MusicDomain):
-        raise MusicaeError(f"{bundle.path}: arrange takes a music model conditioned on chords")
     prior = check_prior(bundle, prior)
     seed = _chosen(seed)
     batch = dom.arrange(bundle, chords, bars, temperature, _generator(seed), meter, prior)
@@ -501,7 +499,7 @@ def reconstruct(model: str, inputs: list[str], out: str | Path, device: str = "a
     written, infos = [], []
     with staged_output(Path(out)) as staging:
         for path in inputs:
-            if reads_whole(bundle, bar):
+            if dom.reads_whole(bundle, bar):
                 whole = dom.read_piece(bundle, Path(path))
                 y = bundle.model.reconstruct(whole.batch, shift=vector, like=dom.condition(
                     bundle, whole.batch, chords, label))
@@ -534,7 +532,7 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
     dom = domain(bundle)
     codes, infos = [], []
     for path in inputs:
-        if reads_whole(bundle, bar):
+        if dom.reads_whole(bundle, bar):
             whole = dom.read_piece(bundle, Path(path))
             x, info = whole.batch, whole.info
         else:
@@ -547,12 +545,6 @@ def encode(model: str, inputs: list[str], out: str | Path, device: str = "auto",
     artifacts.atomic_write(out, lambda p: np.save(open(p, "wb"), z))
     return {"model": str(bundle.path), "inputs": infos, "shape": list(z.shape),
             "written": [str(out)]}
-
-
-def reads_whole(bundle: ModelBundle, bar: int | None) -> bool:
-    """Whether an input is read whole (every window, in order) rather than one window."""
-    return bar is None and bundle.preset.domain == "music" \
-        and bundle.representation.whole_inputs
 
 
 @torch.no_grad()

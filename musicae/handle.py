@@ -64,12 +64,10 @@ class Model:
         """Posterior means of the inputs (music: window ``bar``, default the first; an
         event kind's, such as multitrack: every window in order, unless ``bar`` picks
         one): (n, latent)."""
-        from musicae.api import reads_whole
-
         inputs = _listed(inputs)
         if not inputs:
             raise MusicaeError("encode takes at least one input")
-        whole = reads_whole(self.bundle, bar)
+        whole = self.domain.reads_whole(self.bundle, bar)
         return torch.cat([self.model.encode(self._whole(x).batch if whole else self._read(x, bar)
                                             ).mean for x in inputs]).cpu().numpy()
 
@@ -126,8 +124,6 @@ class Model:
         from musicae.api import check_prior, check_temperature
         from musicae.domains.music import joined_piece
 
-        if not self.is_music:
-            raise MusicaeError(f"{self.bundle.path}: arrange takes a music model")
         check_temperature(temperature)
         prior = check_prior(self.bundle, prior)
         generator = torch.Generator().manual_seed(_seed(seed))
@@ -142,10 +138,10 @@ class Model:
         label-conditioned models: under ``label`` instead of its own), its code moved by
         ``shift`` along stored attribute vectors. An event kind's input (multitrack) is
         read whole and comes back as one piece, unless ``bar`` picks a window."""
-        from musicae.api import reads_whole, shift_vector
+        from musicae.api import shift_vector
         from musicae.domains.music import joined_piece
 
-        whole = self._whole(x) if reads_whole(self.bundle, bar) else None
+        whole = self._whole(x) if self.domain.reads_whole(self.bundle, bar) else None
         batch = self._read(x, bar) if whole is None else whole.batch
         like = self.domain.condition(self.bundle, batch, chords, label)
         vector = shift_vector(self.bundle, shift)

@@ -17,6 +17,7 @@ import numpy as np
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
 from musicae.datasets.examples import Examples
+from musicae.defaults import SAMPLE_TEMPERATURE
 from musicae.errors import MusicaeError
 from musicae.representations.base import Representation
 
@@ -93,6 +94,18 @@ class Domain(abc.ABC):
     def plot_latent(self, bundle: ModelBundle, data: str, out: Path) -> Path:
         """A picture of the model's latent space over DATA."""
         raise MusicaeError(f"{bundle.path}: plot-latent draws image models' codes by digit")
+
+    def reads_whole(self, bundle: ModelBundle, bar: int | None) -> bool:
+        """Whether an input is read whole (every window, in order) rather than one."""
+        return False
+
+    def arrange(self, bundle: ModelBundle, chords: str, bars: int | None = None,
+                temperature: float = SAMPLE_TEMPERATURE, generator=None,
+                meter: str | None = None,
+                prior: str | None = None) -> Batch:
+        """One style under each chord of a progression in turn (chord-conditioned music
+        models)."""
+        raise MusicaeError(f"{bundle.path}: arrange takes a music model conditioned on chords")
 
     def groove(self, bundle: ModelBundle, path: Path, temperature: float) -> tuple:
         """A drum beat (a MIDI file) played with the velocities and micro-timing the model

@@ -85,6 +85,11 @@ class MusicDomain(Domain):
         info = {"window": index, "windows": len(found), "meter": f"{meter[0]}/{meter[1]}"}
         return window_batch(rows, bundle.representation), info
 
+    def reads_whole(self, bundle: ModelBundle, bar: int | None) -> bool:
+        """An event kind's input (``Representation.whole_inputs``) unless ``bar`` picks one
+        window."""
+        return bar is None and bundle.representation.whole_inputs
+
     def read_piece(self, bundle: ModelBundle, path: Path) -> WholeInput:
         """Every window of a MIDI file, in order (duplicates and all), where each starts,
         and the piece they came from (``Representation.whole_inputs``)."""

@@ -79,10 +79,7 @@ class ChordControl(Control):
     def given(self, text: str | None, mask: np.ndarray) -> np.ndarray:
         """The chords spread evenly over each window's real steps (two chords: one per bar
         of a 2-bar window; four: one per half bar)."""
-        if text is None:
-            raise MusicaeError('this model plays over chords; give a progression, e.g. '
-                               '--chords "C G Am F"')
-        labels = chords.parse_progression(text)
+        labels = _progression(text)
         out = np.zeros(mask.shape, dtype=np.int16)
         for i, real in enumerate(mask):
             out[i, real] = chords.spread(labels, int(real.sum()))
@@ -123,13 +120,18 @@ class BarChordControl(ChordControl):
         return int(chords.infer_chords(pitched, start, steps, steps)[0]) if steps else 0
 
     def given(self, text: str | None, mask: np.ndarray) -> np.ndarray:
-        if text is None:
-            raise MusicaeError('this model plays over chords; give a progression, e.g. '
-                               '--chords "C G Am F"')
-        labels = chords.parse_progression(text)
+        labels = _progression(text)
         turn = np.array(labels, np.int16)[np.arange(len(mask)) % len(labels)]
         return np.repeat(turn[:, None], mask.shape[1], axis=1)
 
     def marks(self, tracks: list[tuple[str, list[tuple[float, int]]]]
               ) -> list[tuple[float, str]]:
         return []
+
+
+def _progression(text: str | None) -> list[int]:
+    """The labels of a progression a user gave; a model over chords needs one."""
+    if text is None:
+        raise MusicaeError('this model plays over chords; give a progression, e.g. '
+                           '--chords "C G Am F"')
+    return chords.parse_progression(text)
