@@ -47,6 +47,7 @@ from musicae.files import (
     staged_output,
     writable,
 )
+from musicae.models import sequence
 from musicae.models.base import path_codes
 from musicae.output import render
 from musicae.presets import (
@@ -90,11 +91,14 @@ def _positive(name: str, value: int) -> None:
 def train(data: str, preset: str, out: str | Path, steps: int | None = None,
           batch_size: int | None = None, device: str = "auto", resume: bool = False,
           seed: int | None = None, overrides: dict | None = None, progress: bool = True,
-          transpose: int | None = None, **train_overrides) -> dict:
+          transpose: int | None = None, warm_start: str | None = None,
+          **train_overrides) -> dict:
     """Train ``preset`` on DATA into the run directory ``out``; returns the final summary.
 
     transpose: music only, shift training windows by up to this many semitones
     (default 0, or what a resumed run used).
+    warm_start: a trained short model (name or run directory) whose encoder and decoder
+    become a stacked model's lower level, held fixed unless ``--set freeze=`` says otherwise.
     overrides: ``--set`` values by name, each going to its owner: the
     representation (``bars=4``), the model's sizes (``latent_dim=2``) or the
     training settings (``free_bits=48``).
@@ -114,6 +118,12 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
         bundle = _start_bundle(spec, out, resume, sizes, rep_settings)
         _drop_stale_prior(bundle)
         state = bundle.meta.get("training", {}) if resume else {}
+        if warm_start is not None:
+            if resume:
+                raise MusicaeError("--warm-start starts a run; a resumed run has its weights")
+            sequence.warm_start(bundle.model, load(warm_start, device="cpu").model, warm_start)
+            bundle.meta["warm_start"] = str(warm_start)
+            settings.setdefault("freeze", sequence.STACKED_LOWER)
         flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
         cfg = _train_config(spec, state, settings, flags, out)
         done = state.get("step", 0)

@@ -349,11 +349,15 @@ def main(threads: int | None) -> None:
               help="bfloat16 autocast: faster on recent CPUs (AVX512-BF16); on by default on "
               "GPUs that support it.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--warm-start", "warm_start", metavar="MODEL", default=None,
+              help="A stacked preset (mel_16bar_stacked): start from a trained short model "
+              "(e.g. folk_mel_2bar) as its lower level, held fixed (--set freeze= trains it "
+              "too).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @json_option
 def train(data, preset, out, steps, batch_size, lr, minutes, seed, config, settings, transpose,
-          bf16, resume, quiet, device, as_json):
+          bf16, resume, warm_start, quiet, device, as_json):
     """Train a preset on DATA (a folder, or a bundled corpus: mnist, folk, chorales, groove,
     pop909).
 
@@ -365,7 +369,7 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, config, setti
     summary = api.train(data, preset, out, steps=steps, batch_size=batch_size, device=device,
                         resume=resume, seed=seed, overrides=parse_settings(settings, config),
                         progress=not quiet, transpose=transpose, lr=lr, bf16=bf16,
-                        minutes=minutes)
+                        minutes=minutes, warm_start=warm_start)
     if distributed.is_main_process():
         report(summary, as_json)
     if "stopped_by_signal" in summary:  # checkpointed at the signal; --resume goes on

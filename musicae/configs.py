@@ -15,8 +15,8 @@ from musicae.defaults import MAX_BATCH, MAX_STEPS
 from musicae.errors import MusicaeError
 
 HEAD_NAMES = ("independent", "autoregressive")  # output factorisations (models.parts.HEADS)
-ENCODER_NAMES = ("bilstm", "hierarchical")  # models.parts.ENCODERS
-DECODER_NAMES = ("flat", "hierarchical")  # models.parts.DECODERS
+ENCODER_NAMES = ("bilstm", "hierarchical", "stacked")  # models.parts.build_parts
+DECODER_NAMES = ("flat", "hierarchical", "stacked")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ class TrainConfig:
     seed: int = 0
     minutes: float | None = None  # stop after this much training time (for equal-time runs)
     bf16: bool = False  # bfloat16 autocast (about 2.5x faster LSTMs on CPUs with AVX512-BF16)
+    # modules whose weights stay fixed, comma-separated (e.g. a warm-started lower level:
+    # "encoder.segment,decoder.segment"); "" trains every weight
+    freeze: str = ""
 
     def __post_init__(self) -> None:
         """Every training setting is checked here, wherever it came from (a flag, ``--set``,
@@ -53,6 +56,9 @@ class TrainConfig:
                 raise MusicaeError(f"setting {name}={value!r}: expected {expected}")
         if not isinstance(self.bf16, bool):
             raise MusicaeError(f"setting bf16={self.bf16!r}: expected true or false")
+        if not isinstance(self.freeze, str):
+            raise MusicaeError(f"setting freeze={self.freeze!r}: expected module names "
+                               f"separated by commas, e.g. encoder.segment,decoder.segment")
         if self.min_lr > self.lr:
             raise MusicaeError(f"setting min_lr={self.min_lr}: must not exceed lr={self.lr}")
 
@@ -112,7 +118,8 @@ class SequenceConfig:
     bars: int = 2  # bars per window
     slot: int = 16  # steps per bar slot (one 4/4 bar at 4 steps per quarter)
     encoder: str = "bilstm"  # "bilstm" over all steps, or "hierarchical": over each bar's
-    # steps, then over the bars (MusicVAE's HierarchicalLstmEncoder)
+    # steps, then over the bars (MusicVAE's HierarchicalLstmEncoder), or "stacked": a short
+    # model's encoder over each segment of segment_bars bars, then a BiLSTM over its codes
     enc_size: int = 512  # bidirectional encoder LSTM width (each direction, each level)
     enc_layers: int = 1
     latent_dim: int = 256
@@ -124,6 +131,11 @@ class SequenceConfig:
     conductor_layers: int = 2
     sampling_rate: float = 0.0  # scheduled sampling: inverse-sigmoid rate k (0 = off)
     z_to_bars: bool = False  # hierarchical: z beside each bar's embedding in its decoder
+    # stacked: a conductor makes one code of segment_code values per segment_bars bars, and a
+    # short model's flat decoder (of these enc/dec sizes) decodes each segment from its code,
+    # so a trained short model (train --warm-start) can be the lower level
+    segment_bars: int = 2
+    segment_code: int = 256
     head: str = "independent"  # output factorisation: "independent" or "autoregressive"
     # False: the encoder reads only the mask and controls, what decoding will be given (a
     # groove model is given the bare hits and learns how they are played)
@@ -138,7 +150,7 @@ class SequenceConfig:
                 raise MusicaeError(f"bad sequence model setting {name}={getattr(self, name)!r}: "
                                    f"one of {', '.join(names)}")
         sizes = ("bars", "slot", "enc_size", "enc_layers", "latent_dim", "dec_size",
-                 "dec_layers", "conductor_layers")
+                 "dec_layers", "conductor_layers", "segment_bars", "segment_code")
         bad = [n for n in sizes if not _positive_int(getattr(self, n))]
         if not (_positive_int(self.conductor_size) or self.conductor_size == 0):
             bad.append("conductor_size")
@@ -146,16 +158,21 @@ class SequenceConfig:
             raise MusicaeError(f"bad sequence model settings: {', '.join(bad)} "
                                f"must be positive integers")
         limits = {"enc_size": MAX_WIDTH, "latent_dim": MAX_WIDTH, "dec_size": MAX_WIDTH,
-                  "conductor_size": MAX_WIDTH, "enc_layers": MAX_LAYERS,
+                  "conductor_size": MAX_WIDTH, "segment_code": MAX_WIDTH,
+                  "enc_layers": MAX_LAYERS,
                   "dec_layers": MAX_LAYERS, "conductor_layers": MAX_LAYERS, "bars": MAX_BARS,
                   "slot": MAX_SLOT}
         over = [f"{n} <= {limit}" for n, limit in limits.items() if getattr(self, n) > limit]
         if over:
             raise MusicaeError(f"sequence model settings too large to build: need "
                                f"{', '.join(over)}")
-        if self.decoder == "hierarchical" and not self.conductor_size:
-            raise MusicaeError("decoder=hierarchical needs a conductor: set conductor_size "
-                               "(256 in mel_16bar_hier)")
+        if self.decoder in ("hierarchical", "stacked") and not self.conductor_size:
+            raise MusicaeError(f"decoder={self.decoder} needs a conductor: set conductor_size "
+                               f"(256 in mel_16bar_hier)")
+        stacked = "stacked" in (self.encoder, self.decoder)
+        if stacked and self.bars % self.segment_bars:
+            raise MusicaeError(f"a stacked model cuts its {self.bars} bars into segments of "
+                               f"segment_bars={self.segment_bars}: it must divide them")
         if self.head == "autoregressive" and len(self.heads) != 1:
             raise MusicaeError("head=autoregressive models one output head (a piano-roll), "
                                f"not {len(self.heads)}")

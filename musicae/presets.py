@@ -143,6 +143,14 @@ _PRESETS += [
            dec_size=2048, dec_layers=3),
     _music("mel_16bar_hier", "16-bar melody VAE: 2-layer BiLSTM encoder, conductor over bars",
            dec_size=256, conductor_size=256, conductor_layers=2, z_to_bars=True, **_MEL_16BAR),
+    # 16 bars as eight 2-bar segments under mel_2bar_small's own encoder and decoder (the
+    # same sizes, so a trained 2-bar model can be its lower level: --warm-start); the
+    # conductor learns to make the code the 2-bar model gives each segment.
+    _music("mel_16bar_stacked", "16-bar melody VAE over eight 2-bar segments: a 2-bar "
+           "model's encoder and decoder under a BiLSTM and a conductor over the segments",
+           encoder="stacked", decoder="stacked", dec_size=256, conductor_size=512,
+           conductor_layers=2, segment_bars=2, segment_code=256,
+           **(_MEL_16BAR | {"enc_size": 512, "enc_layers": 1})),
     _music("mel_16bar_flat", "16-bar melody VAE with a flat decoder (baseline for hier)",
            dec_size=512, **_MEL_16BAR),
     # Chosen on groove's valid split: MusicVAE's cat-drums_2bar_small widths (encoder 512,

@@ -65,6 +65,21 @@ def bf16_works(device: torch.device) -> bool:
     return True
 
 
+def freeze(model: torch.nn.Module, names: str) -> None:
+    """Hold the weights of the modules ``names`` (comma-separated, e.g. ``encoder.segment``)
+    fixed and train every other one; "" trains them all."""
+    modules = dict(model.named_modules())
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in modules]
+    if unknown:
+        known = ", ".join(name for name in modules if name.count(".") <= 1 and name)
+        raise MusicaeError(f"setting freeze: this model has no module {', '.join(unknown)} "
+                           f"(it has {known})")
+    model.requires_grad_(True)
+    for name in wanted:
+        modules[name].requires_grad_(False)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -82,6 +97,7 @@ class Trainer:
                  save: Callable[..., None], device: torch.device,
                  ranks: Ranks = Ranks()) -> None:
         self.model = model.to(device)
+        freeze(model, cfg.freeze)  # before DDP, which registers what takes gradients
         # Under torchrun the model is wrapped so that gradients are averaged over ranks.
         with peers_watched(ranks):
             self.net = DistributedDataParallel(model) if ranks.active else model

@@ -465,3 +465,36 @@ def test_a_piece_too_sparse_for_training_still_encodes(cli, tmp_path):
     empty = write_parts(tmp_path / "empty.mid", [(0, True, [(36, 0, 1)])])  # drums only
     refused = cli("encode", "folk_mel_2bar", empty, "-o", tmp_path / "z.npy")
     assert refused.exit_code == 2 and "drums only" in refused.stderr
+
+
+def test_a_stacked_model_warm_starts_from_a_short_one_and_trains_only_above_it(
+        cli, model, tunes, tmp_path):
+    """train --warm-start: the 2-bar model's weights become the lower level and stay as
+    they were while the levels above learn; --set freeze= on --resume trains them too."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "long"
+    sizes = [*TINY, "--set", "bars=4", "--set", "segment_code=8", "--set", "conductor_size=16",
+             "--set", "enc_layers=1"]
+    args = ["train", tunes, "--preset", "mel_16bar_stacked", "--out", out, "--steps", 6,
+            "--batch-size", 4, "--quiet", *sizes]
+    result = cli(*args, "--warm-start", model)
+    assert result.exit_code == 0, result.output
+    short, long = load_file(model / "model.safetensors"), load_file(out / "model.safetensors")
+    for name, weight in short.items():
+        part, rest = name.split(".", 1)
+        torch.testing.assert_close(long[f"{part}.segment.{rest}"].float(), weight.float())
+    config = json.loads((out / "config.json").read_text())
+    assert config["warm_start"] == str(model)
+    assert config["training"]["config"]["freeze"] == "encoder.segment,decoder.segment"
+    first = {k: v.clone() for k, v in long.items()}
+    result = cli(*args[:-len(sizes)], "--steps", 10, "--resume", "--set", "freeze=")
+    assert result.exit_code == 0, result.output
+    again = load_file(out / "model.safetensors")
+    assert not torch.equal(again["decoder.segment.lstm.weight_hh_l0"],
+                           first["decoder.segment.lstm.weight_hh_l0"])
+    assert not torch.equal(again["decoder.to_code.weight"], first["decoder.to_code.weight"])
+    bad = cli("train", tunes, "--preset", "mel_2bar_small", "--out", tmp_path / "x",
+              "--steps", 2, *TINY, "--warm-start", model)
+    assert bad.exit_code != 0 and "only a stacked model" in bad.output
+    assert "Traceback" not in bad.output

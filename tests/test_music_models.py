@@ -17,6 +17,7 @@ from musicae.models.sequence import (
     code_gain,
     free_running_accuracy,
     inverse_sigmoid,
+    warm_start,
 )
 from musicae.presets import PRESETS, build_model
 
@@ -30,6 +31,8 @@ KINDS = {
     "hierarchical_z": SequenceConfig(bars=4, conductor_size=16, z_to_bars=True, **TINY),
     "hierarchical_both": SequenceConfig(bars=4, encoder="hierarchical", conductor_size=16,
                                         enc_layers=2, **TINY),
+    "stacked": SequenceConfig(bars=4, encoder="stacked", decoder="stacked", conductor_size=16,
+                              segment_bars=2, segment_code=8, **TINY),
 }
 MUSIC_PRESETS = sorted(name for name, p in PRESETS.items() if p.domain == "music")
 
@@ -259,3 +262,39 @@ def test_a_saved_model_is_rebuilt_as_it_was_when_its_preset_changes(tmp_path, mo
         assert torch.equal(back.state_dict()[name], value)
     fresh = build_model("mel_16bar_hier", sizes)  # the preset's new default, for new models
     assert type(fresh.encoder).__name__ == "HierarchicalEncoder"
+
+
+def test_a_stacked_model_reads_and_writes_each_segment_as_its_short_model_does():
+    """Warm-started from a 2-bar model, an 8-bar stacked model gives each 2-bar segment the
+    code the 2-bar model gives it, and decodes each segment's code exactly as the 2-bar
+    model decodes it: from a fresh start, segment by segment, in 3/4 as in 4/4."""
+    torch.manual_seed(0)
+    short = build_sequence_vae(SequenceConfig(**TINY)).eval()
+    long = build_sequence_vae(SequenceConfig(bars=8, encoder="stacked", decoder="stacked",
+                                             conductor_size=16, segment_code=8, **TINY)).eval()
+    warm_start(long, short, "short")
+    x = random_batch(long.cfg, 2, 12)
+    pieces = Batch(x.tokens.reshape(8, 32, 1), x.mask.reshape(8, 32))  # 4 segments each
+    seen = []
+    long.encoder.segment.register_forward_hook(lambda module, args, out: seen.append(out.mean))
+    with torch.no_grad():
+        z = long.encode(x).mean
+        torch.testing.assert_close(seen[0], short.encode(pieces).mean)
+        codes = long.decoder.codes(z)  # (2 * 4, 8)
+        decoded = long.decode(z, temperature=0.0, mask=x.mask).tokens
+        expected = short.decode(codes, temperature=0.0, mask=pieces.mask).tokens
+    assert torch.equal(decoded.reshape(8, 32, 1), expected)
+    assert decoded.any(), "the tiny models decode notes, not only silence"
+
+
+def test_a_short_model_that_does_not_fit_is_refused_by_name():
+    long = build_sequence_vae(SequenceConfig(bars=8, encoder="stacked", decoder="stacked",
+                                             conductor_size=16, segment_code=8, **TINY))
+    wide = build_sequence_vae(SequenceConfig(**TINY | {"dec_size": 48}))
+    with pytest.raises(MusicaeError, match="--warm-start wide: its dec_size is 48"):
+        warm_start(long, wide, "wide")
+    with pytest.raises(MusicaeError, match="only a stacked model"):
+        warm_start(wide, long, "long")
+    with pytest.raises(MusicaeError, match="segment_bars=3: it must divide"):
+        SequenceConfig(bars=8, encoder="stacked", decoder="stacked", conductor_size=16,
+                       segment_bars=3)

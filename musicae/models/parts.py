@@ -210,6 +210,29 @@ class HierarchicalEncoder(SequenceEncoder):
         return Posterior(mean, logvar)
 
 
+class StackedEncoder(SequenceEncoder):
+    """A short model's encoder under a long one: a :class:`BiLSTMEncoder` reads each segment
+    of ``segments`` (all at once, as one batch) and gives its posterior mean, the code a
+    short model would give those bars; a bidirectional LSTM reads the segments' codes in
+    order, and its final states give the posterior of the whole window."""
+
+    def __init__(self, width: int, size: int, layers: int, latent_dim: int, segments: int,
+                 segment_code: int) -> None:
+        super().__init__()
+        self.segments = segments
+        self.segment = BiLSTMEncoder(width, size, layers, segment_code)
+        self.lstm = nn.LSTM(segment_code, size, layers, batch_first=True, bidirectional=True)
+        self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
+
+    def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
+        n, steps, width = inputs.shape
+        cut = n * self.segments
+        codes = self.segment(inputs.reshape(cut, -1, width), mask.reshape(cut, -1)).mean
+        codes = codes.reshape(n, self.segments, -1)  # (B, segments, segment_code)
+        mean, logvar = self.to_posterior(_final_states(self.lstm, codes)).chunk(2, dim=-1)
+        return Posterior(mean, logvar)
+
+
 def _final_states(lstm: nn.LSTM, inputs: Tensor) -> Tensor:
     """The last layer's final states of a bidirectional LSTM, both directions: (B, 2 * size)."""
     _, (h, _) = lstm(inputs)  # h: (layers * 2, B, size)
@@ -326,20 +349,76 @@ class HierarchicalDecoder(LSTMDecoder):
         return bars
 
 
+class StackedDecoder(SequenceDecoder):
+    """A short model's decoder under a long one: a conductor LSTM turns z into one code per
+    segment (of ``segment_bars`` bars), and a :class:`FlatDecoder` decodes every segment
+    from its code, each from a fresh start, as a short model decodes its window. The
+    segments are one batch, when generating too: 16 bars in 2-bar segments are 32
+    sequential steps, not 256."""
+
+    def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
+                 layers: int, segments: int, segment_code: int, conductor_size: int,
+                 conductor_layers: int) -> None:
+        super().__init__()
+        self.segments = segments
+        self.segment = FlatDecoder(head, context_width, segment_code, size, layers)
+        self.conductor_init = LatentInit(latent_dim, conductor_size, conductor_layers)
+        self.conductor = nn.LSTM(1, conductor_size, conductor_layers, batch_first=True)
+        self.to_code = nn.Linear(conductor_size, segment_code)
+
+    @property
+    def head(self) -> OutputHead:  # the segment decoder's: one set of weights, one name
+        return self.segment.head
+
+    def codes(self, z: Tensor) -> Tensor:
+        """One code per segment, flattened: (B * segments, segment_code)."""
+        zeros = z.new_zeros(len(z), self.segments, 1)
+        states, _ = self.conductor(zeros, self.conductor_init(z))  # (B, segments, size)
+        return self.to_code(states).flatten(0, 1)
+
+    def _cut(self, x: Tensor) -> Tensor:
+        """(B, T, ...) → (B * segments, T / segments, ...)."""
+        return x.reshape(len(x) * self.segments, x.shape[1] // self.segments, *x.shape[2:])
+
+    def _join(self, x: Tensor) -> Tensor:
+        return x.reshape(len(x) // self.segments, x.shape[1] * self.segments, *x.shape[2:])
+
+    def teacher_forced(self, z: Tensor, tokens: Tensor, mask: Tensor, context: Tensor) -> Logits:
+        logits = self.segment.teacher_forced(self.codes(z), self._cut(tokens), self._cut(mask),
+                                             self._cut(context))
+        return tuple(self._join(part) for part in logits)
+
+    def generate(self, z: Tensor, mask: Tensor, context: Tensor, temperature: float,
+                 teacher: Tensor | None = None, teacher_prob: float = 0.0
+                 ) -> tuple[Tensor, Logits]:
+        tokens, logits = self.segment.generate(
+            self.codes(z), self._cut(mask), self._cut(context), temperature,
+            None if teacher is None else self._cut(teacher), teacher_prob)
+        return self._join(tokens), tuple(self._join(part) for part in logits)
+
+
 def build_parts(cfg: SequenceConfig, context: int) -> tuple[SequenceEncoder, SequenceDecoder]:
     """The encoder and decoder a config names, for steps told ``context`` values besides
     their token (the real-step bit and the controls)."""
     head = HEADS[cfg.head](cfg.dec_size, cfg.heads)
     width = (head.input_width if cfg.encode_tokens else 0) + context
+    segments = cfg.bars // cfg.segment_bars
     if cfg.encoder == "hierarchical":
         encoder: SequenceEncoder = HierarchicalEncoder(width, cfg.enc_size, cfg.enc_layers,
                                                        cfg.latent_dim, cfg.bars)
+    elif cfg.encoder == "stacked":
+        encoder = StackedEncoder(width, cfg.enc_size, cfg.enc_layers, cfg.latent_dim, segments,
+                                 cfg.segment_code)
     else:
         encoder = BiLSTMEncoder(width, cfg.enc_size, cfg.enc_layers, cfg.latent_dim)
     if cfg.decoder == "hierarchical":
         decoder: SequenceDecoder = HierarchicalDecoder(
             head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers, cfg.bars,
             cfg.conductor_size, cfg.conductor_layers, cfg.z_to_bars)
+    elif cfg.decoder == "stacked":
+        decoder = StackedDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers,
+                                 segments, cfg.segment_code, cfg.conductor_size,
+                                 cfg.conductor_layers)
     else:
         decoder = FlatDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers)
     return encoder, decoder

@@ -117,6 +117,34 @@ class SequenceVAE(Autoencoder):
         return recon, accuracy.detach()
 
 
+STACKED_LOWER = "encoder.segment,decoder.segment"  # a stacked model's short-model level
+# what a short model must share with a stacked one for its weights to be the lower level
+_SHORT_MODEL_SIZES = ("heads", "controls", "slot", "encode_tokens", "head", "enc_size",
+                      "enc_layers", "dec_size", "dec_layers")
+
+
+def warm_start(model: SequenceVAE, short: object, name: str) -> None:
+    """Make a trained short model's encoder and decoder (``short``, from ``name``) the
+    lower level of a stacked ``model``: the code it gives each segment is the code the
+    stacked model's conductor learns to make."""
+    cfg = model.cfg
+    if (cfg.encoder, cfg.decoder) != ("stacked", "stacked"):
+        raise MusicaeError(f"--warm-start {name}: only a stacked model (encoder=stacked, "
+                           f"decoder=stacked, as in mel_16bar_stacked) has a lower level")
+    if not isinstance(short, SequenceVAE) or (short.cfg.encoder, short.cfg.decoder) != (
+            "bilstm", "flat"):
+        raise MusicaeError(f"--warm-start {name}: not a short sequence model (a BiLSTM "
+                           f"encoder and a flat decoder, as in mel_2bar_small)")
+    want = {"bars": cfg.segment_bars, "latent_dim": cfg.segment_code}
+    want |= {k: getattr(cfg, k) for k in _SHORT_MODEL_SIZES}
+    for key, value in want.items():
+        if getattr(short.cfg, key) != value:
+            raise MusicaeError(f"--warm-start {name}: its {key} is {getattr(short.cfg, key)!r}; "
+                               f"the stacked model's lower level needs {value!r}")
+    model.encoder.segment.load_state_dict(short.encoder.state_dict())
+    model.decoder.segment.load_state_dict(short.decoder.state_dict())
+
+
 @torch.no_grad()
 def free_running_accuracy(model: SequenceVAE, batch: Batch) -> float:
     """Fraction of real steps that argmax decoding of the posterior mean gets right."""
