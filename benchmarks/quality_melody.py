@@ -23,7 +23,8 @@ corpus, its test split) this prints, as Markdown:
 the defaults: the prior (its kind, components and covariance, with the
 log-likelihood of the valid 4/4 windows' codes), the sampling temperature, and the path
 of an interpolation (slerp or lerp of posterior means, slerp of posterior draws, slerp in
-the fitted Gaussian's whitened space; decoded at temperature 0 or 0.5), with the share of
+the fitted Gaussian's whitened space; decoded at temperature 0 or 0.5; points at equal
+fractions of the path, or spaced evenly by their decoded distance from A), with the share of
 paths that also move steadily towards B.
 
     python benchmarks/quality_melody.py [--choose] > benchmarks/results/quality_melody.md
@@ -41,7 +42,7 @@ import torch
 from musicae import api
 from musicae.batch import Batch
 from musicae.datasets.examples import Examples, window_arrays
-from musicae.defaults import PRIOR_WINDOWS, SAMPLE_TEMPERATURE
+from musicae.defaults import INTERPOLATION_SPACING, PRIOR_WINDOWS, SAMPLE_TEMPERATURE
 from musicae.models.base import blend, lerp, slerp
 from musicae.models.prior import ALL, fit_prior
 from musicae.models.sequence import hamming_from_start, monotone_share, rises_steadily
@@ -141,9 +142,12 @@ def report_model(name: str) -> None:
     train = api.domain(bundle).examples(DATA, "train", rep, progress=False)
     train_tokens, train_mask = four_four(train, rep)
     with_fitted_prior(bundle)
-    share = monotone_share(bundle.model, window_pairs(test))
+    pairs = window_pairs(test)
+    share = monotone_share(bundle.model, pairs)
+    uniform = monotone_share(bundle.model, pairs, spacing="uniform")
     print(f"- monotone interpolation: {share:.2f} of {PAIRS} pairs of test windows "
-          f"(slerp of posterior means, decoded at temperature 0)")
+          f"(slerp of posterior means, decoded at temperature 0, {INTERPOLATION_SPACING} "
+          f"spacing: the default); {uniform:.2f} with uniform spacing")
     print(f"- fitted prior: {bundle.model.fitted_prior.describe()}")
     print(f"\n{header(f'{SAMPLES:,} samples in 4/4', ('onsets per step beside the test',))}")
     print(row(f"test windows in 4/4 ({len(tokens):,})", data, ("",)))
@@ -210,7 +214,9 @@ def choose_paths(bundle, pairs: list[tuple[Batch, Batch]]) -> None:
                                               upper=False).T
         return mean + slerp(white[0], white[1], t) @ tril.T
 
-    paths = {"slerp of posterior means (default)": (slerp, "mean", 0.0),
+    paths = {"slerp of posterior means, even spacing (default)": ("slerp", "even"),
+             "lerp of posterior means, even spacing": ("lerp", "even"),
+             "slerp of posterior means, uniform spacing": (slerp, "mean", 0.0),
              "lerp of posterior means": (lerp, "mean", 0.0),
              "slerp of posterior means, temperature 0.5": (slerp, "mean", 0.5),
              "lerp of posterior means, temperature 0.5": (lerp, "mean", 0.5),
@@ -218,14 +224,18 @@ def choose_paths(bundle, pairs: list[tuple[Batch, Batch]]) -> None:
              "slerp in the fitted Gaussian's whitened space": (whitened, "mean", 0.0)}
     print(f"\n| path of 8 points ({len(pairs)} pairs of valid windows) | moves steadily away "
           f"from A | and towards B |\n|---|---|---|")
-    for title, (path, code, temperature) in paths.items():
+    for title, way in paths.items():
         torch.manual_seed(0)
         away = towards = 0
         for a, b in pairs:
-            za, zb = (model.encode(x).mean[0] if code == "mean" else model.encode(x).sample()[0]
-                      for x in (a, b))
-            t = torch.linspace(0.0, 1.0, 8)
-            decoded = model.decode_like(path(za, zb, t), blend(a, b, t), temperature)
+            if len(way) == 2:  # the model's own interpolate: a method and a spacing
+                decoded = model.interpolate(a, b, 8, way[0], 0.0, spacing=way[1])
+            else:  # a path of codes at equal fractions, decoded as given
+                path, code, temperature = way
+                za, zb = (model.encode(x).mean[0] if code == "mean"
+                          else model.encode(x).sample()[0] for x in (a, b))
+                t = torch.linspace(0.0, 1.0, 8)
+                decoded = model.decode_like(path(za, zb, t), blend(a, b, t), temperature)
             away += rises_steadily(hamming_from_start(decoded))
             reverse = Batch(decoded.tokens.flip(0), decoded.mask, decoded.controls)
             towards += rises_steadily(hamming_from_start(reverse))

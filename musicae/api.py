@@ -24,10 +24,12 @@ from tqdm import tqdm
 from musicae import __version__, artifacts, distributed
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
+from musicae.configs import SCHEDULES
 from musicae.defaults import (
     DECODE_TEMPERATURE,
     GROOVE_TEMPERATURE,
     INTERPOLATION_METHOD,
+    INTERPOLATION_SPACING,
     INTERPOLATION_STEPS,
     MAX_SAMPLES,
     PRIOR_COMPONENTS,
@@ -218,12 +220,15 @@ def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
         if bundle.preset.name != spec.name:
             raise MusicaeError(f"{out}: holds preset {bundle.preset.name!r}, not {spec.name!r}")
         stored = split_settings(spec.name, bundle.overrides)[1]
-        changed = {k for k, v in sizes.items() if stored.get(k) != v}
+        schedules = {k: v for k, v in sizes.items() if k in SCHEDULES}
+        changed = {k for k, v in sizes.items() if stored.get(k) != v and k not in schedules}
         changed |= {k for k, v in rep_settings.items()
                     if getattr(bundle.representation, k) != v}
         if changed:
             raise MusicaeError(f"{out}: a resumed run keeps its model sizes; "
                                f"cannot change {', '.join(sorted(changed))}")
+        if schedules:  # checked as any setting is, then saved with the next checkpoint
+            bundle.model.cfg = dataclasses.replace(bundle.model.cfg, **schedules)
         return bundle
     if (out / artifacts.CONFIG).exists():
         raise MusicaeError(f"{out}: already holds a model; use --resume or another --out")
@@ -443,9 +448,10 @@ def interpolate(model: str, a: str | None, b: str | None, out: str | Path,
                 temperature: float = DECODE_TEMPERATURE, device: str = "auto",
                 bar: int | None = None, seed: int | None = None, chords: str | None = None,
                 label: int | None = None, meter: str | None = None, prior: str | None = None,
-                **options) -> dict:
+                spacing: str = INTERPOLATION_SPACING, **options) -> dict:
     """Decode the path between the codes of inputs a and b (endpoints included), in the
-    layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords.
+    layout (and, for music, the meter and chords) of a; ``chords`` replaces a's chords;
+    ``spacing`` places the points (``Autoencoder.interpolate``).
     Label-conditioned models move from a's label to b's, or keep ``label`` all along.
     With neither input, between two random styles: codes from ``prior``, in ``meter``
     over ``chords`` (a one-bar chord model: a chord a step, in turn)."""
@@ -469,15 +475,19 @@ def interpolate(model: str, a: str | None, b: str | None, out: str | Path,
         xa, xb = xa.to(device_), xb.to(device_)
         like = dom.condition(bundle, xa, chords, label)
         like = None if like is xa else like  # a's own layout: its labels blend into b's
-        path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like)
+        path = bundle.model.interpolate(xa, xb, steps, method, temperature, like=like,
+                                        spacing=spacing)
     with staged_output(Path(out)) as staging:
         written = dom.write_path(bundle, path, staging, **options)
         summary = {"model": str(bundle.path), "a": info_a, "b": info_b, "steps": steps,
                    "method": method, "written": written}
+        if a is not None:
+            summary["spacing"] = spacing
         return _record(Path(out), staging, "interpolate", summary, model=str(bundle.path),
                        a=a and str(a), b=b and str(b), bar=bar, steps=steps, method=method,
                        temperature=temperature, seed=seed, **_controls(chords, label),
-                       **({"prior": prior, "meter": meter} if a is None else {}))
+                       **({"prior": prior, "meter": meter} if a is None
+                          else {"spacing": spacing}))
 
 
 def random_path(bundle: ModelBundle, dom: Domain, steps: int, method: str,

@@ -18,6 +18,7 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     GROOVE_TEMPERATURE,
     INTERPOLATION_METHOD,
+    INTERPOLATION_SPACING,
     INTERPOLATION_STEPS,
     MAX_BATCH,
     MAX_SAMPLES,
@@ -476,6 +477,10 @@ def fit_prior(model, data, out, components, covariance, windows, split, seed, qu
               "model: bars).")
 @click.option("--method", type=OneOf(["slerp", "lerp"]), default=INTERPOLATION_METHOD,
               show_default=True)
+@click.option("--spacing", type=OneOf(["even", "uniform"]), default=INTERPOLATION_SPACING,
+              show_default=True, help="Between two inputs: 'even' keeps, of 4x the points "
+              "on the path, those whose distances from A rise most evenly; 'uniform': equal "
+              "fractions of the path.")
 @with_music_options
 @seed_option
 @with_style_options
@@ -486,8 +491,8 @@ def fit_prior(model, data, out, components, covariance, windows, split, seed, qu
               help="Two random styles: the prior they are drawn from (as for sample).")
 @device_option
 @json_option
-def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, label, meter,
-                prior, device, as_json):
+def interpolate(args, out, steps, method, spacing, bar, wav, seed, qpm, program, chords, label,
+                meter, prior, device, as_json):
     """Walk the latent space from input A to input B (music: in A's meter), or, given only
     MODEL, between two random styles (music over --chords: a one-bar chord model takes one
     chord a step, in turn)."""
@@ -497,7 +502,8 @@ def interpolate(args, out, steps, method, bar, wav, seed, qpm, program, chords, 
         model, (a, b) = args[0], (None, None)
     else:
         model, (a, b) = split_model(args, 2)
-    report(api.interpolate(model, a, b, out, steps, method, device=device, bar=bar, wav=wav,
+    report(api.interpolate(model, a, b, out, steps, method, spacing=spacing, device=device,
+                           bar=bar, wav=wav,
                            seed=seed, qpm=qpm, program=program, chords=chords, label=label,
                            meter=meter, prior=prior), as_json)
 

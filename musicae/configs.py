@@ -100,6 +100,7 @@ def _describe(low: tuple, high: tuple, kind: type) -> str:
 
 
 GEOMETRY = ("heads", "controls", "bars", "slot", "encode_tokens")  # the representation sets
+SCHEDULES = ("code_steps",)  # model settings a resumed run may change: when a phase ends
 # The largest sizes a config.json (or --set) may ask for: MusicVAE's biggest models use
 # widths of 2048 and 3 layers; far beyond these a model file is a memory bomb, not a model.
 MAX_WIDTH, MAX_LAYERS, MAX_BARS, MAX_SLOT = 8192, 8, 64, 96
@@ -136,6 +137,10 @@ class SequenceConfig:
     # so a trained short model (train --warm-start) can be the lower level
     segment_bars: int = 2
     segment_code: int = 256
+    # stacked, warm-started: the first code_steps training steps skip the decoder and fit
+    # the conductor's codes to the short model's posterior of each segment (its mean, within
+    # its spread): the levels above learn at a fifth of a step's cost; then tokens
+    code_steps: int = 0
     head: str = "independent"  # output factorisation: "independent" or "autoregressive"
     # False: the encoder reads only the mask and controls, what decoding will be given (a
     # groove model is given the bare hits and learns how they are played)
@@ -152,8 +157,8 @@ class SequenceConfig:
         sizes = ("bars", "slot", "enc_size", "enc_layers", "latent_dim", "dec_size",
                  "dec_layers", "conductor_layers", "segment_bars", "segment_code")
         bad = [n for n in sizes if not _positive_int(getattr(self, n))]
-        if not (_positive_int(self.conductor_size) or self.conductor_size == 0):
-            bad.append("conductor_size")
+        bad += [n for n in ("conductor_size", "code_steps")
+                if not (_positive_int(getattr(self, n)) or getattr(self, n) == 0)]
         if bad:
             raise MusicaeError(f"bad sequence model settings: {', '.join(bad)} "
                                f"must be positive integers")
@@ -170,6 +175,9 @@ class SequenceConfig:
             raise MusicaeError(f"decoder={self.decoder} needs a conductor: set conductor_size "
                                f"(256 in mel_16bar_hier)")
         stacked = "stacked" in (self.encoder, self.decoder)
+        if self.code_steps and (self.encoder, self.decoder) != ("stacked", "stacked"):
+            raise MusicaeError("code_steps fits a stacked decoder's codes to a stacked "
+                               "encoder's: set encoder=stacked and decoder=stacked")
         if stacked and self.bars % self.segment_bars:
             raise MusicaeError(f"a stacked model cuts its {self.bars} bars into segments of "
                                f"segment_bars={self.segment_bars}: it must divide them")

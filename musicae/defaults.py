@@ -14,6 +14,10 @@ MAX_STEPS = 10**9  # training steps: beyond any run's reach (a step takes millis
 MAX_BATCH = 65_536  # windows or digits per step and process
 INTERPOLATION_STEPS = 8  # points on an interpolation path, endpoints included
 INTERPOLATION_METHOD = "slerp"
+# "even": of 4x the points on the path, the 8 whose decoded distances from A rise most
+# evenly (chosen on folk's valid split: benchmarks/quality_melody.py --choose); "uniform":
+# equal fractions of the path
+INTERPOLATION_SPACING = "even"
 # `fit-prior`: a Gaussian with a full covariance per layout (meter), fitted to the codes of
 # up to PRIOR_WINDOWS training windows (chosen on folk's valid split:
 # benchmarks/quality_melody.py --choose)

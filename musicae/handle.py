@@ -25,6 +25,7 @@ from musicae.defaults import (
     DECODE_TEMPERATURE,
     GROOVE_TEMPERATURE,
     INTERPOLATION_METHOD,
+    INTERPOLATION_SPACING,
     INTERPOLATION_STEPS,
     MAX_SAMPLES,
     SAMPLE_TEMPERATURE,
@@ -157,8 +158,9 @@ class Model:
                     temperature: float = DECODE_TEMPERATURE, bar: int | None = None,
                     chords: str | None = None, label: int | None = None,
                     seed: int | None = None, meter: str | None = None,
-                    prior: str | None = None) -> list:
-        """``steps`` outputs on the path from a to b, endpoints included, in a's layout
+                    prior: str | None = None, spacing: str = INTERPOLATION_SPACING) -> list:
+        """``steps`` outputs on the path from a to b, endpoints included (placed by
+        ``spacing``: see ``Autoencoder.interpolate``), in a's layout
         (label-conditioned models: from a's label to b's, or ``label`` all along); with
         neither, between two random styles (codes from ``prior``, drawn by ``seed``; music
         in ``meter`` over ``chords``)."""
@@ -178,7 +180,7 @@ class Model:
         like = self.domain.condition(self.bundle, xa, chords, label)
         like = None if like is xa else like
         return self._outputs(self.model.interpolate(xa, xb, steps, method, temperature,
-                                                    like=like))
+                                                    like=like, spacing=spacing))
 
     @torch.no_grad()
     def groove(self, beat: Input, temperature: float = GROOVE_TEMPERATURE,

@@ -80,6 +80,17 @@ def test_interpolate_writes_each_step_and_the_whole_path(cli, model, tunes, tmp_
     assert len(list(tmp_path.glob("step_*.mid"))) == 4
     assert (tmp_path / "interpolation.mid").is_file()
     assert (tmp_path / "interpolation.png").is_file()
+    assert summary["spacing"] == "even"
+    uniform = cli("interpolate", model, a, b, "-o", tmp_path / "u", "--steps", 4,
+                  "--spacing", "uniform", "--json")
+    assert uniform.exit_code == 0, uniform.output
+    assert json.loads(uniform.stdout)["spacing"] == "uniform"
+    first, last = (pretty_midi.PrettyMIDI(str(tmp_path / name)) for name in
+                   ("step_000.mid", "step_003.mid"))
+    for name, made in (("step_000.mid", first), ("step_003.mid", last)):
+        again = pretty_midi.PrettyMIDI(str(tmp_path / "u" / name))
+        assert [(n.pitch, n.start) for i in made.instruments for n in i.notes] == \
+            [(n.pitch, n.start) for i in again.instruments for n in i.notes], "the same ends"
 
 
 def test_reconstruct_picks_the_window_asked_for(cli, model, tunes, tmp_path):
@@ -470,12 +481,13 @@ def test_a_piece_too_sparse_for_training_still_encodes(cli, tmp_path):
 def test_a_stacked_model_warm_starts_from_a_short_one_and_trains_only_above_it(
         cli, model, tunes, tmp_path):
     """train --warm-start: the 2-bar model's weights become the lower level and stay as
-    they were while the levels above learn; --set freeze= on --resume trains them too."""
+    they were while the levels above learn (first on codes, code_steps, then on tokens);
+    --set freeze= on --resume trains them too, and a resumed run may end the code phase."""
     from safetensors.torch import load_file
 
     out = tmp_path / "long"
     sizes = [*TINY, "--set", "bars=4", "--set", "segment_code=8", "--set", "conductor_size=16",
-             "--set", "enc_layers=1"]
+             "--set", "enc_layers=1", "--set", "code_steps=100"]
     args = ["train", tunes, "--preset", "mel_16bar_stacked", "--out", out, "--steps", 6,
             "--batch-size", 4, "--quiet", *sizes]
     result = cli(*args, "--warm-start", model)
@@ -487,9 +499,18 @@ def test_a_stacked_model_warm_starts_from_a_short_one_and_trains_only_above_it(
     config = json.loads((out / "config.json").read_text())
     assert config["warm_start"] == str(model)
     assert config["training"]["config"]["freeze"] == "encoder.segment,decoder.segment"
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "train_code_recon" in logged[-1] and "valid_accuracy" in logged[-1]
     first = {k: v.clone() for k, v in long.items()}
-    result = cli(*args[:-len(sizes)], "--steps", 10, "--resume", "--set", "freeze=")
+    result = cli(*args[:-len(sizes)], "--steps", 10, "--resume", "--set", "freeze=",
+                 "--set", "code_steps=6")
     assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["overrides"]["code_steps"] == 6 and config["training"]["step"] == 10
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "train_accuracy" in logged[-1], "steps 6 to 10 decode tokens"
+    refused = cli(*args[:-len(sizes)], "--steps", 12, "--resume", "--set", "segment_code=4")
+    assert refused.exit_code != 0 and "cannot change segment_code" in refused.output
     again = load_file(out / "model.safetensors")
     assert not torch.equal(again["decoder.segment.lstm.weight_hh_l0"],
                            first["decoder.segment.lstm.weight_hh_l0"])

@@ -11,12 +11,15 @@ from musicae.batch import Batch
 from musicae.datasets.examples import window_arrays, window_examples
 from musicae.datasets.midi import load_windows
 from musicae.errors import MusicaeError
+from musicae.models.base import even_picks
 from musicae.models.sequence import (
     SequenceConfig,
     build_sequence_vae,
     code_gain,
     free_running_accuracy,
+    hamming_from_start,
     inverse_sigmoid,
+    rises_steadily,
     warm_start,
 )
 from musicae.presets import PRESETS, build_model
@@ -298,3 +301,64 @@ def test_a_short_model_that_does_not_fit_is_refused_by_name():
     with pytest.raises(MusicaeError, match="segment_bars=3: it must divide"):
         SequenceConfig(bars=8, encoder="stacked", decoder="stacked", conductor_size=16,
                        segment_bars=3)
+
+
+def test_the_code_phase_fits_the_conductor_to_the_short_models_codes_without_decoding():
+    """code_steps: a stacked model's first steps score its codes against the short
+    model's posterior of each segment; the frozen short encoder gets no gradient, and
+    from code_steps on (and always in evaluation) the loss is the tokens' again."""
+    torch.manual_seed(0)
+    long = build_sequence_vae(SequenceConfig(bars=4, encoder="stacked", decoder="stacked",
+                                             conductor_size=16, segment_code=8, code_steps=3,
+                                             **TINY))
+    x = random_batch(long.cfg, 4, 16)
+    opt = torch.optim.Adam(long.parameters(), lr=1e-2)
+    first = None
+    for _ in range(60):
+        terms = long.train().loss(x, beta=0.01, step=0)
+        assert set(terms) == {"loss", "code_recon", "kl"}
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        assert all(p.grad is None for p in long.encoder.segment.parameters())
+        assert all(p.grad is None for p in long.decoder.segment.parameters())
+        opt.step()
+        first = float(terms["code_recon"].detach()) if first is None else first
+    assert float(terms["code_recon"].detach()) < 0.2 * first
+    assert "accuracy" in long.train().loss(x, step=3)
+    assert "accuracy" in long.eval().loss(x, step=0)
+    with pytest.raises(MusicaeError, match="code_steps fits a stacked decoder"):
+        SequenceConfig(code_steps=5)
+
+
+def test_even_spacing_picks_points_whose_distances_rise_evenly():
+    """Of a path's points, even_picks keeps the first, the last and, between them, those
+    that rise without falling back, as near as they can be to even shares of the way."""
+    d = torch.tensor([0, 0, 1, 1, 3, 2, 4, 5, 5, 6, 8, 7, 9, 10, 10, 12, 12, 13, 14, 13, 15,
+                      16, 16, 18, 20, 20, 21, 22, 24.0])
+    picks = even_picks(d, torch.linspace(0, 1, len(d)), 8)
+    assert picks[0] == 0 and picks[-1] == len(d) - 1 and picks == sorted(set(picks))
+    assert rises_steadily(d[picks])
+    assert d[picks].tolist() == [0, 3, 7, 10, 14, 18, 21, 24]  # 24 * k / 7, rounded
+    flat = even_picks(torch.zeros(29), torch.linspace(0, 1, 29), 8)
+    assert flat == [0, 4, 8, 12, 16, 20, 24, 28], "no change anywhere: uniform fractions"
+
+
+def test_an_evenly_spaced_path_is_made_of_points_of_the_path_decoded_densely():
+    """interpolate(spacing="even") shows decodings of codes on the same slerp path (its
+    ends are the uniform path's), and moves steadily where the uniform one falls back."""
+    torch.manual_seed(3)
+    model = build_sequence_vae(KINDS["melody"]).eval()
+    falls_uniform = falls_even = 0
+    for seed in range(12):
+        torch.manual_seed(seed)
+        a, b = random_batch(model.cfg, 1, 16), random_batch(model.cfg, 1, 16)
+        uniform = model.interpolate(a, b, 8, spacing="uniform")
+        even = model.interpolate(a, b, 8, spacing="even")
+        dense = model.interpolate(a, b, 29, spacing="uniform")
+        assert torch.equal(even.tokens[[0, -1]], uniform.tokens[[0, -1]])
+        assert all((dense.tokens == point).flatten(1).all(1).any() for point in even.tokens)
+        falls_uniform += not rises_steadily(hamming_from_start(uniform))
+        falls_even += not rises_steadily(hamming_from_start(even))
+    assert falls_even < falls_uniform, (falls_even, falls_uniform)
+    with pytest.raises(MusicaeError, match="unknown spacing"):
+        model.interpolate(a, b, 8, spacing="bumpy")

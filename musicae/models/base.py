@@ -25,6 +25,7 @@ from musicae.batch import Batch
 from musicae.defaults import (
     DECODE_TEMPERATURE,
     INTERPOLATION_METHOD,
+    INTERPOLATION_SPACING,
     INTERPOLATION_STEPS,
     PRIOR_COMPONENTS,
     PRIOR_COVARIANCE,
@@ -111,6 +112,38 @@ def path_codes(za: Tensor, zb: Tensor, steps: int = INTERPOLATION_STEPS,
     if method not in INTERPOLATIONS:
         raise MusicaeError(f"unknown interpolation method {method!r}; use slerp or lerp")
     return INTERPOLATIONS[method](za, zb, torch.linspace(0.0, 1.0, steps, device=za.device))
+
+
+SPACINGS = ("even", "uniform")  # how interpolate places its points on the path
+EVEN_DENSITY = 4  # "even" spacing decodes this many points per gap of the path shown
+
+
+def even_picks(distances: Tensor, t: Tensor, steps: int) -> list[int]:
+    """Indices of ``steps`` of a path's points (distances from the first (n,), at fractions
+    t (n,)), in order, the first and last included, whose distances rise as evenly as they
+    can: each pick is as near as it can be to its share of the last point's distance, a
+    fall from the pick before costs more than any such miss, and nearness in t breaks ties
+    (a path that does not change is spaced uniformly). Dynamic programming over (pick,
+    point): n² × steps, nothing beside decoding."""
+    d, t = distances.double().cpu(), t.double().cpu()
+    n, span = len(d), max(float(d[-1]), 1.0)
+    share = torch.linspace(0.0, 1.0, steps, dtype=torch.double)
+    miss = ((d[None, :] - share[:, None] * d[-1]) / span) ** 2  # [k, i]: point i as pick k
+    miss = miss + 1e-3 * (t[None, :] - share[:, None]) ** 2
+    fall = (d[None, :] < d[:, None]).double() * 4.0 * steps  # [j, i]: from point j to i
+    later = torch.arange(n)[None, :] > torch.arange(n)[:, None]  # [j, i]: i after j
+    cost = torch.full((n,), math.inf, dtype=torch.double)
+    cost[0] = 0.0
+    back = []
+    for k in range(1, steps):
+        options = torch.where(later, cost[:, None] + fall, math.inf)  # [j, i]
+        best, arg = options.min(0)
+        cost = best + miss[k]
+        back.append(arg)
+    picks = [n - 1]
+    for arg in reversed(back):
+        picks.append(int(arg[picks[-1]]))
+    return picks[::-1]
 
 
 def blend(a: Batch, b: Batch, t: Tensor) -> Batch:
@@ -258,18 +291,32 @@ class Autoencoder(nn.Module, abc.ABC):
     @torch.no_grad()
     def interpolate(self, a: Batch, b: Batch, steps: int = INTERPOLATION_STEPS,
                     method: str = INTERPOLATION_METHOD,
-                    temperature: float = DECODE_TEMPERATURE, like: Batch | None = None
-                    ) -> Batch:
+                    temperature: float = DECODE_TEMPERATURE, like: Batch | None = None,
+                    spacing: str = INTERPOLATION_SPACING) -> Batch:
         """Decode ``steps`` codes on the path between the posterior means of a and b,
         in the layout of ``like`` (default: a's, with continuous controls such as a
         digit's one-hot label moving from a's to b's along the path).
 
-        a, b: single inputs (batches of 1); both endpoints are included.
+        a, b: single inputs (batches of 1); both endpoints are included. ``spacing``
+        "uniform" takes the codes at equal fractions of the path; "even" decodes
+        ``EVEN_DENSITY`` times as many and keeps the ``steps`` (in order, endpoints
+        included) whose distances from the first rise most evenly (:func:`even_picks`).
         """
+        if spacing not in SPACINGS:
+            raise MusicaeError(f"unknown spacing {spacing!r}; use {' or '.join(SPACINGS)}")
         za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
-        z = path_codes(za, zb, steps, method)
-        t = torch.linspace(0.0, 1.0, steps, device=za.device)
-        return self.decode_like(z, like if like is not None else blend(a, b, t), temperature)
+        dense = steps if spacing == "uniform" else (steps - 1) * EVEN_DENSITY + 1
+        z = path_codes(za, zb, dense, method)
+        t = torch.linspace(0.0, 1.0, dense, device=za.device)
+        path = self.decode_like(z, like if like is not None else blend(a, b, t), temperature)
+        if spacing == "uniform":
+            return path
+        return path[torch.as_tensor(even_picks(self.distances_from_start(path), t, steps))]
+
+    def distances_from_start(self, path: Batch) -> Tensor:
+        """How far each point of a decoded path is from its first: (points,). Images: the
+        summed absolute difference of their pixels; sequence models count steps."""
+        return (path.tokens - path.tokens[:1]).abs().flatten(1).sum(1).float()
 
     @torch.no_grad()
     def fit_prior(self, codes: Tensor, real_steps: Tensor | None = None,

@@ -224,13 +224,20 @@ class StackedEncoder(SequenceEncoder):
         self.lstm = nn.LSTM(segment_code, size, layers, batch_first=True, bidirectional=True)
         self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
 
-    def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
+    def segment_posteriors(self, inputs: Tensor, mask: Tensor) -> Posterior:
+        """What the short model makes of each segment: (B, segments, segment_code)."""
         n, steps, width = inputs.shape
         cut = n * self.segments
-        codes = self.segment(inputs.reshape(cut, -1, width), mask.reshape(cut, -1)).mean
-        codes = codes.reshape(n, self.segments, -1)  # (B, segments, segment_code)
+        short = self.segment(inputs.reshape(cut, -1, width), mask.reshape(cut, -1))
+        return Posterior(short.mean.unflatten(0, (n, -1)), short.logvar.unflatten(0, (n, -1)))
+
+    def over(self, codes: Tensor) -> Posterior:
+        """The posterior of a window from its segments' codes (B, segments, segment_code)."""
         mean, logvar = self.to_posterior(_final_states(self.lstm, codes)).chunk(2, dim=-1)
         return Posterior(mean, logvar)
+
+    def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
+        return self.over(self.segment_posteriors(inputs, mask).mean)
 
 
 def _final_states(lstm: nn.LSTM, inputs: Tensor) -> Tensor:
