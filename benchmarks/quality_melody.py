@@ -25,7 +25,8 @@ log-likelihood of the valid 4/4 windows' codes), the sampling temperature, and t
 of an interpolation (slerp or lerp of posterior means, slerp of posterior draws, slerp in
 the fitted Gaussian's whitened space; decoded at temperature 0 or 0.5; points at equal
 fractions of the path, or spaced evenly by their decoded distance from A), with the share of
-paths that also move steadily towards B.
+paths that also move steadily towards B and the mean of each path's largest step between
+neighbours (steps changed, as a share of those between its ends; 1/7 is perfectly even).
 
     python benchmarks/quality_melody.py [--choose] > benchmarks/results/quality_melody.md
 """
@@ -223,10 +224,11 @@ def choose_paths(bundle, pairs: list[tuple[Batch, Batch]]) -> None:
              "slerp of posterior draws": (slerp, "draw", 0.0),
              "slerp in the fitted Gaussian's whitened space": (whitened, "mean", 0.0)}
     print(f"\n| path of 8 points ({len(pairs)} pairs of valid windows) | moves steadily away "
-          f"from A | and towards B |\n|---|---|---|")
+          f"from A | and towards B | largest step (share of A to B) |\n|---|---|---|---|")
     for title, way in paths.items():
         torch.manual_seed(0)
         away = towards = 0
+        jumps = []
         for a, b in pairs:
             if len(way) == 2:  # the model's own interpolate: a method and a spacing
                 decoded = model.interpolate(a, b, 8, way[0], 0.0, spacing=way[1])
@@ -239,7 +241,11 @@ def choose_paths(bundle, pairs: list[tuple[Batch, Batch]]) -> None:
             away += rises_steadily(hamming_from_start(decoded))
             reverse = Batch(decoded.tokens.flip(0), decoded.mask, decoded.controls)
             towards += rises_steadily(hamming_from_start(reverse))
-        print(f"| {title} | {away / len(pairs):.2f} | {towards / len(pairs):.2f} |")
+            distances = hamming_from_start(decoded).float()
+            if distances[-1] > 0:
+                jumps.append(float(distances.diff().abs().max() / distances[-1]))
+        print(f"| {title} | {away / len(pairs):.2f} | {towards / len(pairs):.2f} | "
+              f"{np.mean(jumps):.2f} |")
 
 
 def main() -> None:

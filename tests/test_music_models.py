@@ -339,6 +339,9 @@ def test_even_spacing_picks_points_whose_distances_rise_evenly():
     assert picks[0] == 0 and picks[-1] == len(d) - 1 and picks == sorted(set(picks))
     assert rises_steadily(d[picks])
     assert d[picks].tolist() == [0, 3, 7, 10, 14, 18, 21, 24]  # 24 * k / 7, rounded
+    to_end = torch.tensor([24.0] * 11 + [30.0] + [12.0] * 16 + [0.0])  # point 11 turns away
+    both = even_picks(d, torch.linspace(0, 1, len(d)), 8, to_end)
+    assert 11 not in both and 11 in picks and rises_steadily(-to_end[both])
     flat = even_picks(torch.zeros(29), torch.linspace(0, 1, 29), 8)
     assert flat == [0, 4, 8, 12, 16, 20, 24, 28], "no change anywhere: uniform fractions"
 
@@ -359,6 +362,7 @@ def test_an_evenly_spaced_path_is_made_of_points_of_the_path_decoded_densely():
         assert all((dense.tokens == point).flatten(1).all(1).any() for point in even.tokens)
         falls_uniform += not rises_steadily(hamming_from_start(uniform))
         falls_even += not rises_steadily(hamming_from_start(even))
+        falls_even += not rises_steadily(hamming_from_start(even[torch.arange(7, -1, -1)]))
     assert falls_even < falls_uniform, (falls_even, falls_uniform)
     with pytest.raises(MusicaeError, match="unknown spacing"):
         model.interpolate(a, b, 8, spacing="bumpy")

@@ -118,19 +118,25 @@ SPACINGS = ("even", "uniform")  # how interpolate places its points on the path
 EVEN_DENSITY = 4  # "even" spacing decodes this many points per gap of the path shown
 
 
-def even_picks(distances: Tensor, t: Tensor, steps: int) -> list[int]:
+def even_picks(distances: Tensor, t: Tensor, steps: int, to_end: Tensor | None = None
+               ) -> list[int]:
     """Indices of ``steps`` of a path's points (distances from the first (n,), at fractions
     t (n,)), in order, the first and last included, whose distances rise as evenly as they
     can: each pick is as near as it can be to its share of the last point's distance, a
-    fall from the pick before costs more than any such miss, and nearness in t breaks ties
-    (a path that does not change is spaced uniformly). Dynamic programming over (pick,
-    point): n² × steps, nothing beside decoding."""
+    fall from the pick before (or a rise of the distances ``to_end``, the last point,
+    where given) costs more than any such miss, and nearness in t breaks ties (a path that
+    does not change is spaced uniformly). Dynamic programming over (pick, point): n² ×
+    steps, nothing beside decoding."""
     d, t = distances.double().cpu(), t.double().cpu()
     n, span = len(d), max(float(d[-1]), 1.0)
     share = torch.linspace(0.0, 1.0, steps, dtype=torch.double)
     miss = ((d[None, :] - share[:, None] * d[-1]) / span) ** 2  # [k, i]: point i as pick k
     miss = miss + 1e-3 * (t[None, :] - share[:, None]) ** 2
-    fall = (d[None, :] < d[:, None]).double() * 4.0 * steps  # [j, i]: from point j to i
+    fall = (d[None, :] < d[:, None]).double()  # [j, i]: from point j to i
+    if to_end is not None:
+        e = to_end.double().cpu()
+        fall = fall + (e[None, :] > e[:, None]).double()
+    fall = fall * 4.0 * steps
     later = torch.arange(n)[None, :] > torch.arange(n)[:, None]  # [j, i]: i after j
     cost = torch.full((n,), math.inf, dtype=torch.double)
     cost[0] = 0.0
@@ -311,7 +317,10 @@ class Autoencoder(nn.Module, abc.ABC):
         path = self.decode_like(z, like if like is not None else blend(a, b, t), temperature)
         if spacing == "uniform":
             return path
-        return path[torch.as_tensor(even_picks(self.distances_from_start(path), t, steps))]
+        backwards = torch.arange(dense - 1, -1, -1, device=z.device)
+        to_end = self.distances_from_start(path[backwards]).flip(0)
+        return path[torch.as_tensor(even_picks(self.distances_from_start(path), t, steps,
+                                               to_end))]
 
     def distances_from_start(self, path: Batch) -> Tensor:
         """How far each point of a decoded path is from its first: (points,). Images: the
