@@ -145,12 +145,15 @@ _PRESETS += [
            dec_size=256, conductor_size=256, conductor_layers=2, z_to_bars=True, **_MEL_16BAR),
     # 16 bars as eight 2-bar segments under mel_2bar_small's own encoder and decoder (the
     # same sizes, so a trained 2-bar model can be its lower level: --warm-start); the
-    # conductor learns to make the code the 2-bar model gives each segment.
+    # conductor learns to make the code the 2-bar model gives each segment. 512 free bits:
+    # eight 2-bar codes carry ~350 nats (44 each in folk_mel_2bar); with 256 the KL cost
+    # held z to ~170 nats and valid accuracy stalled at 0.73 (README: "16-bar models").
     _music("mel_16bar_stacked", "16-bar melody VAE over eight 2-bar segments: a 2-bar "
            "model's encoder and decoder under a BiLSTM and a conductor over the segments",
            encoder="stacked", decoder="stacked", dec_size=256, conductor_size=512,
            conductor_layers=2, segment_bars=2, segment_code=256,
-           **(_MEL_16BAR | {"enc_size": 512, "enc_layers": 1})),
+           **(_MEL_16BAR | {"enc_size": 512, "enc_layers": 1, "batch_size": 64,
+                            "free_bits": 512})),
     _music("mel_16bar_flat", "16-bar melody VAE with a flat decoder (baseline for hier)",
            dec_size=512, **_MEL_16BAR),
     # Chosen on groove's valid split: MusicVAE's cat-drums_2bar_small widths (encoder 512,
