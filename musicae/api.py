@@ -50,7 +50,7 @@ from musicae.files import (
     writable,
 )
 from musicae.models import sequence
-from musicae.models.base import path_codes
+from musicae.models.base import SPACINGS, path_codes
 from musicae.output import render
 from musicae.presets import (
     PRESETS,
@@ -60,7 +60,14 @@ from musicae.presets import (
     representation,
     split_settings,
 )
-from musicae.train import TrainConfig, Trainer, bf16_works, pick_device, seed_everything
+from musicae.train import (
+    TrainConfig,
+    Trainer,
+    bf16_works,
+    freeze,
+    pick_device,
+    seed_everything,
+)
 
 DOMAINS: dict[str, Domain] = {"image": ImageDomain(), "music": MusicDomain()}
 PICTURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -129,6 +136,7 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
         flags = {"steps": steps, "batch_size": batch_size, "seed": seed} | train_overrides
         cfg = _train_config(spec, state, settings, flags, out)
         done = state.get("step", 0)
+        _check_phases(bundle, cfg, done, warm_start is not None or resume)
         optimizer_state = artifacts.load_optimizer_state(out, bundle.model) if resume else None
         if transpose is None:
             transpose = bundle.meta.get("transpose", 0) if resume else 0
@@ -172,6 +180,23 @@ def train(data: str, preset: str, out: str | Path, steps: int | None = None,
         if trainer.stop:  # Ctrl-C or SIGTERM: checkpointed at the step it came
             summary["stopped_by_signal"] = trainer.stop[0]
         return summary
+
+
+def _check_phases(bundle: ModelBundle, cfg: TrainConfig, done: int, warm: bool) -> None:
+    """Before any data is read: the modules ``freeze`` names exist, and a code phase
+    (``code_steps``) still to run fits codes of a lower level that is trained and held."""
+    freeze(bundle.model, cfg.freeze)
+    if getattr(bundle.model, "cfg", None) is None or bundle.model.cfg.code_steps <= done:
+        return
+    held = {name.strip() for name in cfg.freeze.split(",")}
+    if not warm:
+        raise MusicaeError("code_steps fits the codes of a trained lower level: give "
+                           "--warm-start MODEL (a short model such as folk_mel_2bar)")
+    if not set(sequence.STACKED_LOWER.split(",")) <= held:
+        raise MusicaeError(f"code_steps trains the levels above a held lower level: keep "
+                           f"freeze={sequence.STACKED_LOWER} until step "
+                           f"{bundle.model.cfg.code_steps} (--resume --set code_steps=N ends "
+                           f"the code phase)")
 
 
 def _train_config(spec, state: dict, settings: dict, flags: dict, out: Path) -> TrainConfig:
@@ -407,6 +432,11 @@ def check_temperature(temperature: float) -> None:
         raise MusicaeError(f"--temperature must be a finite number >= 0 (got {temperature!r})")
 
 
+def check_spacing(spacing: str) -> None:
+    if spacing not in SPACINGS:
+        raise MusicaeError(f"unknown spacing {spacing!r}; use {' or '.join(SPACINGS)}")
+
+
 def check_path_steps(steps: int) -> None:
     """Points on an interpolation path: 2 to MAX_SAMPLES (the CLI and the Python handle)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_SAMPLES:
@@ -457,6 +487,7 @@ def interpolate(model: str, a: str | None, b: str | None, out: str | Path,
     over ``chords`` (a one-bar chord model: a chord a step, in turn)."""
     check_temperature(temperature)
     check_path_steps(steps)
+    check_spacing(spacing)
     if (a is None) != (b is None):
         raise MusicaeError("interpolate takes two inputs, or none (two random styles)")
     writable(out)

@@ -161,7 +161,8 @@ class SequenceConfig:
                 if not (_positive_int(getattr(self, n)) or getattr(self, n) == 0)]
         if bad:
             raise MusicaeError(f"bad sequence model settings: {', '.join(bad)} "
-                               f"must be positive integers")
+                               f"must be positive integers (conductor_size and code_steps "
+                               f"may be 0)")
         limits = {"enc_size": MAX_WIDTH, "latent_dim": MAX_WIDTH, "dec_size": MAX_WIDTH,
                   "conductor_size": MAX_WIDTH, "segment_code": MAX_WIDTH,
                   "enc_layers": MAX_LAYERS,

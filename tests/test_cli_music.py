@@ -519,3 +519,11 @@ def test_a_stacked_model_warm_starts_from_a_short_one_and_trains_only_above_it(
               "--steps", 2, *TINY, "--warm-start", model)
     assert bad.exit_code != 0 and "only a stacked model" in bad.output
     assert "Traceback" not in bad.output
+    fresh = ["train", tunes, "--preset", "mel_16bar_stacked", "--steps", 2, "--quiet", *sizes]
+    for extra, message in (([], "give --warm-start"),
+                           (["--warm-start", model, "--set", "freeze="], "keep freeze="),
+                           (["--warm-start", model, "--set", "freeze=decoder.nothing"],
+                            "no module decoder.nothing")):
+        refused = cli(*fresh, "--out", tmp_path / "y", *extra)
+        assert refused.exit_code != 0 and message in refused.output, refused.output
+        assert "Traceback" not in refused.output

@@ -366,3 +366,5 @@ def test_an_evenly_spaced_path_is_made_of_points_of_the_path_decoded_densely():
     assert falls_even < falls_uniform, (falls_even, falls_uniform)
     with pytest.raises(MusicaeError, match="unknown spacing"):
         model.interpolate(a, b, 8, spacing="bumpy")
+    long = model.interpolate(a, b, 70)  # beyond EVEN_MAX_STEPS: equal fractions
+    assert torch.equal(long.tokens, model.interpolate(a, b, 70, spacing="uniform").tokens)

@@ -157,8 +157,8 @@ def warm_start(model: SequenceVAE, short: object, name: str) -> None:
     """Make a trained short model's encoder and decoder (``short``, from ``name``) the
     lower level of a stacked ``model``: the code it gives each segment is the code the
     stacked model's conductor learns to make."""
-    cfg = model.cfg
-    if (cfg.encoder, cfg.decoder) != ("stacked", "stacked"):
+    cfg = getattr(model, "cfg", None)
+    if not isinstance(model, SequenceVAE) or (cfg.encoder, cfg.decoder) != ("stacked", "stacked"):
         raise MusicaeError(f"--warm-start {name}: only a stacked model (encoder=stacked, "
                            f"decoder=stacked, as in mel_16bar_stacked) has a lower level")
     if not isinstance(short, SequenceVAE) or (short.cfg.encoder, short.cfg.decoder) != (
