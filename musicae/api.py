@@ -186,7 +186,8 @@ def _check_phases(bundle: ModelBundle, cfg: TrainConfig, done: int, warm: bool) 
     """Before any data is read: the modules ``freeze`` names exist, and a code phase
     (``code_steps``) still to run fits codes of a lower level that is trained and held."""
     freeze(bundle.model, cfg.freeze)
-    if getattr(bundle.model, "cfg", None) is None or bundle.model.cfg.code_steps <= done:
+    code_steps = getattr(getattr(bundle.model, "cfg", None), "code_steps", 0)
+    if code_steps <= done:
         return
     held = {name.strip() for name in cfg.freeze.split(",")}
     if not warm:
@@ -195,7 +196,7 @@ def _check_phases(bundle: ModelBundle, cfg: TrainConfig, done: int, warm: bool) 
     if not set(sequence.STACKED_LOWER.split(",")) <= held:
         raise MusicaeError(f"code_steps trains the levels above a held lower level: keep "
                            f"freeze={sequence.STACKED_LOWER} until step "
-                           f"{bundle.model.cfg.code_steps} (--resume --set code_steps=N ends "
+                           f"{code_steps} (--resume --set code_steps=N ends "
                            f"the code phase)")
 
 
