@@ -50,7 +50,7 @@ from musicae.files import (
     writable,
 )
 from musicae.models import sequence
-from musicae.models.base import SPACINGS, path_codes
+from musicae.models.base import check_spacing, path_codes
 from musicae.output import render
 from musicae.presets import (
     PRESETS,
@@ -431,11 +431,6 @@ def check_temperature(temperature: float) -> None:
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
             or not (math.isfinite(temperature) and temperature >= 0):
         raise MusicaeError(f"--temperature must be a finite number >= 0 (got {temperature!r})")
-
-
-def check_spacing(spacing: str) -> None:
-    if spacing not in SPACINGS:
-        raise MusicaeError(f"unknown spacing {spacing!r}; use {' or '.join(SPACINGS)}")
 
 
 def check_path_steps(steps: int) -> None:

@@ -164,13 +164,8 @@ class Model:
         (label-conditioned models: from a's label to b's, or ``label`` all along); with
         neither, between two random styles (codes from ``prior``, drawn by ``seed``; music
         in ``meter`` over ``chords``)."""
-        from musicae.api import (
-            check_path_steps,
-            check_prior,
-            check_spacing,
-            check_temperature,
-            random_path,
-        )
+        from musicae.api import check_path_steps, check_prior, check_temperature, random_path
+        from musicae.models.base import check_spacing
 
         check_path_steps(steps)
         check_spacing(spacing)

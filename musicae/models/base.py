@@ -119,6 +119,11 @@ EVEN_DENSITY = 4  # "even" spacing decodes this many points per gap of the path 
 EVEN_MAX_STEPS = 64  # paths of more points are spaced uniformly (0.1 s of picking at 100)
 
 
+def check_spacing(spacing: str) -> None:
+    if spacing not in SPACINGS:
+        raise MusicaeError(f"unknown spacing {spacing!r}; use {' or '.join(SPACINGS)}")
+
+
 def even_picks(distances: Tensor, t: Tensor, steps: int, to_end: Tensor | None = None
                ) -> list[int]:
     """Indices of ``steps`` of a path's points (distances from the first (n,), at fractions
@@ -310,8 +315,7 @@ class Autoencoder(nn.Module, abc.ABC):
         included) whose distances from the first rise most evenly (:func:`even_picks`);
         paths of more than ``EVEN_MAX_STEPS`` points are spaced uniformly.
         """
-        if spacing not in SPACINGS:
-            raise MusicaeError(f"unknown spacing {spacing!r}; use {' or '.join(SPACINGS)}")
+        check_spacing(spacing)
         za, zb = self.encode(a).mean[0], self.encode(b).mean[0]
         if steps > EVEN_MAX_STEPS:  # the picking grows as steps³: long walks are uniform
             spacing = "uniform"
