@@ -116,7 +116,7 @@ def samples(bundle, prior: str, temperature: float = SAMPLE_TEMPERATURE):
 def with_fitted_prior(bundle, progress: bool = False) -> np.ndarray:
     """Fit the prior ``musicae fit-prior`` fits by default; returns the codes' layouts."""
     train = api.domain(bundle).examples(DATA, "train", bundle.representation, progress=False)
-    codes, real_steps = api.prior_codes(bundle.model, train, PRIOR_WINDOWS, 0, progress)
+    codes, real_steps, _ = api.prior_codes(bundle.model, train, PRIOR_WINDOWS, 0, progress)
     bundle.model.fit_prior(codes, real_steps)
     return codes, real_steps
 

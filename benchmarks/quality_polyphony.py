@@ -16,10 +16,16 @@ voices MODEL [DATA]: accuracy of each voice (teacher-forced and free-running)
 chords MODEL [DATA]: chord_gain on the test split, and the share of the notes
     starting on a beat that are tones of the chord sounding there, in samples
     over each of the test windows' own progressions and over --progression
-    (default "C G Am F", a chord a half bar), beside samples from the same codes
-    told "no chord" throughout (the model without its condition), beside
-    samples of an unconditioned melody model (--unconditioned, default
-    folk_mel_2bar) in the same bars, beside the test melodies themselves.
+    (default "C G Am F", a chord a half bar), from N(0, I) and from the model's
+    fitted prior where it has one (given the chords, where it holds codes given
+    controls), beside samples from the same codes told "no chord" throughout
+    (the model without its condition), beside samples of an unconditioned
+    melody model (--unconditioned, default folk_mel_2bar) in the same bars,
+    beside the test melodies themselves; and for the samples and the test
+    melodies, the share of steps that agree with the nearest training window
+    (how close they come to copying one). --choose: the same on the valid
+    split for several counts of nearest windows a draw given chords chooses
+    among.
 annotations pop909: how well chords fit the melodies they sound under: the share of
     MELODY's on-beat notes that are chord tones under the annotated chords (the
     CHORDS track) beside the chords musicae infers from the other tracks, per
@@ -43,6 +49,7 @@ from musicae import api
 from musicae.datasets.midi import list_midi, resolve_data
 from musicae.domains.music import evaluate_windows, frame_counts
 from musicae.midi.notes import UnusableMidi, read_midi
+from musicae.models.prior import GIVEN
 from musicae.models.sequence import free_running_accuracy
 from musicae.representations import MelodyChords
 from musicae.representations.base import part_notes
@@ -54,6 +61,8 @@ from musicae.representations.constants import PIANOROLL_OFF as OFF
 from musicae.representations.drums import index_to_multihot
 
 CHUNK = 256
+NOVELTY_WINDOWS = 4  # chunks of CHUNK windows each whose nearness to training is measured
+NEAREST_CHOICES = (1, 8, 64, 512)  # chords --choose: counts of nearest windows compared
 
 
 def examples(bundle, data: str, split: str):
@@ -179,54 +188,85 @@ def chord_tone_share(tokens: np.ndarray, mask: np.ndarray, chords: np.ndarray,
     return hits, total
 
 
+def nearest_agreement(tokens: torch.Tensor, mask: torch.Tensor, train) -> float:
+    """How near melodies are to the training set: for each window (B, T), the share of its
+    real steps equal to the training window that agrees most, averaged over the windows."""
+    best = torch.zeros(len(tokens))
+    real = mask.float()
+    for chunk in train.chunks(4096):
+        same = (tokens[:, None, :] == chunk.tokens[None, :, :, 0]) & chunk.mask[None]
+        best = torch.maximum(best, (same.float() * real[:, None]).sum(2).max(1).values)
+    return float((best / real.sum(1).clamp(min=1)).mean())
+
+
 @torch.no_grad()
 def chords(bundle, data: str, temperature: float, unconditioned: str | None = None,
-           progression: str = "C G Am F") -> dict:
+           progression: str = "C G Am F", split: str = "test") -> dict:
+    """Chord tones on beats in samples over the windows' own chords and over
+    ``progression``, from N(0, I) and from the fitted prior where the model has one (given
+    the chords where it holds codes given controls), each beside the same codes told "no
+    chord"; and how near the melodies are to the training windows."""
     model, rep = bundle.model.eval(), bundle.representation
-    test = examples(bundle, data, "test")
-    metrics = api.evaluate(str(bundle.path), data, "test")
+    held = examples(bundle, data, split)
+    train = examples(bundle, data, "train")
+    metrics = api.evaluate(str(bundle.path), data, split)
     generator = torch.Generator().manual_seed(0)
-    counts = {"conditioned": [0, 0], "no_chord": [0, 0], "test_melodies": [0, 0],
-              progression: [0, 0], f"{progression}, told no chord": [0, 0]}
+    priors = ["standard"] + (["fitted"] if model.fitted_prior is not None else [])
     other = api.load(unconditioned, "cpu").model.eval() if unconditioned else None
-    if other is not None:
-        counts[f"unconditioned ({unconditioned})"] = [0, 0]
-    beat = rep.steps_per_quarter
-    for batch in test.chunks(CHUNK):
-        z = model.prior_sample(len(batch), generator)
+    counts: dict[str, list] = {}
+    near: dict[str, list] = {}
+
+    def count(name: str, tokens, mask, labels, novelty: bool = False) -> None:
+        hits, total = chord_tone_share(tokens.numpy(), mask.numpy(), labels.numpy(),
+                                       rep.min_pitch, rep.steps_per_quarter)
+        tally = counts.setdefault(name, [0, 0])
+        tally[0] += hits
+        tally[1] += total
+        if novelty and len(near.setdefault(name, [])) < NOVELTY_WINDOWS:
+            near[name].append(nearest_agreement(tokens, mask, train))
+
+    for batch in held.chunks(CHUNK):
         silent = {"chord": torch.full_like(batch.controls["chord"], NO_CHORD)}
-        for name, controls in (("conditioned", batch.controls), ("no_chord", silent)):
-            torch.manual_seed(0)
-            drawn = model.decode(z, temperature, batch.mask, controls)
-            hits, total = chord_tone_share(drawn.tokens[..., 0].numpy(), batch.mask.numpy(),
-                                           batch.controls["chord"].numpy(), rep.min_pitch, beat)
-            counts[name][0] += hits
-            counts[name][1] += total
         fixed = {name: torch.from_numpy(labels).long() for name, labels in
                  rep.progression_controls(progression, batch.mask.numpy()).items()}
-        for name, controls in ((progression, fixed), (f"{progression}, told no chord", silent)):
-            torch.manual_seed(0)
-            drawn = model.decode(z, temperature, batch.mask, controls)
-            hits, total = chord_tone_share(drawn.tokens[..., 0].numpy(), batch.mask.numpy(),
-                                           fixed["chord"].numpy(), rep.min_pitch, beat)
-            counts[name][0] += hits
-            counts[name][1] += total
-        hits, total = chord_tone_share(batch.tokens[..., 0].numpy(), batch.mask.numpy(),
-                                       batch.controls["chord"].numpy(), rep.min_pitch, beat)
-        counts["test_melodies"][0] += hits
-        counts["test_melodies"][1] += total
+        for prior in priors:
+            for told, controls in (("own chords", batch.controls), (progression, fixed)):
+                z = model.prior_sample(len(batch), generator, prior, batch.mask, controls)
+                for name, given in ((told, controls), (f"{told}, told no chord", silent)):
+                    torch.manual_seed(0)
+                    drawn = model.decode(z, temperature, batch.mask, given)
+                    count(f"{prior} prior: {name}", drawn.tokens[..., 0], batch.mask,
+                          controls["chord"], novelty=given is controls)
+        count(f"the {split} melodies", batch.tokens[..., 0], batch.mask,
+              batch.controls["chord"], novelty=True)
         if other is not None:
             drawn = other.sample(len(batch), temperature, generator, mask=batch.mask)
-            hits, total = chord_tone_share(drawn.tokens[..., 0].numpy(), batch.mask.numpy(),
-                                           batch.controls["chord"].numpy(), rep.min_pitch, beat)
-            counts[f"unconditioned ({unconditioned})"][0] += hits
-            counts[f"unconditioned ({unconditioned})"][1] += total
+            count(f"unconditioned ({unconditioned})", drawn.tokens[..., 0], batch.mask,
+                  batch.controls["chord"])
     shares = {name: {"chord_tones_on_beats": h / max(t, 1), "beat_onsets": t}
+              | ({"nearest_training_agreement": float(np.mean(near[name]))}
+                 if name in near else {})
               for name, (h, t) in counts.items()}
     keys = ("teacher_forced_accuracy", "free_running_accuracy", "nll_per_step", "code_gain",
             "chord_gain")
+    prior = model.fitted_prior.describe() if model.fitted_prior is not None else None
     return {"model": {k: metrics[k] for k in keys}, "windows": metrics["windows"],
-            "temperature": temperature, "samples": shares}
+            "split": split, "temperature": temperature, "fitted_prior": prior,
+            "samples": shares}
+
+
+def choose_nearest(bundle, data: str, temperature: float, progression: str) -> dict:
+    """Chord tones and nearness to the training windows on the valid split for each count
+    of nearest windows a draw given chords chooses among (the default, PRIOR_NEAREST, was
+    chosen by this)."""
+    given = bundle.model.fitted_prior[GIVEN]
+    results = {}
+    for nearest in NEAREST_CHOICES:
+        given.nearest.fill_(nearest)
+        samples = chords(bundle, data, temperature, None, progression, "valid")["samples"]
+        results[nearest] = {name: value for name, value in samples.items()
+                            if name.startswith("fitted prior") and "no chord" not in name}
+    return results
 
 
 def annotation_agreement(data: str) -> dict:
@@ -301,6 +341,9 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.5)
     parser.add_argument("--unconditioned", default="folk_mel_2bar")
     parser.add_argument("--progression", default="C G Am F")
+    parser.add_argument("--choose", action="store_true",
+                        help="chords: compare counts of nearest windows for the prior given "
+                             "chords on the valid split")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.kind == "annotations":
@@ -314,6 +357,8 @@ def main() -> None:
         result = voices(bundle, args.data, args.samples)
     elif args.kind == "drums":
         result = drums(bundle, args.data, args.samples, args.temperature)
+    elif args.choose:
+        result = choose_nearest(bundle, args.data, args.temperature, args.progression)
     else:
         result = chords(bundle, args.data, args.temperature, args.unconditioned,
                         args.progression)

@@ -265,29 +265,37 @@ def _start_bundle(spec, out: Path, resume: bool, sizes: dict, rep_settings: dict
 @torch.no_grad()
 def _fit_prior(bundle: ModelBundle, examples) -> None:
     """Let a plain autoencoder sample: fit a Gaussian to its training codes."""
-    bundle.model.fit_prior(*prior_codes(bundle.model, examples), components=1,
-                           covariance="full")
+    codes, real_steps, _ = prior_codes(bundle.model, examples)
+    bundle.model.fit_prior(codes, real_steps, components=1, covariance="full")
 
 
 @torch.no_grad()
 def prior_codes(model, examples, limit: int | None = None, seed: int = 0,
-                progress: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                progress: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None, tuple | None]:
     """Posterior means of ``examples`` (of ``limit`` of them, drawn by ``seed``, where
-    there are more) and the real steps of each one's window (None for models without
-    steps): (n, latent), (n,)."""
+    there are more), the real steps of each one's window (None for models without steps),
+    and for a model told per-step controls the keys of each window's controls and its
+    posterior's scales (else None): (n, latent), (n,), ((n, key), (n, latent))."""
     model.eval()
     index = None
     if limit is not None and limit < len(examples):
         index = np.sort(np.random.default_rng(seed).choice(len(examples), limit, replace=False))
-    codes, real_steps = [], []
+    codes, real_steps, keys, scales = [], [], [], []
     total = math.ceil((len(examples) if index is None else limit) / PRIOR_BATCH)
     for chunk in tqdm(examples.chunks(PRIOR_BATCH, index), total=total, unit="batch",
                       desc="encode", disable=not progress):
         chunk = chunk.to(model.device)
-        codes.append(model.encode(chunk).mean)
+        posterior = model.encode(chunk)
+        codes.append(posterior.mean)
         if chunk.mask is not None:
             real_steps.append(chunk.mask.sum(1))
-    return torch.cat(codes), torch.cat(real_steps) if real_steps else None
+        key = model.prior_keys(chunk.mask, chunk.controls) if chunk.controls else None
+        if key is not None and posterior.logvar is not None:
+            keys.append(key)
+            scales.append(torch.exp(0.5 * posterior.logvar))
+    given = (torch.cat(keys), torch.cat(scales)) if keys else None
+    return torch.cat(codes), torch.cat(real_steps) if real_steps else None, given
 
 
 PRIOR_BATCH = 512  # windows encoded at a time for a prior
@@ -314,11 +322,12 @@ def fit_prior(model: str, data: str, out: str | Path, components: int = PRIOR_CO
     if len(examples) < components:
         raise MusicaeError(f"{data} [{split}]: {len(examples)} examples, fewer than the "
                            f"{components} components asked for")
-    codes, real_steps = prior_codes(bundle.model, examples, windows, seed, progress)
-    bundle.model.fit_prior(codes, real_steps, components, covariance, seed)
+    codes, real_steps, given = prior_codes(bundle.model, examples, windows, seed, progress)
+    bundle.model.fit_prior(codes, real_steps, components, covariance, seed, given)
     prior = bundle.model.fitted_prior
     record = {"prior": prior.describe(), "components": components, "covariance": covariance,
               "data": str(data), "split": split, "windows": len(codes), "seed": seed,
+              "given_controls": given is not None,
               "layouts": {layout: int((real_steps == int(layout)).sum())
                           for layout in map(str, prior.layouts)}}
     bundle.meta["fitted_prior"] = record
@@ -524,7 +533,9 @@ def random_path(bundle: ModelBundle, dom: Domain, steps: int, method: str,
     new examples (music: in ``meter``, over ``chords``; images: under ``label``)."""
     layout = dom.layout(bundle, steps, meter, chords, label)
     mask = layout.get("mask")
-    ends = bundle.model.prior_sample(2, generator, prior, None if mask is None else mask[:2])
+    controls = {name: c[:2] for name, c in layout.get("controls", {}).items()}
+    ends = bundle.model.prior_sample(2, generator, prior, None if mask is None else mask[:2],
+                                     controls)
     return bundle.model.decode(path_codes(ends[0], ends[1], steps, method), temperature,
                                **layout)
 

@@ -33,7 +33,7 @@ from musicae.errors import MusicaeError, first_line
 from musicae.files import read_regular
 from musicae.models.base import Autoencoder
 from musicae.models.prior import ALL, FittedPrior
-from musicae.paths import CONFIG, SHIPPED_DIR
+from musicae.paths import CONFIG, SHIPPED_DIR, WEIGHTS
 from musicae.presets import Preset, build_model, get_preset
 from musicae.representations import Representation, from_dict
 
@@ -52,7 +52,7 @@ FORMAT_1_SEQUENCE_NAMES = (
     ("decoder.", "decoder.lstm."),
     ("out.", "decoder.head.out."),
 )
-WEIGHTS, OPTIMIZER = "model.safetensors", "optimizer.safetensors"
+OPTIMIZER = "optimizer.safetensors"
 METRICS = "metrics.jsonl"
 
 

@@ -24,4 +24,8 @@ INTERPOLATION_SPACING = "even"
 PRIOR_COMPONENTS = 1
 PRIOR_COVARIANCE = "full"
 PRIOR_WINDOWS = 10_000
+# A model told per-step controls (chords) also keeps those windows' posteriors, and a code
+# drawn for given controls comes from one of the PRIOR_NEAREST windows whose controls are
+# nearest (chosen on pop909's valid split: benchmarks/quality_polyphony.py chords --choose)
+PRIOR_NEAREST = 64
 METER = None  # meter of sampled or decoded music: None fills each bar slot (4/4 at 16 steps)

@@ -24,6 +24,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from musicae.errors import MusicaeError
+from musicae.paths import CONFIG, WEIGHTS
 
 MiB = 2**20
 LIMITS = {
@@ -220,14 +221,16 @@ def _name_max(folder: Path) -> int:
 
 def clear_earlier(out: Path) -> Path:
     """Make ``out`` ready for a command's files: the files an earlier musicae command
-    wrote there (listed in its run.json) are removed, so old and new never mix."""
+    wrote there (listed in its run.json) are removed, so old and new never mix; but a model
+    (one that fit-prior wrote) is never removed by the files written beside it."""
     record = out / RUN_RECORD  # what the earlier command wrote
     if record.is_file():
         try:
             earlier = json.loads(record.read_text()).get("written", [])
         except (ValueError, AttributeError):
             raise MusicaeError(f"{record}: unreadable; remove it or write elsewhere") from None
-        for name in earlier:
-            (out / Path(str(name)).name).unlink(missing_ok=True)  # only files directly in out
+        model = (CONFIG, WEIGHTS) if (out / CONFIG).is_file() else ()
+        for name in {Path(str(name)).name for name in earlier} - set(model):
+            (out / name).unlink(missing_ok=True)  # only files directly in out
         record.unlink()
     return out

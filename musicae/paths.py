@@ -8,3 +8,4 @@ _PACKAGE = Path(__file__).resolve().parent
 DATA_DIR = _PACKAGE / "bundled" if (_PACKAGE / "bundled").is_dir() else _PACKAGE.parent / "data"
 SHIPPED_DIR = DATA_DIR / "models"  # one model directory each
 CONFIG = "config.json"  # a model directory's settings, card and training state
+WEIGHTS = "model.safetensors"  # ... and its weights (with a fitted prior's buffers)

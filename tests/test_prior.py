@@ -18,7 +18,14 @@ from musicae import api, artifacts
 from musicae.artifacts import ModelBundle
 from musicae.batch import Batch
 from musicae.errors import MusicaeError
-from musicae.models.prior import ALL, FittedPrior, fit_mixture, fit_prior
+from musicae.models.prior import (
+    ALL,
+    GIVEN,
+    FittedPrior,
+    control_keys,
+    fit_mixture,
+    fit_prior,
+)
 from musicae.models.sequence import hamming_from_start, rises_steadily
 from musicae.presets import build_model, get_preset
 
@@ -79,6 +86,44 @@ def test_damaged_prior_buffers_are_refused_with_a_reason():
             f"{ALL}.scale_tril": torch.tensor([[[1.0, 0.5], [0.0, 1.0]]])}
     with pytest.raises(MusicaeError, match="not lower triangular"):
         FittedPrior.from_tensors(full, 2)
+
+
+def test_control_keys_are_the_share_of_each_label_per_quarter_of_the_real_steps():
+    labels = torch.tensor([[1, 1, 2, 2, 3, 3, 0, 0]])
+    mask = torch.tensor([[True] * 6 + [False] * 2])
+    keys = control_keys([labels], [4], mask).view(4, 4)  # (quarters, labels)
+    assert keys.tolist() == [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    mixed = control_keys([torch.tensor([[1, 2, 2, 2]])], [3], torch.ones(1, 4, dtype=bool))
+    assert mixed.view(4, 3)[:, 1].tolist() == [1, 0, 0, 0]
+
+
+def test_codes_given_controls_come_from_the_windows_whose_controls_are_nearest():
+    """Two kinds of window (chord 1 throughout, chord 2 throughout), each with its own
+    codes: a draw for chord 1 is a draw from a chord-1 window's posterior, for chord 2 from
+    a chord-2 one's; tied windows are chosen among at random."""
+    mask = torch.ones(100, 8, dtype=torch.bool)
+    labels = torch.tensor([1] * 50 + [2] * 50)[:, None].expand(100, 8)
+    keys = control_keys([labels], [3], mask)
+    codes = torch.cat([10 + torch.arange(50.0)[:, None] / 50, -10 - torch.arange(50.0)[:, None]
+                       / 50]).expand(100, 2).contiguous()
+    scales = torch.full((100, 2), 1e-3)
+    prior = fit_prior(codes, mask.sum(1), 1, "full", given=(keys, scales, 1))
+    assert set(prior) == {ALL, GIVEN}  # one layout: the mixture over all is its own
+    asked = torch.tensor([1] * 200 + [2] * 200)[:, None].expand(400, 8)
+    z = prior.sample(400, torch.Generator().manual_seed(0), mask[:1].expand(400, 8).sum(1),
+                     control_keys([asked], [3], mask[:1].expand(400, 8)))
+    assert (z[:200] > 9.9).all() and (z[:200] < 11).all()
+    assert (z[200:] < -9.9).all() and (z[200:] > -11).all()
+    assert len(torch.unique(z[:200, 0].round(decimals=2))) > 30  # ties: many windows drawn
+    assert torch.equal(prior.sample(4, None, None)[:, 0].abs() < 30, torch.ones(4, dtype=bool))
+    saved = {f"{name}": value for name, value in prior.state_dict().items()}
+    loaded = FittedPrior.from_tensors(saved, 2)
+    assert int(loaded[GIVEN].nearest) == 1 and torch.equal(loaded[GIVEN].keys, keys)
+    for name, value, reason in (("keys", keys[:5], "shapes"),
+                                ("scales", -scales, "positive"),
+                                ("nearest", torch.tensor(0), "nearest count")):
+        with pytest.raises(MusicaeError, match=reason):
+            FittedPrior.from_tensors(saved | {f"{GIVEN}.{name}": value}, 2)
 
 
 def test_a_model_directory_with_a_damaged_prior_is_refused_naming_its_weights(tmp_path):
@@ -190,6 +235,19 @@ def test_fit_prior_writes_a_model_that_samples_from_it_by_default(cli, fitted, t
         used = json.loads((tmp_path / prior / "run.json").read_text())["prior"]
         assert used == ("fitted" if prior == "default" else prior)
     assert drawn["default"] == drawn["fitted"] != drawn["standard"]
+
+
+def test_writing_samples_into_a_fitted_copy_keeps_the_model(cli, fitted, tmp_path):
+    """fit-prior's run.json lists the model's files; a command writing beside them later
+    replaces that record but never removes the model."""
+    copy = Path(shutil.copytree(fitted[1], tmp_path / "copy"))
+    for seed in (1, 2):  # the second clears the first's samples, not the model
+        done = cli("sample", copy, "-n", 2, "-o", copy, "--seed", seed)
+        assert done.exit_code == 0, done.output
+    assert artifacts.load(copy).model.fitted_prior is not None
+    assert sorted(p.name for p in copy.iterdir()) == sorted(
+        ["config.json", "model.safetensors", "run.json", "pianoroll.png", "sample_000.mid",
+         "sample_001.mid"])
 
 
 def test_asking_for_a_fitted_prior_a_model_lacks_is_one_line(cli_process, fitted, tmp_path):

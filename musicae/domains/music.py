@@ -160,7 +160,8 @@ class MusicDomain(Domain):
                   for name in ("mask", "lengths", "meter")}
         layout["controls"] = {name: torch.cat([part["controls"][name] for part in parts])
                               for name in parts[0]["controls"]}
-        z = bundle.model.prior_sample(1, generator, prior, layout["mask"][:1])
+        z = bundle.model.prior_sample(1, generator, prior, layout["mask"][:1],
+                                      {name: c[:1] for name, c in layout["controls"].items()})
         return bundle.model.decode(z.expand(len(parts), -1), temperature, **layout)
 
     def write_batch(self, bundle: ModelBundle, batch: Batch, out: Path, stem: str,

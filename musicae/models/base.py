@@ -29,6 +29,7 @@ from musicae.defaults import (
     INTERPOLATION_STEPS,
     PRIOR_COMPONENTS,
     PRIOR_COVARIANCE,
+    PRIOR_NEAREST,
     SAMPLE_TEMPERATURE,
 )
 from musicae.errors import MusicaeError
@@ -271,14 +272,17 @@ class Autoencoder(nn.Module, abc.ABC):
 
     @torch.no_grad()
     def prior_sample(self, n: int, generator: torch.Generator | None = None,
-                     prior: str | None = None, mask: Tensor | None = None) -> Tensor:
+                     prior: str | None = None, mask: Tensor | None = None,
+                     controls: Mapping[str, Tensor] | None = None) -> Tensor:
         """n codes (n, latent) from ``prior`` (see :meth:`prior_name`); the fitted prior
-        draws each from the mixture of the layout it will be decoded in, ``mask`` (n, steps)
-        (default: :meth:`full_mask`), where it has one."""
+        draws each given the ``controls`` it will be decoded under where it holds codes
+        given controls, else from the mixture of the layout it will be decoded in, ``mask``
+        (n, steps) (default: :meth:`full_mask`), where it has one."""
         if self.prior_name(prior) == "fitted":
             mask = mask if mask is not None else self.full_mask(n)
             real_steps = mask.sum(1).cpu() if mask is not None else None
-            return self.fitted_prior.sample(n, generator, real_steps).to(self.device)
+            keys = self.prior_keys(mask, controls) if controls else None
+            return self.fitted_prior.sample(n, generator, real_steps, keys).to(self.device)
         if not self.standard_prior:
             raise MusicaeError(
                 "this plain autoencoder has no fitted code distribution to sample from (its "
@@ -296,7 +300,7 @@ class Autoencoder(nn.Module, abc.ABC):
         """n new inputs decoded from codes of ``prior`` (see :meth:`prior_name`; moved by
         ``shift`` (latent,) where given), laid out by ``mask`` and ``controls`` (n, steps)
         where the model has steps, carrying ``lengths`` and ``meter`` (see :meth:`decode`)."""
-        z = self.prior_sample(n, generator, prior, mask)
+        z = self.prior_sample(n, generator, prior, mask, controls)
         z = z if shift is None else z + shift
         return self.decode(z, temperature, mask, controls, lengths, meter)
 
@@ -335,12 +339,20 @@ class Autoencoder(nn.Module, abc.ABC):
         summed absolute difference of their pixels; sequence models count steps."""
         return (path.tokens - path.tokens[:1]).abs().flatten(1).sum(1).float()
 
+    def prior_keys(self, mask: Tensor | None, controls: Mapping[str, Tensor]) -> Tensor | None:
+        """What the controls of each window are, for a prior given controls (see
+        :class:`~musicae.models.prior.GivenControls`): (B, key), or None for a model told
+        no per-step controls."""
+        return None
+
     @torch.no_grad()
     def fit_prior(self, codes: Tensor, real_steps: Tensor | None = None,
                   components: int = PRIOR_COMPONENTS, covariance: str = PRIOR_COVARIANCE,
-                  seed: int = 0) -> None:
+                  seed: int = 0, given: tuple[Tensor, Tensor] | None = None) -> None:
         """Fit the prior ``sample`` then draws from to codes (n, latent) of training
-        examples (``real_steps`` (n,): of each one's window; see
+        examples (``real_steps`` (n,): of each one's window; ``given``: the keys of their
+        controls (:meth:`prior_keys`) and their posteriors' scales; see
         :func:`~musicae.models.prior.fit_prior`)."""
+        given = None if given is None else (*given, PRIOR_NEAREST)
         self.fitted_prior = fit_prior(codes, real_steps, components, covariance,
-                                      seed).to(self.device)
+                                      seed, given).to(self.device)

@@ -14,6 +14,15 @@ per layout (windows with the same number of real steps: the same meter) that
 has enough codes, beside one over all codes, and draws each code from the
 mixture of the layout it will be decoded in.
 
+A model told per-step controls (a melody over chords) adds a third: the codes
+the encoder gives depend on the controls, and a draw from the prior over all
+of them is a melody that does not know the chords it is decoded over (the
+decoder bends it only partly). :class:`GivenControls` keeps each fitted
+window's posterior beside a summary of its controls (:func:`control_keys`);
+a draw for given controls is a draw from the posterior of one of the
+``nearest`` windows whose controls are most alike: the aggregate posterior
+given the controls, as near as the fitted windows allow.
+
 A fitted prior is a module of buffers: set as a model's ``fitted_prior`` it is
 saved in ``model.safetensors`` beside the weights (``fitted_prior.<layout>.*``),
 and a model without one saves as before. A plain autoencoder, which has no
@@ -25,12 +34,15 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from musicae.errors import MusicaeError
 
 COVARIANCES = ("diag", "full")
 ALL = "all"  # the mixture over every code: for other layouts, and models without steps
+GIVEN = "given"  # the codes of windows beside their controls: draws for given controls
+KEY_SEGMENTS = 4  # control_keys: a window's controls summed up in this many equal spans
 LAYOUT_CODES = 2  # a layout gets a mixture of its own from this many codes per number fitted
 FLOOR = 1e-4  # added to every variance: a component on a few near-equal codes stays a density
 LOG_2PI = math.log(2 * math.pi)
@@ -194,25 +206,96 @@ def _maximise(mixture: GaussianMixture, x: Tensor, responsibilities: Tensor) -> 
         mixture.scale_tril[k].copy_(torch.linalg.cholesky(cov + FLOOR * eye))
 
 
+def control_keys(controls: list[Tensor], classes: list[int], mask: Tensor) -> Tensor:
+    """What a window's controls are, as numbers whose distances compare windows: for each
+    control (B, T) of ``classes`` labels, the share of each label among the real steps
+    (``mask`` (B, T)) of each of KEY_SEGMENTS equal spans of the window: (B, KEY_SEGMENTS *
+    sum classes)."""
+    spans = torch.arange(mask.shape[1], device=mask.device) * KEY_SEGMENTS // mask.shape[1]
+    where = F.one_hot(spans, KEY_SEGMENTS).float()  # (T, S)
+    real = mask.float()[..., None] * where  # (B, T, S)
+    size = real.sum(1).clamp(min=1)  # (B, S)
+    keys = [torch.einsum("bts,btc->bsc", real, F.one_hot(labels.long(), k).float())
+            / size[..., None] for labels, k in zip(controls, classes, strict=True)]
+    return torch.cat([key.flatten(1) for key in keys], 1)
+
+
+class GivenControls(nn.Module):
+    """The posteriors of fitted windows beside their controls' keys (:func:`control_keys`):
+    buffers ``keys`` (n, key), ``means`` and ``scales`` (n, dim), ``nearest`` (a count)."""
+
+    def __init__(self, n: int, key_dim: int, dim: int, nearest: int = 1) -> None:
+        super().__init__()
+        self.register_buffer("keys", torch.zeros(n, key_dim))
+        self.register_buffer("means", torch.zeros(n, dim))
+        self.register_buffer("scales", torch.ones(n, dim))
+        self.register_buffer("nearest", torch.tensor(nearest))
+
+    def describe(self) -> str:
+        return f"the posteriors of {len(self.means):,} windows, drawn from one of the " \
+               f"{int(self.nearest)} whose controls are nearest"
+
+    @torch.no_grad()
+    def sample(self, keys: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A code for each window's controls ``keys`` (n, key): a draw from the posterior of
+        one of the ``nearest`` fitted windows nearest it, chosen at random (ties too)."""
+        n, k = len(keys), min(int(self.nearest), len(self.means))
+        distance = torch.cdist(keys.float().cpu(), self.keys.float().cpu())  # (n, windows)
+        distance += 1e-6 * torch.rand(distance.shape, generator=generator)  # ties at random
+        near = distance.topk(k, dim=1, largest=False).indices  # (n, k)
+        pick = near[torch.arange(n), torch.randint(k, (n,), generator=generator)]
+        eps = torch.randn(n, self.means.shape[1], generator=generator).to(self.means)
+        pick = pick.to(self.means.device)
+        return self.means[pick] + self.scales[pick] * eps
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Tensor], dim: int) -> GivenControls:
+        """From saved buffers, checked; a MusicaeError says what is wrong."""
+        names = {"keys", "means", "scales", "nearest"}
+        if set(tensors) != names:
+            raise MusicaeError(f"fitted prior: {GIVEN} has buffers {sorted(tensors)}, not "
+                               f"{sorted(names)}")
+        keys, means, scales, nearest = (tensors[name] for name in
+                                        ("keys", "means", "scales", "nearest"))
+        if keys.dim() != 2 or means.shape != (len(keys), dim) or scales.shape != means.shape \
+                or nearest.dim() != 0 or len(keys) < 1:
+            raise MusicaeError(f"fitted prior: {GIVEN} buffers of shapes "
+                               f"{[tuple(t.shape) for t in (keys, means, scales, nearest)]} "
+                               f"do not fit codes of {dim} numbers")
+        if not all(t.is_floating_point() and torch.isfinite(t).all()
+                   for t in (keys, means, scales)) or (scales <= 0).any() or nearest < 1:
+            raise MusicaeError(f"fitted prior: {GIVEN} holds values that are not finite "
+                               f"numbers, scales that are not positive or no nearest count")
+        made = cls(len(keys), keys.shape[1], dim, int(nearest))
+        for name in ("keys", "means", "scales"):
+            getattr(made, name).copy_(tensors[name])
+        return made
+
+
 class FittedPrior(nn.ModuleDict):
     """Gaussian mixtures by layout: ``"all"`` over every code, and one per number of
-    real steps in a window (``"32"``: 2 bars of 4/4) for layouts with enough codes."""
+    real steps in a window (``"32"``: 2 bars of 4/4) for layouts with enough codes; for
+    models told controls, ``"given"``: the codes given controls (:class:`GivenControls`)."""
 
     @property
     def layouts(self) -> list[int]:
         """The numbers of real steps that have a mixture of their own."""
-        return sorted(int(key) for key in self if key != ALL)
+        return sorted(int(key) for key in self if key not in (ALL, GIVEN))
 
     def describe(self) -> str:
         own = f" per layout of {', '.join(map(str, self.layouts))} real steps and one over " \
             f"all" if self.layouts else ""
-        return f"{self[ALL].describe()}{own}"
+        given = f"; given controls, {self[GIVEN].describe()}" if GIVEN in self else ""
+        return f"{self[ALL].describe()}{own}{given}"
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
-               real_steps: Tensor | None = None) -> Tensor:
-        """n codes (n, dim), code i from the mixture of ``real_steps[i]`` (n,) where there
-        is one, else from the one over all codes."""
+               real_steps: Tensor | None = None, keys: Tensor | None = None) -> Tensor:
+        """n codes (n, dim): given the keys of their windows' controls (n, key) where the
+        prior holds codes given controls, else code i from the mixture of ``real_steps[i]``
+        (n,) where there is one, else from the one over all codes."""
+        if keys is not None and GIVEN in self:
+            return self[GIVEN].sample(keys, generator)
         keys = [ALL] * n if real_steps is None else \
             [key if key in self else ALL for key in map(str, real_steps.tolist())]
         z = torch.empty(n, self[ALL].means.shape[1], device=self[ALL].means.device)
@@ -228,23 +311,30 @@ class FittedPrior(nn.ModuleDict):
         groups: dict[str, dict[str, Tensor]] = {}
         for name, value in tensors.items():
             layout, _, buffer = name.partition(".")
-            if not (layout == ALL or layout.isascii() and layout.isdigit()
+            if not (layout in (ALL, GIVEN) or layout.isascii() and layout.isdigit()
                     and 0 < int(layout) < 10**9):
                 raise MusicaeError(f"fitted prior: {name!r} is not a layout's buffer")
             groups.setdefault(layout, {})[buffer] = value
         if ALL not in groups:
             raise MusicaeError(f"fitted prior: no mixture over all codes ({ALL}.*)")
-        return cls({layout: GaussianMixture.from_tensors(group, dim)
-                    for layout, group in groups.items()})
+        return cls({layout: (GivenControls if layout == GIVEN else GaussianMixture
+                             ).from_tensors(group, dim) for layout, group in groups.items()})
 
 
 @torch.no_grad()
 def fit_prior(codes: Tensor, real_steps: Tensor | None, components: int, covariance: str,
-              seed: int = 0) -> FittedPrior:
+              seed: int = 0, given: tuple[Tensor, Tensor, int] | None = None) -> FittedPrior:
     """A :class:`FittedPrior` of codes (n, dim): a mixture of ``components`` over all of
     them, and one per layout (``real_steps`` (n,): real steps of each code's window) with
-    at least LAYOUT_CODES codes per component and dimension, unless it holds them all."""
+    at least LAYOUT_CODES codes per component and dimension, unless it holds them all;
+    ``given``: the keys of the windows' controls (n, key), their posteriors' scales (n, dim)
+    and how many nearest windows a draw given controls chooses among."""
     mixtures = {ALL: fit_mixture(codes, components, covariance, seed=seed)}
+    if given is not None:
+        keys, scales, nearest = given
+        mixtures[GIVEN] = GivenControls(len(codes), keys.shape[1], codes.shape[1], nearest)
+        for name, value in (("keys", keys), ("means", codes), ("scales", scales)):
+            getattr(mixtures[GIVEN], name).copy_(value)
     if real_steps is not None:
         least = LAYOUT_CODES * components * codes.shape[1]
         for steps in torch.unique(real_steps).tolist():

@@ -31,6 +31,7 @@ from musicae.defaults import (
 from musicae.errors import MusicaeError
 from musicae.models.base import Autoencoder, Posterior, kl_penalty
 from musicae.models.parts import Logits, SequenceDecoder, SequenceEncoder, build_parts
+from musicae.models.prior import control_keys
 
 
 def build_sequence_vae(cfg: SequenceConfig) -> SequenceVAE:
@@ -60,6 +61,13 @@ class SequenceVAE(Autoencoder):
         parts = [mask[..., None].float()]
         parts += [F.one_hot(controls[name], classes).float() for name, classes in self.cfg.controls]
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+    def prior_keys(self, mask: Tensor | None, controls: Mapping[str, Tensor]) -> Tensor | None:
+        if not self.cfg.controls or any(name not in controls for name, _ in self.cfg.controls):
+            return None  # decoding says what is missing
+        mask = mask if mask is not None else self.full_mask(len(next(iter(controls.values()))))
+        return control_keys([controls[name] for name, _ in self.cfg.controls],
+                            [classes for _, classes in self.cfg.controls], mask)
 
     def full_mask(self, n: int) -> Tensor:
         """What decoding assumes where it is told no mask: every step real, (n, steps)."""
