@@ -305,10 +305,12 @@ PRIOR_BATCH = 512  # windows encoded at a time for a prior
 def fit_prior(model: str, data: str, out: str | Path, components: int = PRIOR_COMPONENTS,
               covariance: str = PRIOR_COVARIANCE, windows: int = PRIOR_WINDOWS,
               split: str = "train", seed: int = 0, device: str = "auto",
-              progress: bool = True) -> dict:
+              progress: bool = True, temperature: float | None = None) -> dict:
     """Write a copy of a model with a prior fitted to the codes (posterior means) of up to
     ``windows`` examples of DATA's ``split`` into the new model directory ``out``
-    (``sample`` then draws from it; see ``musicae.models.prior``)."""
+    (``sample`` then draws from it; see ``musicae.models.prior``); ``temperature``: the one
+    samples from it are decoded at unless told (default: SAMPLE_TEMPERATURE)."""
+    check_temperature(temperature)
     _positive("--components", components)
     _positive("--windows", windows)
     out = writable(out)
@@ -328,6 +330,7 @@ def fit_prior(model: str, data: str, out: str | Path, components: int = PRIOR_CO
     record = {"prior": prior.describe(), "components": components, "covariance": covariance,
               "data": str(data), "split": split, "windows": len(codes), "seed": seed,
               "given_controls": given is not None,
+              "temperature": SAMPLE_TEMPERATURE if temperature is None else temperature,
               "layouts": {layout: int((real_steps == int(layout)).sum())
                           for layout in map(str, prior.layouts)}}
     bundle.meta["fitted_prior"] = record
@@ -367,7 +370,7 @@ def _record(out: Path, staging: Path, command: str, summary: dict, **settings) -
 
 @torch.no_grad()
 def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
-           temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
+           temperature: float | None = None, seed: int | None = None,
            device: str = "auto", shift: dict[str, float] | None = None,
            meter: str | None = None, chords: str | None = None, label: int | None = None,
            prior: str | None = None, **options) -> dict:
@@ -377,13 +380,15 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     meter: music, the time signature of the samples (default 4/4);
     chords: chord-conditioned models, the progression ("C G Am F", spread evenly);
     label: label-conditioned models, the class of every sample (default: 0, 1, ... in turn);
-    prior: "fitted" or "standard" (N(0, I)); default: the fitted one where the model has one.
+    prior: "fitted" or "standard" (N(0, I)); default: the fitted one where the model has one;
+    temperature: default, the fitted prior's own where it has one, else SAMPLE_TEMPERATURE.
     """
     _positive("-n", n)
     check_temperature(temperature)
     writable(out)
     bundle = load(model, device)
     prior = check_prior(bundle, prior)
+    temperature = sample_temperature(bundle, temperature, prior)
     dom = domain(bundle)
     seed = _chosen(seed)
     layout = dom.layout(bundle, n, meter, chords, label)
@@ -399,7 +404,7 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
 
 @torch.no_grad()
 def arrange(model: str, chords: str, out: str | Path, bars: int | None = None,
-            temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
+            temperature: float | None = None, seed: int | None = None,
             device: str = "auto", meter: str | None = None, prior: str | None = None,
             **options) -> dict:
     """One style (one code from the prior) decoded under each chord of a progression in
@@ -409,6 +414,7 @@ def arrange(model: str, chords: str, out: str | Path, bars: int | None = None,
     bundle = load(model, device)
     dom = domain(bundle)
     prior = check_prior(bundle, prior)
+    temperature = sample_temperature(bundle, temperature, prior)
     seed = _chosen(seed)
     batch = dom.arrange(bundle, chords, bars, temperature, _generator(seed), meter, prior)
     bars = len(batch) * bundle.representation.bars
@@ -435,11 +441,26 @@ def _controls(chords: str | None, label: int | None) -> dict:
     return {k: v for k, v in (("chords", chords), ("label", label)) if v is not None}
 
 
-def check_temperature(temperature: float) -> None:
-    """A sampling temperature is a finite number >= 0 (the CLI and the Python handle)."""
+def check_temperature(temperature: float | None) -> None:
+    """A sampling temperature is a finite number >= 0, or None for the model's default (the
+    CLI and the Python handle)."""
+    if temperature is None:
+        return
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
             or not (math.isfinite(temperature) and temperature >= 0):
         raise MusicaeError(f"--temperature must be a finite number >= 0 (got {temperature!r})")
+
+
+def sample_temperature(bundle: ModelBundle, temperature: float | None, prior: str) -> float:
+    """The temperature to sample at: the one given, else the one the model's fitted prior
+    was chosen with (``fit-prior --temperature``) when sampling from it, else
+    SAMPLE_TEMPERATURE."""
+    check_temperature(temperature)
+    if temperature is not None:
+        return temperature
+    record = bundle.meta.get("fitted_prior") or {}
+    chosen = record.get("temperature") if prior == "fitted" else None
+    return float(chosen) if chosen is not None else SAMPLE_TEMPERATURE
 
 
 def check_path_steps(steps: int) -> None:

@@ -385,8 +385,9 @@ def train(data, preset, out, steps, batch_size, lr, minutes, seed, config, setti
 @click.option("-n", "n", type=click.IntRange(1, MAX_SAMPLES), default=SAMPLES,
               show_default=True, help=f"How many samples (at most {MAX_SAMPLES:,} a run).")
 @out_option
-@click.option("--temperature", type=Finite(min=0), default=SAMPLE_TEMPERATURE,
-              show_default=True, help="Sampling temperature for sequence models (0 = argmax).")
+@click.option("--temperature", type=Finite(min=0), default=None,
+              help="Sampling temperature for sequence models (0 = argmax) [default: the "
+              f"fitted prior's own where the model has one, else {SAMPLE_TEMPERATURE}].")
 @seed_option
 @click.option("--shift", multiple=True, metavar="NAME=AMOUNT",
               help="Move samples along an attribute vector, e.g. density=+1.5.")
@@ -417,8 +418,9 @@ def sample(model, n, out, temperature, seed, shift, prior, meter, wav, qpm, prog
 @click.option("--bars", type=click.IntRange(1, MAX_SAMPLES), default=None,
               help="Bars to write, the progression repeated [default: the progression once].")
 @out_option
-@click.option("--temperature", type=Finite(min=0), default=SAMPLE_TEMPERATURE,
-              show_default=True, help="Sampling temperature (0 = argmax).")
+@click.option("--temperature", type=Finite(min=0), default=None,
+              help="Sampling temperature (0 = argmax) [default: the fitted prior's own "
+              f"where the model has one, else {SAMPLE_TEMPERATURE}].")
 @seed_option
 @click.option("--prior", type=OneOf(["fitted", "standard"]), default=None,
               help="Where the style's code is drawn from (as for sample).")
@@ -455,18 +457,23 @@ def arrange(model, chords, bars, out, temperature, seed, prior, meter, wav, qpm,
               show_default=True, help="Which files of DATA.")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the examples drawn and of the mixtures' start.")
+@click.option("--temperature", type=Finite(min=0), default=SAMPLE_TEMPERATURE,
+              show_default=True, help="The temperature samples from the prior are decoded at "
+              "unless `sample --temperature` says otherwise.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @json_option
-def fit_prior(model, data, out, components, covariance, windows, split, seed, quiet, device,
-              as_json):
+def fit_prior(model, data, out, components, covariance, windows, split, seed, temperature,
+              quiet, device, as_json):
     """Fit a prior to the codes MODEL gives DATA's examples and write MODEL with it as a new
     model directory; `sample` then draws from it (`--prior standard`: N(0, I)). Music gets
-    a mixture per meter with enough windows, and one over all of them."""
+    a mixture per meter with enough windows, and one over all of them; a model told chords
+    also keeps the windows' posteriors beside their chords, so that codes drawn over given
+    chords come from windows whose chords are most alike."""
     from musicae import api
 
     report(api.fit_prior(model, data, out, components, covariance, windows, split, seed,
-                         device, progress=not quiet), as_json)
+                         device, progress=not quiet, temperature=temperature), as_json)
 
 
 @main.command()

@@ -28,7 +28,6 @@ from musicae.defaults import (
     INTERPOLATION_SPACING,
     INTERPOLATION_STEPS,
     MAX_SAMPLES,
-    SAMPLE_TEMPERATURE,
     SAMPLES,
 )
 from musicae.errors import MusicaeError, first_line
@@ -94,7 +93,7 @@ class Model:
         return self._outputs(batch)
 
     @torch.no_grad()
-    def sample(self, n: int = SAMPLES, temperature: float = SAMPLE_TEMPERATURE,
+    def sample(self, n: int = SAMPLES, temperature: float | None = None,
                seed: int | None = None, meter: str | None = None,
                chords: str | None = None, label: int | None = None,
                shift: dict[str, float] | None = None, prior: str | None = None) -> list:
@@ -102,13 +101,14 @@ class Model:
         label-conditioned models: all of ``label``, or all labels spread evenly in order),
         each code moved along stored attribute vectors by ``shift`` ({"density": 1.5});
         ``prior``: "fitted" or "standard" (N(0, I)), by default the fitted one where the
-        model has one."""
-        from musicae.api import check_prior, check_temperature, shift_vector
+        model has one; ``temperature``: by default the fitted prior's own where it has one,
+        else 0.5."""
+        from musicae.api import check_prior, sample_temperature, shift_vector
 
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise MusicaeError(f"n must be a whole number 1..{MAX_SAMPLES:,} (got {n!r})")
-        check_temperature(temperature)
         prior = check_prior(self.bundle, prior)
+        temperature = sample_temperature(self.bundle, temperature, prior)
         generator = torch.Generator().manual_seed(_seed(seed))
         layout = self.domain.layout(self.bundle, n, meter, chords, label)
         made = self.model.sample(n, temperature, generator, shift_vector(self.bundle, shift),
@@ -117,16 +117,16 @@ class Model:
 
     @torch.no_grad()
     def arrange(self, chords: str, bars: int | None = None,
-                temperature: float = SAMPLE_TEMPERATURE, seed: int | None = None,
+                temperature: float | None = None, seed: int | None = None,
                 meter: str | None = None, prior: str | None = None):
         """One style (one code from the prior) under each chord of ``chords`` in turn,
         repeated to ``bars`` bars, as one PrettyMIDI whose tracks are merged by instrument
         (as ``musicae arrange`` writes it; chord-conditioned music models)."""
-        from musicae.api import check_prior, check_temperature
+        from musicae.api import check_prior, sample_temperature
         from musicae.domains.music import joined_piece
 
-        check_temperature(temperature)
         prior = check_prior(self.bundle, prior)
+        temperature = sample_temperature(self.bundle, temperature, prior)
         generator = torch.Generator().manual_seed(_seed(seed))
         batch = self.domain.arrange(self.bundle, chords, bars, temperature, generator, meter,
                                     prior)

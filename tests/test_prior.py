@@ -250,6 +250,32 @@ def test_writing_samples_into_a_fitted_copy_keeps_the_model(cli, fitted, tmp_pat
          "sample_001.mid"])
 
 
+def test_a_fitted_prior_keeps_the_temperature_its_samples_default_to(cli, fitted, tmp_path):
+    """fit-prior --temperature T: samples from that prior are decoded at T unless told
+    otherwise; N(0, I) samples keep the usual 0.5; the handle and the studio's listing
+    agree."""
+    copy = tmp_path / "warm"
+    done = cli("fit-prior", fitted[0], fitted[0].parent.parent / "unused", "-o", copy)
+    assert done.exit_code != 0  # no such data: nothing written
+    assert not (copy / "config.json").exists()
+    tunes = json.loads((fitted[1] / "run.json").read_text())["data"]
+    done = cli("fit-prior", fitted[0], tunes, "-o", copy, "--temperature", 1.25)
+    assert done.exit_code == 0, done.output
+    used = {}
+    for name, flags in (("default", []), ("standard", ["--prior", "standard"]),
+                        ("told", ["--temperature", 0.3])):
+        made = cli("sample", copy, "-n", 2, "-o", tmp_path / name, "--seed", 1, *flags)
+        assert made.exit_code == 0, made.output
+        used[name] = json.loads((tmp_path / name / "run.json").read_text())["temperature"]
+    assert used == {"default": 1.25, "standard": 0.5, "told": 0.3}
+    handle = musicae.load(copy, "cpu")
+    assert api.sample_temperature(handle.bundle, None, "fitted") == 1.25
+    seeded = [[n.pitch for n in m.instruments[0].notes] for m in handle.sample(3, seed=2)]
+    assert seeded == [[n.pitch for n in m.instruments[0].notes]
+                      for m in handle.sample(3, temperature=1.25, seed=2)]
+    assert api.sample_temperature(musicae.load(fitted[1], "cpu").bundle, None, "fitted") == 0.5
+
+
 def test_asking_for_a_fitted_prior_a_model_lacks_is_one_line(cli_process, fitted, tmp_path):
     run, _ = fitted
     done = cli_process("sample", run, "-n", 2, "-o", tmp_path / "out", "--prior", "fitted")

@@ -215,7 +215,7 @@ def control_keys(controls: list[Tensor], classes: list[int], mask: Tensor) -> Te
     where = F.one_hot(spans, KEY_SEGMENTS).float()  # (T, S)
     real = mask.float()[..., None] * where  # (B, T, S)
     size = real.sum(1).clamp(min=1)  # (B, S)
-    keys = [torch.einsum("bts,btc->bsc", real, F.one_hot(labels.long(), k).float())
+    keys = [torch.einsum("bts,btc->bsc", real, F.one_hot(labels.long().to(mask.device), k).float())
             / size[..., None] for labels, k in zip(controls, classes, strict=True)]
     return torch.cat([key.flatten(1) for key in keys], 1)
 

@@ -55,7 +55,9 @@ class StudioRequest(BaseModel):
 
 class SampleRequest(StudioRequest):
     n: StrictInt = Field(default=SAMPLES, description=f"pieces, 1..{MAX_PIECES}")
-    temperature: float = Field(default=SAMPLE_TEMPERATURE, description="0 = argmax")
+    temperature: float | None = Field(
+        default=None, description=f"0 = argmax [default: the model's fitted prior's own, "
+                                  f"else {SAMPLE_TEMPERATURE}]")
     seed: StrictInt | None = Field(default=None, description="[default: a new one, returned]")
     chords: str | None = Field(default=None, max_length=200,
                                description='chord models: the progression, e.g. "C G Am F"')

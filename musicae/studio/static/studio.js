@@ -94,6 +94,8 @@ function chooseModel(name) {
   labels.length = 1;
   for (let k = 0; k < m.labels; k++) labels.append(new Option(String(k), String(k)));
   $("#temperature-field").hidden = m.domain !== "music";  // digits decode without sampling
+  $("#sample-temperature").value = m.temperature;  // the model's own default
+  $("#sample-temperature-value").textContent = Number(m.temperature).toFixed(2);
   $("#model-note").textContent = `${m.name}: ${m.description} (preset ${m.preset}, ${m.latent_dim}-d code${m.bars ? `, ${m.bars} bars` : ""})`;
   const box = $("#attributes");
   box.innerHTML = "";
