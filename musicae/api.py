@@ -310,7 +310,7 @@ def fit_prior(model: str, data: str, out: str | Path, components: int = PRIOR_CO
     ``windows`` examples of DATA's ``split`` into the new model directory ``out``
     (``sample`` then draws from it; see ``musicae.models.prior``); ``temperature``: the one
     samples from it are decoded at unless told (default: SAMPLE_TEMPERATURE)."""
-    check_temperature(temperature)
+    check_temperature(temperature, default_ok=True)
     _positive("--components", components)
     _positive("--windows", windows)
     out = writable(out)
@@ -384,7 +384,7 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     temperature: default, the fitted prior's own where it has one, else SAMPLE_TEMPERATURE.
     """
     _positive("-n", n)
-    check_temperature(temperature)
+    check_temperature(temperature, default_ok=True)
     writable(out)
     bundle = load(model, device)
     prior = check_prior(bundle, prior)
@@ -409,7 +409,7 @@ def arrange(model: str, chords: str, out: str | Path, bars: int | None = None,
             **options) -> dict:
     """One style (one code from the prior) decoded under each chord of a progression in
     turn, repeated to ``bars`` bars, written as one piece (see ``MusicDomain.arrange``)."""
-    check_temperature(temperature)
+    check_temperature(temperature, default_ok=True)
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
@@ -441,10 +441,10 @@ def _controls(chords: str | None, label: int | None) -> dict:
     return {k: v for k, v in (("chords", chords), ("label", label)) if v is not None}
 
 
-def check_temperature(temperature: float | None) -> None:
-    """A sampling temperature is a finite number >= 0, or None for the model's default (the
-    CLI and the Python handle)."""
-    if temperature is None:
+def check_temperature(temperature: float | None, default_ok: bool = False) -> None:
+    """A sampling temperature is a finite number >= 0 (the CLI and the Python handle); None
+    where ``default_ok`` (sample and arrange: the model's default)."""
+    if temperature is None and default_ok:
         return
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
             or not (math.isfinite(temperature) and temperature >= 0):
@@ -455,12 +455,19 @@ def sample_temperature(bundle: ModelBundle, temperature: float | None, prior: st
     """The temperature to sample at: the one given, else the one the model's fitted prior
     was chosen with (``fit-prior --temperature``) when sampling from it, else
     SAMPLE_TEMPERATURE."""
-    check_temperature(temperature)
+    check_temperature(temperature, default_ok=True)
     if temperature is not None:
         return temperature
     record = bundle.meta.get("fitted_prior") or {}
     chosen = record.get("temperature") if prior == "fitted" else None
-    return float(chosen) if chosen is not None else SAMPLE_TEMPERATURE
+    if chosen is None:
+        return SAMPLE_TEMPERATURE
+    try:
+        check_temperature(chosen)
+    except MusicaeError:
+        raise MusicaeError(f"{bundle.path}: config.json's fitted_prior.temperature must be a "
+                           f"finite number >= 0 (got {chosen!r})") from None
+    return float(chosen)
 
 
 def check_path_steps(steps: int) -> None:

@@ -274,6 +274,11 @@ def test_a_fitted_prior_keeps_the_temperature_its_samples_default_to(cli, fitted
     assert seeded == [[n.pitch for n in m.instruments[0].notes]
                       for m in handle.sample(3, temperature=1.25, seed=2)]
     assert api.sample_temperature(musicae.load(fitted[1], "cpu").bundle, None, "fitted") == 0.5
+    with pytest.raises(MusicaeError, match="--temperature must be"):
+        api.check_temperature(None)  # only sample and arrange have a default
+    handle.bundle.meta["fitted_prior"]["temperature"] = float("nan")  # a hand-edited file
+    with pytest.raises(MusicaeError, match="fitted_prior.temperature must be"):
+        handle.sample(2)
 
 
 def test_asking_for_a_fitted_prior_a_model_lacks_is_one_line(cli_process, fitted, tmp_path):

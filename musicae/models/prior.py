@@ -333,6 +333,7 @@ def fit_prior(codes: Tensor, real_steps: Tensor | None, components: int, covaria
     if given is not None:
         keys, scales, nearest = given
         mixtures[GIVEN] = GivenControls(len(codes), keys.shape[1], codes.shape[1], nearest)
+        scales = scales.clamp(min=FLOOR)  # still positive when saved in float16
         for name, value in (("keys", keys), ("means", codes), ("scales", scales)):
             getattr(mixtures[GIVEN], name).copy_(value)
     if real_steps is not None:

@@ -94,8 +94,10 @@ function chooseModel(name) {
   labels.length = 1;
   for (let k = 0; k < m.labels; k++) labels.append(new Option(String(k), String(k)));
   $("#temperature-field").hidden = m.domain !== "music";  // digits decode without sampling
-  $("#sample-temperature").value = m.temperature;  // the model's own default
-  $("#sample-temperature-value").textContent = Number(m.temperature).toFixed(2);
+  const slider = $("#sample-temperature");
+  slider.max = String(Math.max(1.5, m.temperature));
+  slider.value = m.temperature;  // the model's own default (as the range input holds it)
+  $("#sample-temperature-value").textContent = Number(slider.value).toFixed(2);
   $("#model-note").textContent = `${m.name}: ${m.description} (preset ${m.preset}, ${m.latent_dim}-d code${m.bars ? `, ${m.bars} bars` : ""})`;
   const box = $("#attributes");
   box.innerHTML = "";
