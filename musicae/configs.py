@@ -145,6 +145,11 @@ class SequenceConfig:
     # False: the encoder reads only the mask and controls, what decoding will be given (a
     # groove model is given the bare hits and learns how they are played)
     encode_tokens: bool = True
+    # > 0: each LSTM reads its step through a linear map to this width (the decoder adds its
+    # segment's code mapped once), not the wide one-hot step itself; the lower-rank input
+    # costs a fraction of the arithmetic where a step is hundreds of classes wide (0: as
+    # MusicVAE, and every model saved before this setting)
+    embed: int = 0
 
     def __post_init__(self) -> None:
         if self.decoder == "":
@@ -157,14 +162,14 @@ class SequenceConfig:
         sizes = ("bars", "slot", "enc_size", "enc_layers", "latent_dim", "dec_size",
                  "dec_layers", "conductor_layers", "segment_bars", "segment_code")
         bad = [n for n in sizes if not _positive_int(getattr(self, n))]
-        bad += [n for n in ("conductor_size", "code_steps")
+        bad += [n for n in ("conductor_size", "code_steps", "embed")
                 if not (_positive_int(getattr(self, n)) or getattr(self, n) == 0)]
         if bad:
             raise MusicaeError(f"bad sequence model settings: {', '.join(bad)} "
-                               f"must be positive integers (conductor_size and code_steps "
-                               f"may be 0)")
+                               f"must be positive integers (conductor_size, code_steps "
+                               f"and embed may be 0)")
         limits = {"enc_size": MAX_WIDTH, "latent_dim": MAX_WIDTH, "dec_size": MAX_WIDTH,
-                  "conductor_size": MAX_WIDTH, "segment_code": MAX_WIDTH,
+                  "conductor_size": MAX_WIDTH, "segment_code": MAX_WIDTH, "embed": MAX_WIDTH,
                   "enc_layers": MAX_LAYERS,
                   "dec_layers": MAX_LAYERS, "conductor_layers": MAX_LAYERS, "bars": MAX_BARS,
                   "slot": MAX_SLOT}

@@ -127,10 +127,13 @@ _MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=
 # slot, from which (and z) the track's program and events are decoded. Four track slots,
 # not the representation's eight: every bundled bar has at most four instruments, and
 # eight slots of 64 events cost 4.7 s a step of 32 on one thread against 1.7 s for four at
-# these widths (README: "Multitrack measures").
+# these widths (README: "Multitrack measures"). Steps enter the LSTMs through a 128-wide map
+# (embed): 2.2 s a step of 64 instead of 3.9 on one thread (benchmarks/bench_multitrack.py), and
+# releases sit on the sixteenth/triplet lines (snap_releases), so time shifts are the music's.
 MULTITRACK_MODEL = dict(steps=6000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=64,
                         encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192,
-                        dec_layers=2, conductor_size=128, conductor_layers=1, z_to_bars=True)
+                        dec_layers=2, conductor_size=128, conductor_layers=1, z_to_bars=True,
+                        embed=128)
 
 _PRESETS += [
     # Tuned for 30 minutes on 2 CPU cores (pilot runs in README): small batches give
@@ -187,11 +190,11 @@ _PRESETS += [
            dec_size=256),
     _music("multitrack_1bar", "1-bar multitrack VAE: up to 4 tracks (--set track_slots=8 "
            "for more) of any General MIDI instrument or drums, each as performance events "
-           "(program, note-on/off, time shift, velocity)", Multitrack(track_slots=4),
-           **MULTITRACK_MODEL),
+           "(program, note-on/off, time shift, velocity)",
+           Multitrack(track_slots=4, snap_releases=True), **MULTITRACK_MODEL),
     _music("multitrack_1bar_chords", "1-bar multitrack VAE conditioned on the bar's chord "
            "(48 triads and no chord, inferred from its pitched notes, or --chords)",
-           Multitrack(track_slots=4, chords=True), **MULTITRACK_MODEL),
+           Multitrack(track_slots=4, chords=True, snap_releases=True), **MULTITRACK_MODEL),
     _music("trio_16bar", "16-bar trio VAE: conductor over bars, a head per part",
            Trio(bars=16), steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
            enc_size=256, enc_layers=2, latent_dim=512, dec_size=256, dec_layers=2,

@@ -155,7 +155,7 @@ def test_a_multitrack_model_trains_and_samples_named_instruments(cli, tmp_path):
     data = f"{tmp_path / 'band0'}+{tmp_path / 'band1'}"
     sizes = ["--set", "track_slots=4", "--set", "events=40", "--set", "enc_size=16",
              "--set", "latent_dim=8", "--set", "dec_size=16", "--set", "conductor_size=16",
-             "--set", "batch_size=4"]
+             "--set", "embed=16", "--set", "batch_size=4"]
     done = cli("train", data, "--preset", "multitrack_1bar", "--out", str(tmp_path / "m"),
                "--steps", "3", *sizes)
     assert done.exit_code == 0, done.output
@@ -218,7 +218,8 @@ def test_a_bar_s_chord_is_inferred_from_its_pitched_notes(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    """Tiny multitrack models, with and without chords, trained a few steps on bands."""
+    """Tiny multitrack models, with and without chords, trained on bands until they play
+    (a model a few steps old may well decode every track slot empty)."""
     from click.testing import CliRunner
 
     from musicae.cli import main
@@ -232,10 +233,11 @@ def tiny(tmp_path_factory) -> Path:
         write_band(data / f"band_{i}.mid", parts)
     sizes = ["--set", "track_slots=4", "--set", "events=40", "--set", "enc_size=16",
              "--set", "latent_dim=8", "--set", "dec_size=16", "--set", "conductor_size=16",
-             "--set", "batch_size=4"]
+             "--set", "embed=16", "--set", "batch_size=4"]
     for preset in ("multitrack_1bar_chords", "multitrack_1bar"):
         done = CliRunner().invoke(main, ["train", str(data), "--preset", preset, "--out",
-                                         str(root / preset), "--steps", "3", *sizes])
+                                         str(root / preset), "--steps", "120", "--lr", "0.01",
+                                         *sizes])
         assert done.exit_code == 0, done.output
     return root
 
@@ -358,3 +360,26 @@ def test_notes_match_by_pitch_family_and_onset_within_a_step(tmp_path):
     scores = note_scores(counts)
     assert scores["instrument_accuracy"] == 1 / 3
     assert scores["note_f1"] == pytest.approx((len(n) - 2 - len(piano)) / len(n))
+
+
+def test_snapped_releases_fall_on_sixteenth_or_triplet_lines_and_onsets_stay(tmp_path):
+    """A release played between lines moves to the nearest sixteenth (6 steps) or
+    eighth-triplet (8 steps) line after its onset; onsets and drum hits stay as played."""
+    played = [(60, 0, 23, 80), (64, 30, 41, 80), (67, 48, 50, 80), (69, 64, 81, 80)]
+    hits = [(36, 0, 1, 100), (38, 25, 26, 100)]
+    path = write_band(tmp_path / "played.mid", [(0, False, played), (0, True, hits)])
+    piece = read_midi(path, REP.steps_per_quarter)
+    snapped = dataclasses.replace(REP_4, snap_releases=True)
+    ends = {}
+    for rep in (REP_4, snapped):
+        found = piece_windows(piece, rep, "played.mid")
+        back = rep.decode(found.tokens[0], rep.mask(found.lengths)[0], found.meter_of(0))
+        ends[rep.snap_releases] = [(g, p, s, e) for g, p, s, e, _ in notes_of(back)]
+    assert ends[False] == [(0, 60, 0, 23), (0, 64, 30, 41), (0, 67, 48, 50), (0, 69, 64, 81),
+                           (128, 36, 0, 1), (128, 38, 25, 26)]
+    # 23 -> 24 (both grids), 41 -> 42 (a tie goes to the sixteenth), 50 -> 48 is not after
+    # the onset 48, so the next line, 54; 81 -> 80 (a triplet line, nearer than 78 or 84)
+    assert ends[True] == [(0, 60, 0, 24), (0, 64, 30, 42), (0, 67, 48, 54), (0, 69, 64, 80),
+                          (128, 36, 0, 1), (128, 38, 25, 26)]
+    with pytest.raises(MusicaeError, match="snap_releases needs steps_per_quarter"):
+        Multitrack(snap_releases=True, steps_per_quarter=8)

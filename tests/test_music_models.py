@@ -36,6 +36,13 @@ KINDS = {
                                         enc_layers=2, **TINY),
     "stacked": SequenceConfig(bars=4, encoder="stacked", decoder="stacked", conductor_size=16,
                               segment_bars=2, segment_code=8, **TINY),
+    # steps through a narrow map into each LSTM, a segment's code added once
+    "embedded": SequenceConfig(heads=((1, 512),), embed=16, **TINY),
+    "embedded_hierarchical": SequenceConfig(bars=4, encoder="hierarchical", conductor_size=16,
+                                            z_to_bars=True, embed=16, **TINY),
+    "embedded_stacked": SequenceConfig(bars=4, encoder="stacked", decoder="stacked",
+                                       conductor_size=16, segment_bars=2, segment_code=8,
+                                       embed=16, **TINY),
 }
 MUSIC_PRESETS = sorted(name for name, p in PRESETS.items() if p.domain == "music")
 

@@ -174,17 +174,26 @@ class SequenceEncoder(nn.Module, abc.ABC):
         """The posterior of each sequence: (B, latent)."""
 
 
+def step_map(width: int, embed: int) -> tuple[nn.Module, int]:
+    """What a step of ``width`` values passes through before an LSTM reads it, and the width
+    the LSTM then reads: a linear map to ``embed`` values, or (0) nothing."""
+    return (nn.Linear(width, embed), embed) if embed else (nn.Identity(), width)
+
+
 class BiLSTMEncoder(SequenceEncoder):
     """MusicVAE's encoder: a bidirectional LSTM whose final states give mean and log-variance.
     It reads every step of the window; which are real is in its inputs (the real-step bit)."""
 
-    def __init__(self, width: int, size: int, layers: int, latent_dim: int) -> None:
+    def __init__(self, width: int, size: int, layers: int, latent_dim: int,
+                 embed: int = 0) -> None:
         super().__init__()
+        self.embed, width = step_map(width, embed)
         self.lstm = nn.LSTM(width, size, layers, batch_first=True, bidirectional=True)
         self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
 
     def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
-        mean, logvar = self.to_posterior(_final_states(self.lstm, inputs)).chunk(2, dim=-1)
+        states = _final_states(self.lstm, self.embed(inputs))
+        mean, logvar = self.to_posterior(states).chunk(2, dim=-1)
         return Posterior(mean, logvar)
 
 
@@ -195,16 +204,19 @@ class HierarchicalEncoder(SequenceEncoder):
     window is read in 16 + 16 steps instead of 256, and gradients reach every bar. Which
     steps are real is in its inputs, as for :class:`BiLSTMEncoder`."""
 
-    def __init__(self, width: int, size: int, layers: int, latent_dim: int, bars: int) -> None:
+    def __init__(self, width: int, size: int, layers: int, latent_dim: int, bars: int,
+                 embed: int = 0) -> None:
         super().__init__()
         self.bars = bars
+        self.embed, width = step_map(width, embed)
         self.bar_lstm = nn.LSTM(width, size, layers, batch_first=True, bidirectional=True)
         self.lstm = nn.LSTM(2 * size, size, layers, batch_first=True, bidirectional=True)
         self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
 
     def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
         n, steps, width = inputs.shape
-        per_bar = _final_states(self.bar_lstm, inputs.reshape(n * self.bars, -1, width))
+        per_bar = _final_states(self.bar_lstm,
+                                self.embed(inputs.reshape(n * self.bars, -1, width)))
         bars = per_bar.reshape(n, self.bars, -1)  # (B, bars, 2 * size)
         mean, logvar = self.to_posterior(_final_states(self.lstm, bars)).chunk(2, dim=-1)
         return Posterior(mean, logvar)
@@ -217,10 +229,10 @@ class StackedEncoder(SequenceEncoder):
     order, and its final states give the posterior of the whole window."""
 
     def __init__(self, width: int, size: int, layers: int, latent_dim: int, segments: int,
-                 segment_code: int) -> None:
+                 segment_code: int, embed: int = 0) -> None:
         super().__init__()
         self.segments = segments
-        self.segment = BiLSTMEncoder(width, size, layers, segment_code)
+        self.segment = BiLSTMEncoder(width, size, layers, segment_code, embed)
         self.lstm = nn.LSTM(segment_code, size, layers, batch_first=True, bidirectional=True)
         self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
 
@@ -272,15 +284,25 @@ class SequenceDecoder(nn.Module, abc.ABC):
 
 class LSTMDecoder(SequenceDecoder):
     """An LSTM over segments of steps, each started (through its initial state) and
-    conditioned (at every step) by one vector of :meth:`conditions`."""
+    conditioned (at every step) by one vector of :meth:`conditions`. With ``embed``, a step
+    (previous token, context) is mapped to ``embed`` values and the segment's vector, mapped
+    once, is added: the LSTM reads ``embed`` values a step, not the concatenation."""
 
     def __init__(self, head: OutputHead, context_width: int, cond_width: int, size: int,
-                 layers: int) -> None:
+                 layers: int, embed: int = 0) -> None:
         super().__init__()
         self.head = head
         self.init = LatentInit(cond_width, size, layers)
-        self.lstm = nn.LSTM(head.input_width + context_width + cond_width, size, layers,
+        self.embed, width = step_map(head.input_width + context_width, embed)
+        self.cond_in = nn.Linear(cond_width, embed, bias=False) if embed else None
+        self.lstm = nn.LSTM(width + (0 if embed else cond_width), size, layers,
                             batch_first=True)
+
+    def _inputs(self, steps: Tensor, cond: Tensor) -> Tensor:
+        """What the LSTM reads: steps (N, L, W + X) of segments conditioned by cond (N, C)."""
+        if self.cond_in is not None:
+            return self.embed(steps) + self.cond_in(cond)[:, None]
+        return torch.cat([steps, cond[:, None].expand(-1, steps.shape[1], -1)], dim=-1)
 
     @abc.abstractmethod
     def conditions(self, z: Tensor) -> Tensor:
@@ -293,10 +315,9 @@ class LSTMDecoder(SequenceDecoder):
         cond = self.conditions(z)  # (B, S, C)
         segments = cond.shape[1]
         seg_len = steps // segments
-        inputs = torch.cat([prev, context], dim=-1).reshape(n * segments, seg_len, -1)
-        cond = cond.reshape(n * segments, 1, -1)  # (B*S, 1, C)
-        inputs = torch.cat([inputs, cond.expand(-1, seg_len, -1)], dim=-1)
-        h, _ = self.lstm(inputs, self.init(cond[:, 0]))  # (B*S, T/S, size)
+        steps_in = torch.cat([prev, context], dim=-1).reshape(n * segments, seg_len, -1)
+        cond = cond.reshape(n * segments, -1)  # (B*S, C)
+        h, _ = self.lstm(self._inputs(steps_in, cond), self.init(cond))  # (B*S, T/S, size)
         return self.head.logits(h.reshape(n, steps, -1), tokens)
 
     def generate(self, z: Tensor, mask: Tensor, context: Tensor, temperature: float,
@@ -310,8 +331,8 @@ class LSTMDecoder(SequenceDecoder):
         for s in range(cond.shape[1]):
             state = self.init(cond[:, s])
             for t in range(s * seg_len, (s + 1) * seg_len):
-                step_in = torch.cat([prev, context[:, t], cond[:, s]], dim=-1)
-                h, state = self.lstm(step_in[:, None], state)
+                step_in = torch.cat([prev, context[:, t]], dim=-1)[:, None]
+                h, state = self.lstm(self._inputs(step_in, cond[:, s]), state)
                 token, logits = self.head.draw(h[:, 0], temperature)  # (B, P), per head
                 if teacher is not None and teacher_prob > 0:
                     use_true = torch.rand(n, device=z.device) < teacher_prob
@@ -328,8 +349,8 @@ class FlatDecoder(LSTMDecoder):
     """One segment: the whole window decoded by one LSTM fed z at every step."""
 
     def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
-                 layers: int) -> None:
-        super().__init__(head, context_width, latent_dim, size, layers)
+                 layers: int, embed: int = 0) -> None:
+        super().__init__(head, context_width, latent_dim, size, layers, embed)
 
     def conditions(self, z: Tensor) -> Tensor:
         return z[:, None]
@@ -341,9 +362,9 @@ class HierarchicalDecoder(LSTMDecoder):
 
     def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
                  layers: int, bars: int, conductor_size: int, conductor_layers: int,
-                 z_to_bars: bool) -> None:
+                 z_to_bars: bool, embed: int = 0) -> None:
         cond_width = conductor_size + (latent_dim if z_to_bars else 0)
-        super().__init__(head, context_width, cond_width, size, layers)
+        super().__init__(head, context_width, cond_width, size, layers, embed)
         self.bars, self.z_to_bars = bars, z_to_bars
         self.conductor_init = LatentInit(latent_dim, conductor_size, conductor_layers)
         self.conductor = nn.LSTM(1, conductor_size, conductor_layers, batch_first=True)
@@ -365,10 +386,10 @@ class StackedDecoder(SequenceDecoder):
 
     def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
                  layers: int, segments: int, segment_code: int, conductor_size: int,
-                 conductor_layers: int) -> None:
+                 conductor_layers: int, embed: int = 0) -> None:
         super().__init__()
         self.segments = segments
-        self.segment = FlatDecoder(head, context_width, segment_code, size, layers)
+        self.segment = FlatDecoder(head, context_width, segment_code, size, layers, embed)
         self.conductor_init = LatentInit(latent_dim, conductor_size, conductor_layers)
         self.conductor = nn.LSTM(1, conductor_size, conductor_layers, batch_first=True)
         self.to_code = nn.Linear(conductor_size, segment_code)
@@ -412,20 +433,21 @@ def build_parts(cfg: SequenceConfig, context: int) -> tuple[SequenceEncoder, Seq
     segments = cfg.bars // cfg.segment_bars
     if cfg.encoder == "hierarchical":
         encoder: SequenceEncoder = HierarchicalEncoder(width, cfg.enc_size, cfg.enc_layers,
-                                                       cfg.latent_dim, cfg.bars)
+                                                       cfg.latent_dim, cfg.bars, cfg.embed)
     elif cfg.encoder == "stacked":
         encoder = StackedEncoder(width, cfg.enc_size, cfg.enc_layers, cfg.latent_dim, segments,
-                                 cfg.segment_code)
+                                 cfg.segment_code, cfg.embed)
     else:
-        encoder = BiLSTMEncoder(width, cfg.enc_size, cfg.enc_layers, cfg.latent_dim)
+        encoder = BiLSTMEncoder(width, cfg.enc_size, cfg.enc_layers, cfg.latent_dim, cfg.embed)
     if cfg.decoder == "hierarchical":
         decoder: SequenceDecoder = HierarchicalDecoder(
             head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers, cfg.bars,
-            cfg.conductor_size, cfg.conductor_layers, cfg.z_to_bars)
+            cfg.conductor_size, cfg.conductor_layers, cfg.z_to_bars, cfg.embed)
     elif cfg.decoder == "stacked":
         decoder = StackedDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers,
                                  segments, cfg.segment_code, cfg.conductor_size,
-                                 cfg.conductor_layers)
+                                 cfg.conductor_layers, cfg.embed)
     else:
-        decoder = FlatDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers)
+        decoder = FlatDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers,
+                              cfg.embed)
     return encoder, decoder

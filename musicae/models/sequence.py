@@ -158,7 +158,7 @@ class SequenceVAE(Autoencoder):
 STACKED_LOWER = "encoder.segment,decoder.segment"  # a stacked model's short-model level
 # what a short model must share with a stacked one for its weights to be the lower level
 _SHORT_MODEL_SIZES = ("heads", "controls", "slot", "encode_tokens", "head", "enc_size",
-                      "enc_layers", "dec_size", "dec_layers")
+                      "enc_layers", "dec_size", "dec_layers", "embed")
 
 
 def warm_start(model: SequenceVAE, short: object, name: str) -> None:
