@@ -387,8 +387,7 @@ def sample(model: str, n: int = SAMPLES, out: str | Path = "samples",
     check_temperature(temperature, default_ok=True)
     writable(out)
     bundle = load(model, device)
-    prior = check_prior(bundle, prior)
-    temperature = sample_temperature(bundle, temperature, prior)
+    prior, temperature = sampling(bundle, prior, temperature)
     dom = domain(bundle)
     seed = _chosen(seed)
     layout = dom.layout(bundle, n, meter, chords, label)
@@ -413,8 +412,7 @@ def arrange(model: str, chords: str, out: str | Path, bars: int | None = None,
     writable(out)
     bundle = load(model, device)
     dom = domain(bundle)
-    prior = check_prior(bundle, prior)
-    temperature = sample_temperature(bundle, temperature, prior)
+    prior, temperature = sampling(bundle, prior, temperature)
     seed = _chosen(seed)
     batch = dom.arrange(bundle, chords, bars, temperature, _generator(seed), meter, prior)
     bars = len(batch) * bundle.representation.bars
@@ -449,6 +447,14 @@ def check_temperature(temperature: float | None, default_ok: bool = False) -> No
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
             or not (math.isfinite(temperature) and temperature >= 0):
         raise MusicaeError(f"--temperature must be a finite number >= 0 (got {temperature!r})")
+
+
+def sampling(bundle: ModelBundle, prior: str | None, temperature: float | None
+             ) -> tuple[str, float]:
+    """The prior to draw codes from (``check_prior``) and the temperature to decode them at
+    (``sample_temperature``): what sample and arrange ask first, wherever they are asked."""
+    prior = check_prior(bundle, prior)
+    return prior, sample_temperature(bundle, temperature, prior)
 
 
 def sample_temperature(bundle: ModelBundle, temperature: float | None, prior: str) -> float:

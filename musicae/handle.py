@@ -103,12 +103,11 @@ class Model:
         ``prior``: "fitted" or "standard" (N(0, I)), by default the fitted one where the
         model has one; ``temperature``: by default the fitted prior's own where it has one,
         else 0.5."""
-        from musicae.api import check_prior, sample_temperature, shift_vector
+        from musicae.api import sampling, shift_vector
 
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise MusicaeError(f"n must be a whole number 1..{MAX_SAMPLES:,} (got {n!r})")
-        prior = check_prior(self.bundle, prior)
-        temperature = sample_temperature(self.bundle, temperature, prior)
+        prior, temperature = sampling(self.bundle, prior, temperature)
         generator = torch.Generator().manual_seed(_seed(seed))
         layout = self.domain.layout(self.bundle, n, meter, chords, label)
         made = self.model.sample(n, temperature, generator, shift_vector(self.bundle, shift),
@@ -122,11 +121,10 @@ class Model:
         """One style (one code from the prior) under each chord of ``chords`` in turn,
         repeated to ``bars`` bars, as one PrettyMIDI whose tracks are merged by instrument
         (as ``musicae arrange`` writes it; chord-conditioned music models)."""
-        from musicae.api import check_prior, sample_temperature
+        from musicae.api import sampling
         from musicae.domains.music import joined_piece
 
-        prior = check_prior(self.bundle, prior)
-        temperature = sample_temperature(self.bundle, temperature, prior)
+        prior, temperature = sampling(self.bundle, prior, temperature)
         generator = torch.Generator().manual_seed(_seed(seed))
         batch = self.domain.arrange(self.bundle, chords, bars, temperature, generator, meter,
                                     prior)

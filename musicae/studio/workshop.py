@@ -61,7 +61,7 @@ class Workshop:
 
     def listing(self) -> list[dict]:
         from musicae import artifacts
-        from musicae.api import check_prior, sample_temperature
+        from musicae.api import sampling
 
         described = []
         for name in self.models:
@@ -75,8 +75,7 @@ class Workshop:
                 "labels": int(getattr(getattr(h.model, "cfg", None), "labels", 0) or 0),
                 "attributes": sorted(artifacts.attribute_vectors(h.bundle)),
                 "shipped": artifacts.is_shipped(h.bundle.path),
-                "temperature": sample_temperature(h.bundle, None,
-                                                  check_prior(h.bundle, None)),
+                "temperature": sampling(h.bundle, None, None)[1],
             })
         return described
 
@@ -90,11 +89,11 @@ class Workshop:
                chords: str | None, meter: str | None, shift: dict[str, float],
                label: int | None) -> dict:
         """n new pieces from the prior, moved by ``shift`` along attribute vectors."""
-        from musicae.api import check_prior, sample_temperature
+        from musicae.api import sampling
 
         seed = secrets.randbelow(2**31) if seed is None else seed  # said, so reproducible
         h = self.handle(name)
-        temperature = sample_temperature(h.bundle, temperature, check_prior(h.bundle, None))
+        temperature = sampling(h.bundle, None, temperature)[1]
         with self._result() as (rid, folder):
             made = h.sample(n, temperature, seed, meter=meter, chords=chords, label=label,
                             shift=shift)
