@@ -15,11 +15,16 @@ plays the file's previous bar again (nothing for its first). Printed, over all b
 - for a chord model, ``arrange`` over "C Caug Am E" (16 bars, one style each of
   ``--styles`` seeds): the share of pitched onsets in each bar that are tones of its
   chord, beside the same styles decoded with no chord ("N.C.");
+- with ``--samples N``: what N bars sampled from each of the model's priors hold (at the
+  sampling temperature 0.5; a chord model over "C G Am F", a chord a bar), beside the
+  test split's bars: instruments a bar, pitched notes and drum hits a bar, the share of
+  bars with drums;
 - speed, with the model loaded: medians of sampling 4 measures and of arranging 16 bars
   (each as PrettyMIDI, as ``musicae.load(MODEL)`` gives them).
 
     python benchmarks/quality_multitrack.py MODEL [--data pop909+chorales+groove+ensembles]
                                            [--outside runs/outside_ensemble] [--styles 20]
+                                           [--samples 1000]
 """
 
 from __future__ import annotations
@@ -45,8 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 64
 
 
-def score(bundle, paths: list[Path]) -> dict[str, float]:
-    """Note F1 and instrument accuracy of the model and of repeating the previous bar."""
+def score(bundle, paths: list[Path], facts: list | None = None) -> dict[str, float]:
+    """Note F1 and instrument accuracy of the model and of repeating the previous bar
+    (each bar's :func:`bar_facts` appended to ``facts`` when given)."""
     rep, model, dom = bundle.representation, bundle.model, api.domain(bundle)
     counts = {"model": np.zeros(5), "previous bar": np.zeros(5)}
     bars = 0
@@ -60,6 +66,8 @@ def score(bundle, paths: list[Path]) -> dict[str, float]:
                        for part in whole.batch.split(CHUNK)]
         played = decoded_pieces(rep, whole.batch.to("cpu"))
         said = [p for out in outputs for p in decoded_pieces(rep, out)]
+        if facts is not None:
+            facts += [bar_facts(piece) for piece in played]
         for k in range(len(played)):
             counts["model"] += note_counts(played[k], said[k])
             if k:  # the file's previous window (the bar before, within a run)
@@ -70,6 +78,35 @@ def score(bundle, paths: list[Path]) -> dict[str, float]:
         scores = note_scores(summed)
         found[f"{name} note F1"] = scores["note_f1"]
         found[f"{name} instrument accuracy"] = scores["instrument_accuracy"]
+    return found
+
+
+def bar_facts(piece) -> tuple[int, int, int]:
+    """A bar's instruments with notes, pitched notes and drum hits."""
+    notes = piece.notes
+    drums = notes["is_drum"]
+    return len(np.unique(notes["instrument"])), int((~drums).sum()), int(drums.sum())
+
+
+def summary(facts: list[tuple[int, int, int]]) -> dict[str, float]:
+    table = np.array(facts, dtype=float).reshape(-1, 3)
+    return {"instruments a bar": table[:, 0].mean(), "pitched notes a bar": table[:, 1].mean(),
+            "drum hits a bar": table[:, 2].mean(), "bars with drums": (table[:, 2] > 0).mean()}
+
+
+def sampled(bundle, count: int, seed: int) -> dict[str, dict[str, float]]:
+    """:func:`summary` of ``count`` bars sampled from each prior the model has."""
+    dom, found = api.domain(bundle), {}
+    priors = ["standard"] + (["fitted"] if bundle.meta.get("fitted_prior") else [])
+    chords = "C G Am F" if bundle.representation.controls else None
+    for prior in priors:
+        layout = dom.layout(bundle, count, None, chords)
+        with torch.no_grad():
+            batch = bundle.model.sample(count, 0.5, torch.Generator().manual_seed(seed),
+                                        prior=prior, **layout)
+        found[f"samples, {prior} prior"] = summary(
+            [bar_facts(piece) for piece in decoded_pieces(bundle.representation,
+                                                          batch.to("cpu"))])
     return found
 
 
@@ -135,6 +172,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--styles", type=int, default=20,
                         help="styles (seeds) arranged, for a chord model")
+    parser.add_argument("--samples", type=int, default=0,
+                        help="bars sampled from each prior, beside the test bars")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     bundle = api.load(args.model)
@@ -145,10 +184,16 @@ def main() -> None:
             subprocess.run([sys.executable, str(ROOT / "data" / "build_ensembles.py"),
                             "--outside", str(args.outside)], check=True)
         sets["Mozart K. 458 (outside)"] = list_midi(args.outside)
+    facts: dict[str, list] = {name: [] for name in sets}
     for name, paths in sets.items():
-        found = score(bundle, paths)
+        found = score(bundle, paths, facts[name])
         print(f"{name}: {len(paths)} files, {found.pop('bars')} bars; " + ", ".join(
             f"{k} {v:.3f}" for k, v in found.items()), flush=True)
+    if args.samples:
+        rows = {"test split bars": summary(facts["test split"])}
+        rows |= sampled(bundle, args.samples, args.seed)
+        for name, row in rows.items():
+            print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
     handle = musicae.load(args.model)
     if bundle.representation.controls:
         shares = arranged(handle, args.styles)
