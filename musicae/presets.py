@@ -128,7 +128,7 @@ _MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=
 # not the representation's eight: every bundled bar has at most four instruments, and
 # eight slots of 64 events cost 4.7 s a step of 32 on one thread against 1.7 s for four at
 # these widths (README: "Multitrack measures"). Steps enter the LSTMs through a 128-wide map
-# (embed): 2.2 s a step of 64 instead of 3.9 on one thread (benchmarks/bench_multitrack.py), and
+# (embed): 1.83 s a step of 64 instead of 3.11 on one thread (benchmarks/bench_multitrack.py), and
 # releases sit on the sixteenth/triplet lines (snap_releases), so time shifts are the music's.
 MULTITRACK_MODEL = dict(steps=6000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=64,
                         encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192,

@@ -298,11 +298,17 @@ class LSTMDecoder(SequenceDecoder):
         self.lstm = nn.LSTM(width + (0 if embed else cond_width), size, layers,
                             batch_first=True)
 
-    def _inputs(self, steps: Tensor, cond: Tensor) -> Tensor:
-        """What the LSTM reads: steps (N, L, W + X) of segments conditioned by cond (N, C)."""
+    def _condition(self, cond: Tensor) -> Tensor:
+        """Segments' vectors (..., C) as the LSTM's input takes them: mapped (embed), or as
+        they are."""
+        return cond if self.cond_in is None else self.cond_in(cond)
+
+    def _inputs(self, steps: Tensor, condition: Tensor) -> Tensor:
+        """What the LSTM reads: steps (N, L, W + X) of segments whose :meth:`_condition` is
+        ``condition`` (N, C')."""
         if self.cond_in is not None:
-            return self.embed(steps) + self.cond_in(cond)[:, None]
-        return torch.cat([steps, cond[:, None].expand(-1, steps.shape[1], -1)], dim=-1)
+            return self.embed(steps) + condition[:, None]
+        return torch.cat([steps, condition[:, None].expand(-1, steps.shape[1], -1)], dim=-1)
 
     @abc.abstractmethod
     def conditions(self, z: Tensor) -> Tensor:
@@ -317,7 +323,8 @@ class LSTMDecoder(SequenceDecoder):
         seg_len = steps // segments
         steps_in = torch.cat([prev, context], dim=-1).reshape(n * segments, seg_len, -1)
         cond = cond.reshape(n * segments, -1)  # (B*S, C)
-        h, _ = self.lstm(self._inputs(steps_in, cond), self.init(cond))  # (B*S, T/S, size)
+        h, _ = self.lstm(self._inputs(steps_in, self._condition(cond)),
+                         self.init(cond))  # (B*S, T/S, size)
         return self.head.logits(h.reshape(n, steps, -1), tokens)
 
     def generate(self, z: Tensor, mask: Tensor, context: Tensor, temperature: float,
@@ -328,11 +335,12 @@ class LSTMDecoder(SequenceDecoder):
         seg_len = steps // cond.shape[1]
         tokens, logits_all = [], []
         prev = z.new_zeros(n, self.head.input_width)
+        condition = self._condition(cond)  # once per segment, not at every step
         for s in range(cond.shape[1]):
             state = self.init(cond[:, s])
             for t in range(s * seg_len, (s + 1) * seg_len):
                 step_in = torch.cat([prev, context[:, t]], dim=-1)[:, None]
-                h, state = self.lstm(self._inputs(step_in, cond[:, s]), state)
+                h, state = self.lstm(self._inputs(step_in, condition[:, s]), state)
                 token, logits = self.head.draw(h[:, 0], temperature)  # (B, P), per head
                 if teacher is not None and teacher_prob > 0:
                     use_true = torch.rand(n, device=z.device) < teacher_prob
