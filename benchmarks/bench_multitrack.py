@@ -1,11 +1,14 @@
-"""Training-step cost of the multitrack preset, with and without ``embed``, in one process.
+"""Training-step cost of the multitrack preset, with and without ``embed`` and ``pack``, in
+one process.
 
 A step of a multitrack model reads and writes 4 track slots x 64 events, each a one-hot
 of ~490 classes. With ``embed=0`` (MusicVAE's way) every LSTM reads the whole one-hot step
 (and the decoder the 384 values of its conductor embedding and z beside it); with
 ``embed=128`` a linear map makes 128 values of the step, and the decoder adds its track's
-conditioning, mapped once. Both arms train on the same real batch of the valid split
-(forward, backward, Adam step), alternating, and the medians are printed.
+conditioning, mapped once. With ``pack`` the LSTMs run over each track's real events only
+(16 of 64 in an average training track), in groups of tracks of like length. The arms
+train on the same real batch of the valid split (forward, backward, Adam step),
+alternating, and the medians are printed.
 
     python benchmarks/bench_multitrack.py [--preset multitrack_1bar] [--batch 64]
                                           [--repeats 5] [--threads 1]
@@ -38,7 +41,9 @@ def main() -> None:
     examples = MusicDomain().examples(DATA, "valid", rep)
     count = len(examples.arrays["lengths"])
     batch = examples.batch(np.linspace(0, count - 1, args.batch).astype(np.int64))
-    arms = {"embed=0 (one-hot steps)": {"embed": 0}, "embed=128": {"embed": 128}}
+    arms = {"embed=0 (one-hot steps)": {"embed": 0, "pack": False},
+            "embed=128": {"embed": 128, "pack": False},
+            "embed=128, pack": {"embed": 128, "pack": True}}
     steps, sizes = {}, {}
     for name, overrides in arms.items():
         torch.manual_seed(0)

@@ -1,8 +1,9 @@
 """A multitrack model's reconstructions, bar by bar, against a trivial baseline.
 
-For every bar of every file of DATA's test split (or of a folder), in order, the
-model encodes the bar and decodes its posterior mean (temperature 0); the baseline
-plays the file's previous bar again (nothing for its first). Printed, over all bars:
+For every bar of every file of DATA's test split (``--split valid``: its valid split, to
+choose a recipe on; or of a folder), in order, the model encodes the bar and decodes its
+posterior mean (temperature 0); the baseline plays the file's previous bar again (nothing
+for its first). Printed, over all bars:
 
 - note F1: a decoded note matches a played one when their pitches are equal, their
   instruments are of one General MIDI family (eight programs; drums are their own) and
@@ -24,7 +25,7 @@ plays the file's previous bar again (nothing for its first). Printed, over all b
 
     python benchmarks/quality_multitrack.py MODEL [--data pop909+chorales+groove+ensembles]
                                            [--outside runs/outside_ensemble] [--styles 20]
-                                           [--samples 1000]
+                                           [--samples 1000] [--split valid] [--quick]
 """
 
 from __future__ import annotations
@@ -158,9 +159,9 @@ def speeds(handle, repeats: int = 5) -> dict[str, float]:
     return found
 
 
-def test_files(data: str) -> list[Path]:
+def split_paths(data: str, split: str) -> list[Path]:
     return [path for part in data_parts(data)
-            for path in split_files(resolve_data(part))["test"]]
+            for path in split_files(resolve_data(part))[split]]
 
 
 def main() -> None:
@@ -169,6 +170,10 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="default: the model's own")
     parser.add_argument("--outside", type=Path, default=None,
                         help="a folder of K. 458 (made here when missing)")
+    parser.add_argument("--split", default="test", choices=("test", "valid"),
+                        help="the split scored (valid: to choose a recipe)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the split's scores only (no samples, arrangements or speeds)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--styles", type=int, default=20,
                         help="styles (seeds) arranged, for a chord model")
@@ -178,7 +183,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     bundle = api.load(args.model)
     data = args.data or bundle.meta["data"]
-    sets = {"test split": test_files(data)}
+    sets = {f"{args.split} split": split_paths(data, args.split)}
     if args.outside:
         if not any(args.outside.glob("*.mid")):
             subprocess.run([sys.executable, str(ROOT / "data" / "build_ensembles.py"),
@@ -189,8 +194,10 @@ def main() -> None:
         found = score(bundle, paths, facts[name])
         print(f"{name}: {len(paths)} files, {found.pop('bars')} bars; " + ", ".join(
             f"{k} {v:.3f}" for k, v in found.items()), flush=True)
+    if args.quick:
+        return
     if args.samples:
-        rows = {"test split bars": summary(facts["test split"])}
+        rows = {f"{args.split} split bars": summary(facts[f"{args.split} split"])}
         rows |= sampled(bundle, args.samples, args.seed)
         for name, row in rows.items():
             print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)

@@ -131,6 +131,10 @@ class SequenceConfig:
     conductor_size: int = 0  # the hierarchical decoder's conductor width: one step per bar
     conductor_layers: int = 2
     sampling_rate: float = 0.0  # scheduled sampling: inverse-sigmoid rate k (0 = off)
+    # training only: each step's previous token is hidden from the decoder (its input left
+    # zero) with this probability (Bowman et al. 2016's word dropout), so more of what a
+    # step needs must come from z and less from the steps before it (0 = off)
+    word_dropout: float = 0.0
     z_to_bars: bool = False  # hierarchical: z beside each bar's embedding in its decoder
     # stacked: a conductor makes one code of segment_code values per segment_bars bars, and a
     # short model's flat decoder (of these enc/dec sizes) decodes each segment from its code,
@@ -150,6 +154,12 @@ class SequenceConfig:
     # costs a fraction of the arithmetic where a step is hundreds of classes wide (0: as
     # MusicVAE, and every model saved before this setting)
     embed: int = 0
+    # True: each LSTM that reads a bar slot (a multitrack model's track) runs over its real
+    # steps only, which must come first in the slot (an event track: its events, END, then
+    # padding); the decoder's logits are unchanged, and the hierarchical encoder takes each
+    # slot's final states at its last real step instead of after the padding. Where most of
+    # a slot is padding (16 of 64 events in an average track) this skips most of the work
+    pack: bool = False
 
     def __post_init__(self) -> None:
         if self.decoder == "":
@@ -187,6 +197,13 @@ class SequenceConfig:
         if stacked and self.bars % self.segment_bars:
             raise MusicaeError(f"a stacked model cuts its {self.bars} bars into segments of "
                                f"segment_bars={self.segment_bars}: it must divide them")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise MusicaeError(f"bad sequence model setting word_dropout={self.word_dropout}: "
+                               f"a probability, at least 0 and below 1")
+        if self.pack and (self.encoder, self.decoder) != ("hierarchical", "hierarchical"):
+            raise MusicaeError("pack reads each bar slot up to its last real step: it needs "
+                               "encoder=hierarchical and decoder=hierarchical (each slot "
+                               "read and written on its own)")
         if self.head == "autoregressive" and len(self.heads) != 1:
             raise MusicaeError("head=autoregressive models one output head (a piano-roll), "
                                f"not {len(self.heads)}")

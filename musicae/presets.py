@@ -128,12 +128,14 @@ _MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=
 # not the representation's eight: every bundled bar has at most four instruments, and
 # eight slots of 64 events cost 4.7 s a step of 32 on one thread against 1.7 s for four at
 # these widths (README: "Multitrack measures"). Steps enter the LSTMs through a 128-wide map
-# (embed): 1.83 s a step of 64 instead of 3.11 on one thread (benchmarks/bench_multitrack.py), and
-# releases sit on the sixteenth/triplet lines (snap_releases), so time shifts are the music's.
-MULTITRACK_MODEL = dict(steps=6000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=64,
+# (embed), the LSTMs run over each track's real events only (pack: 16 of 64 in an average
+# track), and releases sit on the sixteenth/triplet lines (snap_releases), so time shifts
+# are the music's: a step of 32 costs 0.54 s on one thread, against 0.99 s with embed
+# alone and 1.6 s with neither (benchmarks/bench_multitrack.py).
+MULTITRACK_MODEL = dict(steps=12000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=64,
                         encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192,
                         dec_layers=2, conductor_size=128, conductor_layers=1, z_to_bars=True,
-                        embed=128)
+                        embed=128, pack=True)
 
 _PRESETS += [
     # Tuned for 30 minutes on 2 CPU cores (pilot runs in README): small batches give

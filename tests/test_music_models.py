@@ -43,6 +43,9 @@ KINDS = {
     "embedded_stacked": SequenceConfig(bars=4, encoder="stacked", decoder="stacked",
                                        conductor_size=16, segment_bars=2, segment_code=8,
                                        embed=16, **TINY),
+    # each bar slot read and written over its real steps only (event tracks)
+    "packed": SequenceConfig(bars=4, encoder="hierarchical", conductor_size=16, z_to_bars=True,
+                             embed=16, pack=True, **TINY),
 }
 MUSIC_PRESETS = sorted(name for name, p in PRESETS.items() if p.domain == "music")
 
@@ -89,6 +92,71 @@ def test_step_by_step_decoder_matches_the_teacher_forced_one(name):
                                         teacher_prob=1.0)
     for a, b in zip(parallel, stepped, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def ragged_batch(cfg: SequenceConfig, n: int) -> Batch:
+    """Random windows whose bar slots each have a random number of real steps (1..slot),
+    first, as event tracks have."""
+    lengths = torch.randint(1, cfg.slot + 1, (n, cfg.bars, 1))
+    mask = (torch.arange(cfg.slot) < lengths).reshape(n, cfg.steps)
+    tokens = torch.randint(0, cfg.heads[0][1], (n, cfg.steps, 1)) * mask[..., None]
+    return Batch(tokens, mask)
+
+
+def test_packed_slots_read_and_write_only_their_real_steps():
+    """pack: the decoder's logits of real steps are those of the same decoder run over every
+    step, and the encoder's slot states are those of torch's packed bidirectional LSTM with
+    the same weights; a mask whose real steps do not come first is refused."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    cfg = KINDS["packed"]
+    model = build_sequence_vae(cfg).eval()
+    x = ragged_batch(cfg, 24)  # 96 slots: several length groups
+    z = torch.randn(24, cfg.latent_dim)
+    packed = model.teacher_forced_logits(x, z)
+    model.decoder.pack = False
+    whole = model.teacher_forced_logits(x, z)
+    torch.testing.assert_close(packed[0][x.mask], whole[0][x.mask], atol=1e-5, rtol=1e-4)
+    two_way = model.encoder.bar_lstm
+    reference = torch.nn.LSTM(two_way.forward_lstm.input_size, cfg.enc_size, batch_first=True,
+                              bidirectional=True)
+    with torch.no_grad():
+        for name, value in two_way.forward_lstm.named_parameters():
+            getattr(reference, name).copy_(value)
+            getattr(reference, name + "_reverse").copy_(
+                getattr(two_way.backward_lstm, name))
+    inputs = torch.randn(96, cfg.slot, two_way.forward_lstm.input_size)
+    lengths = x.mask.reshape(96, cfg.slot).sum(1)
+    _, (h, _) = reference(pack_padded_sequence(inputs, lengths, batch_first=True,
+                                               enforce_sorted=False))
+    torch.testing.assert_close(two_way.final_states(inputs, lengths),
+                               torch.cat([h[-2], h[-1]], dim=-1), atol=1e-5, rtol=1e-4)
+    holes = Batch(x.tokens, x.mask.clone())
+    holes.mask[:, 0] = False
+    holes.mask[:, 1] = True
+    with pytest.raises(MusicaeError, match="real steps must come first"):
+        model.encode(holes)
+
+
+def test_word_dropout_hides_previous_tokens_in_training_only():
+    """word_dropout: a training step's teacher-forced logits see fewer previous tokens (so
+    they differ from evaluation's), evaluation is the model without it, and the settings
+    outside [0, 1) are refused."""
+    cfg = SequenceConfig(word_dropout=0.5, **TINY)
+    torch.manual_seed(0)
+    model = build_sequence_vae(cfg)
+    torch.manual_seed(0)
+    plain = build_sequence_vae(SequenceConfig(**TINY)).eval()
+    x = random_batch(cfg, 4, 16)
+    z = torch.randn(4, cfg.latent_dim)
+    evaluated = model.eval().teacher_forced_logits(x, z)[0]
+    torch.testing.assert_close(evaluated, plain.teacher_forced_logits(x, z)[0])
+    trained = model.train().teacher_forced_logits(x, z)[0]
+    assert not torch.allclose(trained[:, 1:], evaluated[:, 1:])
+    torch.testing.assert_close(trained[:, 0], evaluated[:, 0])  # the first step has no token
+    for bad in (-0.1, 1.0):
+        with pytest.raises(MusicaeError, match="word_dropout"):
+            SequenceConfig(word_dropout=bad)
 
 
 def test_recon_counts_only_real_steps():

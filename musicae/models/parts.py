@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from musicae.configs import HEAD_NAMES, SequenceConfig
+from musicae.errors import MusicaeError
 from musicae.models.base import Posterior
 
 Logits = tuple[Tensor, ...]  # one (..., positions, classes) tensor per head
@@ -180,6 +181,35 @@ def step_map(width: int, embed: int) -> tuple[nn.Module, int]:
     return (nn.Linear(width, embed), embed) if embed else (nn.Identity(), width)
 
 
+def real_lengths(mask: Tensor) -> Tensor:
+    """Real steps of each row of a mask (N, L) whose real steps come first: (N,) on the CPU,
+    at least 1 (a row with none is read for one step)."""
+    lengths = mask.sum(1)
+    if not bool((mask == (torch.arange(mask.shape[1], device=mask.device) < lengths[:, None])
+                 ).all()):
+        raise MusicaeError("pack: a slot's real steps must come first (padding only after)")
+    return lengths.clamp(min=1).cpu()
+
+
+def causal_outputs(lstm: nn.LSTM, inputs: Tensor, state: tuple[Tensor, Tensor],
+                   lengths: Tensor | None = None) -> Tensor:
+    """A one-way LSTM's outputs over inputs (N, L, W) from ``state``: (N, L, size). With
+    ``lengths``, each row is run over its first ``lengths`` steps only (its outputs after them
+    are zero): rows sorted by length in a few groups, each cut to its longest row, so the
+    fused kernel runs on little padding. A one-way LSTM's outputs at a step depend only on
+    the steps before it, so those of real steps are the same as over the whole row."""
+    if lengths is None:
+        return lstm(inputs, state)[0]
+    n, steps, _ = inputs.shape
+    out = inputs.new_zeros(n, steps, lstm.hidden_size)
+    order = torch.argsort(lengths).to(inputs.device)
+    for rows in order.chunk(max(1, min(8, n // 16))):
+        longest = int(lengths[rows.cpu()].max())
+        part, _ = lstm(inputs[rows, :longest], (state[0][:, rows], state[1][:, rows]))
+        out = out.index_copy(0, rows, F.pad(part, (0, 0, 0, steps - longest)))
+    return out
+
+
 class BiLSTMEncoder(SequenceEncoder):
     """MusicVAE's encoder: a bidirectional LSTM whose final states give mean and log-variance.
     It reads every step of the window; which are real is in its inputs (the real-step bit)."""
@@ -202,21 +232,24 @@ class HierarchicalEncoder(SequenceEncoder):
     at once, as one batch), a second reads the bars' final states; its final states give
     the posterior. No recurrence runs longer than a bar or the number of bars, so a 16-bar
     window is read in 16 + 16 steps instead of 256, and gradients reach every bar. Which
-    steps are real is in its inputs, as for :class:`BiLSTMEncoder`."""
+    steps are real is in its inputs, as for :class:`BiLSTMEncoder`; with ``pack`` a bar is
+    read only up to its last real step."""
 
     def __init__(self, width: int, size: int, layers: int, latent_dim: int, bars: int,
-                 embed: int = 0) -> None:
+                 embed: int = 0, pack: bool = False) -> None:
         super().__init__()
-        self.bars = bars
+        self.bars, self.pack = bars, pack
         self.embed, width = step_map(width, embed)
-        self.bar_lstm = nn.LSTM(width, size, layers, batch_first=True, bidirectional=True)
+        self.bar_lstm = (RealStepsBiLSTM(width, size, layers) if pack else
+                         nn.LSTM(width, size, layers, batch_first=True, bidirectional=True))
         self.lstm = nn.LSTM(2 * size, size, layers, batch_first=True, bidirectional=True)
         self.to_posterior = nn.Linear(2 * size, 2 * latent_dim)
 
     def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
         n, steps, width = inputs.shape
+        lengths = real_lengths(mask.reshape(n * self.bars, -1)) if self.pack else None
         per_bar = _final_states(self.bar_lstm,
-                                self.embed(inputs.reshape(n * self.bars, -1, width)))
+                                self.embed(inputs.reshape(n * self.bars, -1, width)), lengths)
         bars = per_bar.reshape(n, self.bars, -1)  # (B, bars, 2 * size)
         mean, logvar = self.to_posterior(_final_states(self.lstm, bars)).chunk(2, dim=-1)
         return Posterior(mean, logvar)
@@ -252,8 +285,37 @@ class StackedEncoder(SequenceEncoder):
         return self.over(self.segment_posteriors(inputs, mask).mean)
 
 
-def _final_states(lstm: nn.LSTM, inputs: Tensor) -> Tensor:
-    """The last layer's final states of a bidirectional LSTM, both directions: (B, 2 * size)."""
+class RealStepsBiLSTM(nn.Module):
+    """A bidirectional LSTM that reads each row over its real steps only (the first
+    ``lengths``), both ways, as two one-way LSTMs: the backward one reads each row reversed
+    within its length, so both run on :func:`causal_outputs`'s fused groups."""
+
+    def __init__(self, width: int, size: int, layers: int) -> None:
+        super().__init__()
+        self.forward_lstm = nn.LSTM(width, size, layers, batch_first=True)
+        self.backward_lstm = nn.LSTM(width, size, layers, batch_first=True)
+
+    def final_states(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        """Each row's last-layer states after its real steps, both ways: (N, 2 * size)."""
+        n, steps, _ = inputs.shape
+        last = (lengths - 1).to(inputs.device)
+        t = torch.arange(steps, device=inputs.device)
+        back = torch.where(t < last[:, None] + 1, last[:, None] - t, t)  # reversed within
+        reversed_rows = inputs.gather(1, back[..., None].expand_as(inputs))
+        ends = []
+        for lstm, rows in ((self.forward_lstm, inputs), (self.backward_lstm, reversed_rows)):
+            zeros = inputs.new_zeros(lstm.num_layers, n, lstm.hidden_size)
+            out = causal_outputs(lstm, rows, (zeros, zeros), lengths)
+            ends.append(out[torch.arange(n, device=inputs.device), last])
+        return torch.cat(ends, dim=-1)
+
+
+def _final_states(lstm: nn.LSTM | RealStepsBiLSTM, inputs: Tensor,
+                  lengths: Tensor | None = None) -> Tensor:
+    """The last layer's final states of a bidirectional LSTM, both directions: (B, 2 * size);
+    with ``lengths`` (a :class:`RealStepsBiLSTM`), after each row's real steps."""
+    if lengths is not None:
+        return lstm.final_states(inputs, lengths)
     _, (h, _) = lstm(inputs)  # h: (layers * 2, B, size)
     return torch.cat([h[-2], h[-1]], dim=-1)
 
@@ -286,12 +348,15 @@ class LSTMDecoder(SequenceDecoder):
     """An LSTM over segments of steps, each started (through its initial state) and
     conditioned (at every step) by one vector of :meth:`conditions`. With ``embed``, a step
     (previous token, context) is mapped to ``embed`` values and the segment's vector, mapped
-    once, is added: the LSTM reads ``embed`` values a step, not the concatenation."""
+    once, is added: the LSTM reads ``embed`` values a step, not the concatenation. With
+    ``pack``, teacher forcing runs each segment only up to its last real step (the logits of
+    real steps are the same)."""
 
     def __init__(self, head: OutputHead, context_width: int, cond_width: int, size: int,
-                 layers: int, embed: int = 0) -> None:
+                 layers: int, embed: int = 0, pack: bool = False,
+                 word_dropout: float = 0.0) -> None:
         super().__init__()
-        self.head = head
+        self.head, self.pack, self.word_dropout = head, pack, word_dropout
         self.init = LatentInit(cond_width, size, layers)
         self.embed, width = step_map(head.input_width + context_width, embed)
         self.cond_in = nn.Linear(cond_width, embed, bias=False) if embed else None
@@ -318,13 +383,16 @@ class LSTMDecoder(SequenceDecoder):
         n, steps = mask.shape
         hot = self.head.one_hot(tokens) * mask[..., None]  # (B, T, W)
         prev = torch.cat([torch.zeros_like(hot[:, :1]), hot[:, :-1]], dim=1)
+        if self.training and self.word_dropout:
+            prev = prev * (torch.rand(n, steps, 1, device=prev.device) >= self.word_dropout)
         cond = self.conditions(z)  # (B, S, C)
         segments = cond.shape[1]
         seg_len = steps // segments
         steps_in = torch.cat([prev, context], dim=-1).reshape(n * segments, seg_len, -1)
         cond = cond.reshape(n * segments, -1)  # (B*S, C)
-        h, _ = self.lstm(self._inputs(steps_in, self._condition(cond)),
-                         self.init(cond))  # (B*S, T/S, size)
+        lengths = real_lengths(mask.reshape(n * segments, seg_len)) if self.pack else None
+        h = causal_outputs(self.lstm, self._inputs(steps_in, self._condition(cond)),
+                           self.init(cond), lengths)  # (B*S, T/S, size)
         return self.head.logits(h.reshape(n, steps, -1), tokens)
 
     def generate(self, z: Tensor, mask: Tensor, context: Tensor, temperature: float,
@@ -357,8 +425,9 @@ class FlatDecoder(LSTMDecoder):
     """One segment: the whole window decoded by one LSTM fed z at every step."""
 
     def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
-                 layers: int, embed: int = 0) -> None:
-        super().__init__(head, context_width, latent_dim, size, layers, embed)
+                 layers: int, embed: int = 0, word_dropout: float = 0.0) -> None:
+        super().__init__(head, context_width, latent_dim, size, layers, embed,
+                         word_dropout=word_dropout)
 
     def conditions(self, z: Tensor) -> Tensor:
         return z[:, None]
@@ -370,9 +439,11 @@ class HierarchicalDecoder(LSTMDecoder):
 
     def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
                  layers: int, bars: int, conductor_size: int, conductor_layers: int,
-                 z_to_bars: bool, embed: int = 0) -> None:
+                 z_to_bars: bool, embed: int = 0, pack: bool = False,
+                 word_dropout: float = 0.0) -> None:
         cond_width = conductor_size + (latent_dim if z_to_bars else 0)
-        super().__init__(head, context_width, cond_width, size, layers, embed)
+        super().__init__(head, context_width, cond_width, size, layers, embed, pack,
+                         word_dropout)
         self.bars, self.z_to_bars = bars, z_to_bars
         self.conductor_init = LatentInit(latent_dim, conductor_size, conductor_layers)
         self.conductor = nn.LSTM(1, conductor_size, conductor_layers, batch_first=True)
@@ -394,10 +465,11 @@ class StackedDecoder(SequenceDecoder):
 
     def __init__(self, head: OutputHead, context_width: int, latent_dim: int, size: int,
                  layers: int, segments: int, segment_code: int, conductor_size: int,
-                 conductor_layers: int, embed: int = 0) -> None:
+                 conductor_layers: int, embed: int = 0, word_dropout: float = 0.0) -> None:
         super().__init__()
         self.segments = segments
-        self.segment = FlatDecoder(head, context_width, segment_code, size, layers, embed)
+        self.segment = FlatDecoder(head, context_width, segment_code, size, layers, embed,
+                                   word_dropout)
         self.conductor_init = LatentInit(latent_dim, conductor_size, conductor_layers)
         self.conductor = nn.LSTM(1, conductor_size, conductor_layers, batch_first=True)
         self.to_code = nn.Linear(conductor_size, segment_code)
@@ -441,7 +513,8 @@ def build_parts(cfg: SequenceConfig, context: int) -> tuple[SequenceEncoder, Seq
     segments = cfg.bars // cfg.segment_bars
     if cfg.encoder == "hierarchical":
         encoder: SequenceEncoder = HierarchicalEncoder(width, cfg.enc_size, cfg.enc_layers,
-                                                       cfg.latent_dim, cfg.bars, cfg.embed)
+                                                       cfg.latent_dim, cfg.bars, cfg.embed,
+                                                       cfg.pack)
     elif cfg.encoder == "stacked":
         encoder = StackedEncoder(width, cfg.enc_size, cfg.enc_layers, cfg.latent_dim, segments,
                                  cfg.segment_code, cfg.embed)
@@ -450,12 +523,13 @@ def build_parts(cfg: SequenceConfig, context: int) -> tuple[SequenceEncoder, Seq
     if cfg.decoder == "hierarchical":
         decoder: SequenceDecoder = HierarchicalDecoder(
             head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers, cfg.bars,
-            cfg.conductor_size, cfg.conductor_layers, cfg.z_to_bars, cfg.embed)
+            cfg.conductor_size, cfg.conductor_layers, cfg.z_to_bars, cfg.embed, cfg.pack,
+            cfg.word_dropout)
     elif cfg.decoder == "stacked":
         decoder = StackedDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers,
                                  segments, cfg.segment_code, cfg.conductor_size,
-                                 cfg.conductor_layers, cfg.embed)
+                                 cfg.conductor_layers, cfg.embed, cfg.word_dropout)
     else:
         decoder = FlatDecoder(head, context, cfg.latent_dim, cfg.dec_size, cfg.dec_layers,
-                              cfg.embed)
+                              cfg.embed, cfg.word_dropout)
     return encoder, decoder
