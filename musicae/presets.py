@@ -132,7 +132,7 @@ _MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=
 # track), and releases sit on the sixteenth/triplet lines (snap_releases), so time shifts
 # are the music's: a step of 32 costs 0.54 s on one thread, against 0.99 s with embed
 # alone and 1.6 s with neither (benchmarks/bench_multitrack.py).
-MULTITRACK_MODEL = dict(steps=12000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=64,
+MULTITRACK_MODEL = dict(steps=12000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
                         encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192,
                         dec_layers=2, conductor_size=128, conductor_layers=1, z_to_bars=True,
                         embed=128, pack=True)
