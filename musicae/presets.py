@@ -130,8 +130,10 @@ _MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=
 # these widths (README: "Multitrack measures"). Steps enter the LSTMs through a 128-wide map
 # (embed), the LSTMs run over each track's real events only (pack: 16 of 64 in an average
 # track), and releases sit on the sixteenth/triplet lines (snap_releases), so time shifts
-# are the music's: a step of 32 costs 0.54 s on one thread, against 0.99 s with embed
-# alone and 1.6 s with neither (benchmarks/bench_multitrack.py).
+# are the music's: a step of 32 costs 0.58 s on one thread, against 1.17 s with embed
+# alone and 1.74 s with neither (benchmarks/bench_multitrack.py). 256 free bits, as
+# MusicVAE's multitrack models: with 64 the code's KL sat at that budget (44 nats) all
+# through a run, and 256 (KL ~172 nats) gave a better note F1 on the valid split.
 MULTITRACK_MODEL = dict(steps=12000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
                         encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192,
                         dec_layers=2, conductor_size=128, conductor_layers=1, z_to_bars=True,
