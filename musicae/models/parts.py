@@ -202,9 +202,9 @@ def causal_outputs(lstm: nn.LSTM, inputs: Tensor, state: tuple[Tensor, Tensor],
         return lstm(inputs, state)[0]
     n, steps, _ = inputs.shape
     out = inputs.new_zeros(n, steps, lstm.hidden_size)
-    order = torch.argsort(lengths).to(inputs.device)
-    for rows in order.chunk(max(1, min(8, n // 16))):
-        longest = int(lengths[rows.cpu()].max())
+    for rows in torch.argsort(lengths).chunk(max(1, min(8, n // 16))):  # on the CPU
+        longest = int(lengths[rows].max())
+        rows = rows.to(inputs.device)
         part, _ = lstm(inputs[rows, :longest], (state[0][:, rows], state[1][:, rows]))
         out = out.index_copy(0, rows, F.pad(part, (0, 0, 0, steps - longest)))
     return out
@@ -247,9 +247,10 @@ class HierarchicalEncoder(SequenceEncoder):
 
     def forward(self, inputs: Tensor, mask: Tensor) -> Posterior:
         n, steps, width = inputs.shape
-        lengths = real_lengths(mask.reshape(n * self.bars, -1)) if self.pack else None
-        per_bar = _final_states(self.bar_lstm,
-                                self.embed(inputs.reshape(n * self.bars, -1, width)), lengths)
+        steps_in = self.embed(inputs.reshape(n * self.bars, -1, width))
+        per_bar = (self.bar_lstm.final_states(steps_in,
+                                              real_lengths(mask.reshape(n * self.bars, -1)))
+                   if self.pack else _final_states(self.bar_lstm, steps_in))
         bars = per_bar.reshape(n, self.bars, -1)  # (B, bars, 2 * size)
         mean, logvar = self.to_posterior(_final_states(self.lstm, bars)).chunk(2, dim=-1)
         return Posterior(mean, logvar)
@@ -310,12 +311,8 @@ class RealStepsBiLSTM(nn.Module):
         return torch.cat(ends, dim=-1)
 
 
-def _final_states(lstm: nn.LSTM | RealStepsBiLSTM, inputs: Tensor,
-                  lengths: Tensor | None = None) -> Tensor:
-    """The last layer's final states of a bidirectional LSTM, both directions: (B, 2 * size);
-    with ``lengths`` (a :class:`RealStepsBiLSTM`), after each row's real steps."""
-    if lengths is not None:
-        return lstm.final_states(inputs, lengths)
+def _final_states(lstm: nn.LSTM, inputs: Tensor) -> Tensor:
+    """The last layer's final states of a bidirectional LSTM, both directions: (B, 2 * size)."""
     _, (h, _) = lstm(inputs)  # h: (layers * 2, B, size)
     return torch.cat([h[-2], h[-1]], dim=-1)
 
