@@ -1,14 +1,14 @@
 """Training-step cost of the multitrack preset, with and without ``embed`` and ``pack``, in
 one process.
 
-A step of a multitrack model reads and writes 4 track slots x 64 events, each a one-hot
+A step of a multitrack model reads and writes 4 track slots x 96 events, each a one-hot
 of ~490 classes. With ``embed=0`` (MusicVAE's way) every LSTM reads the whole one-hot step
 (and the decoder the 384 values of its conductor embedding and z beside it); with
 ``embed=128`` a linear map makes 128 values of the step, and the decoder adds its track's
-conditioning, mapped once. With ``pack`` the LSTMs run over each track's real events only
-(16 of 64 in an average training track), in groups of tracks of like length. The arms
-train on the same real batch of the valid split (forward, backward, Adam step),
-alternating, and the medians are printed.
+conditioning, mapped once. With ``pack`` the LSTMs run over each track's real events
+only (17 of 96 in an average training track slot), in groups of tracks of like length.
+The arms train on the same real batch of the valid split (forward, backward, Adam
+step), alternating, and the medians are printed.
 
     python benchmarks/bench_multitrack.py [--preset multitrack_1bar] [--batch 64]
                                           [--repeats 5] [--threads 1]

@@ -5,10 +5,11 @@ choose a recipe on; or of a folder), in order, the model encodes the bar and dec
 posterior mean (temperature 0); the baseline plays the file's previous bar again (nothing
 for its first). Printed, over all bars:
 
-- note F1: a decoded note matches a played one when their pitches are equal, their
-  instruments are of one General MIDI family (eight programs; drums are their own) and
-  their onsets are at most one grid step (1/24 of a quarter) apart; each note matches
-  at most once (``musicae.domains.music.note_counts``, as ``evaluate`` counts it);
+- note F1 (over all bars, then corpus by corpus): a decoded note matches a played one
+  when their pitches are equal, their instruments are of one General MIDI family (eight
+  programs; drums are their own) and their onsets are at most one grid step (1/24 of a
+  quarter) apart; each note matches at most once (``musicae.domains.music.note_counts``,
+  as ``evaluate`` counts it);
 - instrument accuracy: of the bar's played instruments (programs, or drums), the share
   the decoded bar has too;
 - with ``--outside``: the same on Mozart's quartet K. 458 (not in data/; made by
@@ -31,6 +32,7 @@ for its first). Printed, over all bars:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import subprocess
 import sys
@@ -45,14 +47,16 @@ from musicae import api
 from musicae.datasets.midi import data_parts, list_midi, resolve_data, split_files
 from musicae.domains.music import decoded_pieces, note_counts, note_scores
 from musicae.errors import MusicaeError
+from musicae.midi.notes import read_midi
 from musicae.representations.chords import chord_tones, parse_progression
+from musicae.representations.codec import encode_piece
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 64
 
 
-def score(bundle, paths: list[Path], facts: list | None = None) -> dict[str, float]:
-    """Note F1 and instrument accuracy of the model and of repeating the previous bar
+def score(bundle, paths: list[Path], facts: list | None = None) -> dict[str, np.ndarray]:
+    """Summed note counts of the model and of repeating the previous bar, and the bars
     (each bar's :func:`bar_facts` appended to ``facts`` when given)."""
     rep, model, dom = bundle.representation, bundle.model, api.domain(bundle)
     counts = {"model": np.zeros(5), "previous bar": np.zeros(5)}
@@ -74,12 +78,37 @@ def score(bundle, paths: list[Path], facts: list | None = None) -> dict[str, flo
             if k:  # the file's previous window (the bar before, within a run)
                 counts["previous bar"] += note_counts(played[k], played[k - 1])
         bars += len(played)
-    found = {"bars": bars}
-    for name, summed in counts.items():
-        scores = note_scores(summed)
-        found[f"{name} note F1"] = scores["note_f1"]
-        found[f"{name} instrument accuracy"] = scores["instrument_accuracy"]
-    return found
+    return counts | {"bars": np.array(bars)}
+
+
+def scores_line(name: str, files: int, counts: dict[str, np.ndarray]) -> str:
+    """One printed line: note F1 and instrument accuracy of the model and the baseline."""
+    found = []
+    for who in ("model", "previous bar"):
+        scores = note_scores(counts[who])
+        found += [f"{who} note F1 {scores['note_f1']:.3f}",
+                  f"{who} instrument accuracy {scores['instrument_accuracy']:.3f}"]
+    return f"{name}: {files} files, {int(counts['bars'])} bars; " + ", ".join(found)
+
+
+def snap_cost(rep, paths: list[Path]) -> float:
+    """Note F1 of the bars as the representation holds them (onsets on the sixteenth and
+    triplet lines) against the same bars with every onset where it was played."""
+    played_rep = dataclasses.replace(rep, snap_onsets=False)
+    counts = np.zeros(5)
+    for path in paths:
+        try:
+            piece = read_midi(path, rep.steps_per_quarter)
+        except MusicaeError:
+            continue
+        bars = [{w.start: one.decode(w.tokens, one.mask(w.lengths[None])[0], w.meter)
+                 for w in encode_piece(piece, one)} for one in (played_rep, rep)]
+        for start in bars[0].keys() | bars[1].keys():
+            some = bars[0][start] if start in bars[0] else bars[1][start]
+            played, held = (found.get(start, dataclasses.replace(some, notes=some.notes[:0]))
+                            for found in bars)
+            counts += note_counts(played, held)
+    return note_scores(counts)["note_f1"]
 
 
 def bar_facts(piece) -> tuple[int, int, int]:
@@ -159,9 +188,9 @@ def speeds(handle, repeats: int = 5) -> dict[str, float]:
     return found
 
 
-def split_paths(data: str, split: str) -> list[Path]:
-    return [path for part in data_parts(data)
-            for path in split_files(resolve_data(part))[split]]
+def split_paths(data: str, split: str) -> dict[str, list[Path]]:
+    """A split's files, by corpus."""
+    return {part: split_files(resolve_data(part))[split] for part in data_parts(data)}
 
 
 def main() -> None:
@@ -188,12 +217,19 @@ def main() -> None:
         if not any(args.outside.glob("*.mid")):
             subprocess.run([sys.executable, str(ROOT / "data" / "build_ensembles.py"),
                             "--outside", str(args.outside)], check=True)
-        sets["Mozart K. 458 (outside)"] = list_midi(args.outside)
+        sets["Mozart K. 458 (outside)"] = {"K. 458": list_midi(args.outside)}
     facts: dict[str, list] = {name: [] for name in sets}
-    for name, paths in sets.items():
-        found = score(bundle, paths, facts[name])
-        print(f"{name}: {len(paths)} files, {found.pop('bars')} bars; " + ", ".join(
-            f"{k} {v:.3f}" for k, v in found.items()), flush=True)
+    for name, parts in sets.items():
+        found = {part: score(bundle, paths, facts[name]) for part, paths in parts.items()}
+        total = {k: sum(counts[k] for counts in found.values()) for k in next(iter(
+            found.values()))}
+        print(scores_line(name, sum(map(len, parts.values())), total), flush=True)
+        for part, counts in found.items() if len(found) > 1 else ():
+            print("  " + scores_line(part, len(parts[part]), counts), flush=True)
+        if getattr(bundle.representation, "snap_onsets", False):
+            cost = snap_cost(bundle.representation, [p for ps in parts.values() for p in ps])
+            print(f"  the bars as held against the bars as played (onsets unmoved): note F1 "
+                  f"{cost:.3f}", flush=True)
     if args.quick:
         return
     if args.samples:

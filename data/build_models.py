@@ -89,6 +89,15 @@ SHIPPED = {
     "groove_humanize_2bar": ("musicae --threads 1 train groove --preset groove_humanize_2bar "
                              "--out runs/groove_humanize_2bar --minutes 35 --seed 0", "groove",
                              ()),
+    # The multitrack models: the two presets side by side on the 2 cores, one thread each,
+    # 60 minutes (round 5 in README's "Multitrack measures"; rounds 1 to 4 were not shipped).
+    "multitrack_1bar": ("musicae --threads 1 train pop909+chorales+groove+ensembles "
+                        "--preset multitrack_1bar --out runs/r5/multitrack_1bar --minutes 60 "
+                        "--seed 0", "pop909+chorales+groove+ensembles", ()),
+    "multitrack_1bar_chords": ("musicae --threads 1 train pop909+chorales+groove+ensembles "
+                               "--preset multitrack_1bar_chords "
+                               "--out runs/r5/multitrack_1bar_chords --minutes 60 --seed 0",
+                               "pop909+chorales+groove+ensembles", ()),
     "mnist_conv_vae": ("musicae train mnist --preset mnist_conv_vae --out runs/mnist_conv_vae "
                        "--steps 6000 --seed 0", "mnist", ()),
     "mnist_vae_2d": ("musicae train mnist --preset mnist_vae_2d --out runs/mnist_vae_2d "

@@ -127,13 +127,16 @@ _MEL_16BAR = dict(representation=Melody(bars=16), steps=3000, batch_size=32, lr=
 # slot, from which (and z) the track's program and events are decoded. Four track slots,
 # not the representation's eight: every bundled bar has at most four instruments, and
 # eight slots of 64 events cost 4.7 s a step of 32 on one thread against 1.7 s for four at
-# these widths (README: "Multitrack measures"). Steps enter the LSTMs through a 128-wide map
-# (embed), the LSTMs run over each track's real events only (pack: 16 of 64 in an average
-# track), and releases sit on the sixteenth/triplet lines (snap_releases), so time shifts
-# are the music's: a step of 32 costs 0.58 s on one thread, against 1.17 s with embed
-# alone and 1.74 s with neither (benchmarks/bench_multitrack.py). 256 free bits, as
-# MusicVAE's multitrack models: with 64 the code's KL sat at that budget (44 nats) all
-# through a run, and 256 (KL ~172 nats) gave a better note F1 on the valid split.
+# these widths. Steps enter the LSTMs through a 128-wide map (embed), and the LSTMs run
+# over each track's real events only (pack): a step of 32 costs 0.73 s on one thread,
+# against 1.51 s with embed alone and 2.51 s with neither (benchmarks/bench_multitrack.py).
+# Onsets and releases sit on the sixteenth/triplet lines (snap_onsets, snap_releases), so
+# time shifts are the music's: performed drums and releases otherwise split a bar into odd
+# shifts, and 28% of groove's drum tracks ran past 64 events; 96 events hold all but 0.6%
+# of POP909's tracks and all of groove's. 256 free bits, as MusicVAE's multitrack models:
+# with 64 the code's KL sat at that budget (44 nats) all through a run. Each change was
+# kept on the valid split's note F1 (README: "Multitrack measures", rounds 1 to 5).
+MULTITRACK_BAR = dict(track_slots=4, events=96, snap_releases=True, snap_onsets=True)
 MULTITRACK_MODEL = dict(steps=12000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
                         encoder="hierarchical", enc_size=128, latent_dim=256, dec_size=192,
                         dec_layers=2, conductor_size=128, conductor_layers=1, z_to_bars=True,
@@ -195,10 +198,10 @@ _PRESETS += [
     _music("multitrack_1bar", "1-bar multitrack VAE: up to 4 tracks (--set track_slots=8 "
            "for more) of any General MIDI instrument or drums, each as performance events "
            "(program, note-on/off, time shift, velocity)",
-           Multitrack(track_slots=4, snap_releases=True), **MULTITRACK_MODEL),
+           Multitrack(**MULTITRACK_BAR), **MULTITRACK_MODEL),
     _music("multitrack_1bar_chords", "1-bar multitrack VAE conditioned on the bar's chord "
            "(48 triads and no chord, inferred from its pitched notes, or --chords)",
-           Multitrack(track_slots=4, chords=True, snap_releases=True), **MULTITRACK_MODEL),
+           Multitrack(chords=True, **MULTITRACK_BAR), **MULTITRACK_MODEL),
     _music("trio_16bar", "16-bar trio VAE: conductor over bars, a head per part",
            Trio(bars=16), steps=3000, batch_size=32, lr=2e-3, lr_decay=0.9999, free_bits=256,
            enc_size=256, enc_layers=2, latent_dim=512, dec_size=256, dec_layers=2,

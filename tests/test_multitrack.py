@@ -383,3 +383,67 @@ def test_snapped_releases_fall_on_sixteenth_or_triplet_lines_and_onsets_stay(tmp
                           (128, 36, 0, 1), (128, 38, 25, 26)]
     with pytest.raises(MusicaeError, match="snap_releases needs steps_per_quarter"):
         Multitrack(snap_releases=True, steps_per_quarter=8)
+
+
+def test_snapped_onsets_move_to_sixteenth_or_triplet_lines_keeping_length(tmp_path):
+    """An onset played off the lines moves to the nearest sixteenth (6 steps) or
+    sixteenth-triplet (4 steps) line and keeps its length; a hit played just before the
+    barline opens the next bar."""
+    played = [(60, 1, 23, 80), (64, 29, 41, 80), (67, 45, 50, 80)]
+    hits = [(36, 0, 1, 100), (38, 23, 24, 100), (42, 94, 95, 100)]
+    path = write_band(tmp_path / "played.mid", [(0, False, played), (0, True, hits)])
+    piece = read_midi(path, REP.steps_per_quarter)
+    snapped = dataclasses.replace(REP_4, snap_onsets=True)
+    found = piece_windows(piece, snapped, "played.mid")
+    bars = [[(g, p, s, e) for g, p, s, e, _ in notes_of(snapped.decode(
+        found.tokens[k], snapped.mask(found.lengths)[k], found.meter_of(k)))]
+        for k in range(len(found.tokens))]
+    # 1 -> 0, 29 -> 30 (a tie with 28 goes to the sixteenth), 45 -> 44 (a triplet line,
+    # nearer than 42 or 48); 23 -> 24; the hit at 94 -> 96, the next bar's first step
+    assert bars[0] == [(0, 60, 0, 22), (0, 64, 30, 42), (0, 67, 44, 49),
+                       (128, 36, 0, 1), (128, 38, 24, 25)]
+    assert bars[1] == [(128, 42, 0, 1)]
+    with pytest.raises(MusicaeError, match="snap_onsets needs steps_per_quarter"):
+        Multitrack(snap_onsets=True, steps_per_quarter=8)
+
+
+# --- the shipped multitrack models ---------------------------------------------------------
+
+
+def test_the_shipped_multitrack_model_samples_one_bar_of_named_instruments(cli, tmp_path):
+    from tests.test_polyphony import shipped
+
+    done = cli("sample", shipped("multitrack_1bar"), "-n", 4, "-o", tmp_path, "--seed", 0)
+    assert done.exit_code == 0, done.output
+    files = sorted(tmp_path.glob("*.mid"))
+    assert len(files) == 4
+    tracks = [pretty_midi.PrettyMIDI(str(path)) for path in files]
+    assert sum(len(i.notes) for midi in tracks for i in midi.instruments) > 0
+    for midi in tracks:
+        assert midi.get_end_time() <= 2.0 + 1e-6  # one 4/4 bar at 120 qpm
+        for instrument in midi.instruments:  # one named track per instrument, drums as drums
+            name = "Drums" if instrument.is_drum else pretty_midi.program_to_instrument_name(
+                instrument.program)
+            assert instrument.name == name and instrument.notes
+
+
+def test_the_shipped_chord_model_arranges_on_the_chords_it_is_given():
+    """One style over "C Caug Am E" puts far more of its pitched onsets on the bar's chord
+    tones than the same style decoded with no chord (README: 0.6 against 0.2)."""
+    import musicae
+    from musicae.representations.chords import chord_tones, parse_progression
+    from tests.test_polyphony import shipped
+
+    handle = musicae.load(shipped("multitrack_1bar_chords"), device="cpu")
+    labels = parse_progression("C Caug Am E")
+    share = {}
+    for chords in ("C Caug Am E", "N.C."):
+        on = every = 0
+        for seed in range(4):
+            midi = handle.arrange(chords, bars=8, seed=seed)
+            for note in (n for i in midi.instruments if not i.is_drum for n in i.notes):
+                bar = int(note.start // 2.0 + 1e-9)  # 4/4 at 120 qpm
+                on += note.pitch % 12 in chord_tones(labels[bar % 4])
+                every += 1
+        share[chords] = on / max(every, 1)
+    assert share["C Caug Am E"] > share["N.C."] + 0.15, share
