@@ -48,7 +48,7 @@ from musicae.datasets.midi import data_parts, list_midi, resolve_data, split_fil
 from musicae.domains.music import decoded_pieces, note_counts, note_scores
 from musicae.errors import MusicaeError
 from musicae.midi.notes import read_midi
-from musicae.representations.chords import chord_tones, parse_progression
+from musicae.representations.chords import chord_tone_share, parse_progression
 from musicae.representations.codec import encode_piece
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,20 +142,6 @@ def sampled(bundle, count: int, seed: int) -> dict[str, dict[str, float]]:
 
 PROGRESSION = "C Caug Am E"
 ARRANGED_BARS = 16
-
-
-def chord_tone_share(midi, labels: list[int], bar_seconds: float) -> float:
-    """Of a joined arrangement's pitched onsets, the share that are tones of the chord of
-    their bar (``labels`` in turn)."""
-    tones = hits = 0
-    for instrument in midi.instruments:
-        if instrument.is_drum:
-            continue
-        for note in instrument.notes:
-            bar = int(note.start // bar_seconds + 1e-9)
-            tones += note.pitch % 12 in chord_tones(labels[bar % len(labels)])
-            hits += 1
-    return tones / max(hits, 1)
 
 
 def arranged(handle, styles: int) -> dict[str, float]:

@@ -161,3 +161,17 @@ def block_chords(labels: np.ndarray, instrument: int, program: int = 0) -> np.nd
     return make_notes(np.array(start, np.int64), np.array(end, np.int64),
                       np.array(pitch, np.int64), velocity=70, program=program,
                       instrument=instrument)
+
+
+def chord_tone_share(midi, labels: list[int], bar_seconds: float) -> float:
+    """Of a joined arrangement's pitched onsets, the share that are tones of the chord of
+    their bar (``labels`` in turn)."""
+    tones = hits = 0
+    for instrument in midi.instruments:
+        if instrument.is_drum:
+            continue
+        for note in instrument.notes:
+            bar = int(note.start // bar_seconds + 1e-9)
+            tones += note.pitch % 12 in chord_tones(labels[bar % len(labels)])
+            hits += 1
+    return tones / max(hits, 1)
